@@ -1,0 +1,51 @@
+# modelforge: the two set-up commands are `make run` and `make test`; everything installs into .venv.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PY     := $(BIN)/python
+
+.PHONY: install run test test-unit test-integration test-e2e lint typecheck cfn-lint bench build deploy clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --constraint constraints.txt -e ".[training,dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run: start the local cloud (moto + Step Functions + the real handlers) with demo data, API on :3000
+run: $(STAMP)
+	$(BIN)/modelforge-local
+
+## test: the whole suite (unit, integration on moto, e2e against a local cloud) plus lint
+test: $(STAMP) lint
+	$(BIN)/pytest -q
+
+test-unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+test-integration: $(STAMP)
+	$(BIN)/pytest -q tests/integration
+
+test-e2e: $(STAMP)
+	$(BIN)/pytest -q tests/e2e
+
+lint: $(STAMP)
+	$(BIN)/ruff check functions localcloud tests benchmarks
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/mypy functions/modelforge localcloud
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.training
+
+## build / deploy: AWS SAM (needs the SAM CLI and, for the training image, Docker)
+build:
+	sam build
+
+deploy: build
+	sam deploy $(if $(ENV),--config-env $(ENV),)
+
+clean:
+	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .localcloud

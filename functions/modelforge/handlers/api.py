@@ -1,0 +1,159 @@
+"""The HTTP API (API Gateway HTTP API, payload 2.0), built on Powertools' event handler with validation on,
+so the OpenAPI document at /openapi.json is generated from the route signatures and models.
+
+No `from __future__ import annotations` here: Powertools reads the route annotations at run time to tell a
+body model from a query parameter."""
+
+
+from dataclasses import dataclass
+from functools import cache
+from http import HTTPStatus
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from modelforge import __version__
+from modelforge.adapters.executions import ExecutionStarter
+from modelforge.adapters.job_store import JobStore
+from modelforge.adapters.model_registry import ModelRegistry
+from modelforge.adapters.telemetry import TelemetryCatalog
+from modelforge.errors import ExecutionStartError, InvalidRequestError, JobNotFoundError
+from modelforge.jobs import JobStatus
+from modelforge.logic import jobs_api
+from modelforge.observability import logger, metrics, tracer
+from modelforge.schemas import (
+    MACHINE_NAME_PATTERN,
+    HealthResponse,
+    JobListResponse,
+    JobStatusResponse,
+    MachineListResponse,
+    ProcessId,
+    TrainRequest,
+    TrainResponse,
+)
+from modelforge.settings import ApiSettings
+
+app = APIGatewayHttpResolver(enable_validation=True)
+app.enable_swagger(path="/swagger", title="modelforge", version=__version__,
+                   description="Train failure-prediction models for one machine, asynchronously.")
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: ApiSettings
+    jobs: JobStore
+    catalog: TelemetryCatalog
+    executions: ExecutionStarter
+    registry: ModelRegistry
+
+
+@cache
+def build_services(settings: ApiSettings) -> Services:
+    """Once per warm container: clients and table handles are reused across invocations."""
+    return Services(
+        settings=settings,
+        jobs=JobStore(settings.jobs_table_name),
+        catalog=TelemetryCatalog(settings.data_bucket_name, settings.processed_data_prefix),
+        executions=ExecutionStarter(settings.state_machine_arn),
+        registry=ModelRegistry(settings.models_table_name),
+    )
+
+
+def services() -> Services:
+    return app.context["services"]  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------- routes
+
+
+@app.post("/train", summary="Start training a model for one machine", tags=["training"])
+@tracer.capture_method
+def train(request: TrainRequest) -> TrainResponse:
+    s = services()
+    response = jobs_api.submit_training(request, jobs=s.jobs, catalog=s.catalog, executions=s.executions)
+    metrics.add_metric(name="TrainingJobsSubmitted", unit=MetricUnit.Count, value=1)
+    return response
+
+
+@app.get("/status/<process_id>", summary="A training job's state", tags=["training"])
+@tracer.capture_method
+def status(process_id: Annotated[ProcessId, Path(description="The id POST /train returned")]) -> JobStatusResponse:
+    s = services()
+    return jobs_api.get_job_status(process_id, jobs=s.jobs, registry=s.registry, executions=s.executions)
+
+
+@app.get("/jobs", summary="Training jobs, newest first", tags=["training"])
+@tracer.capture_method
+def jobs(
+    machine_name: Annotated[str | None, Query(pattern=MACHINE_NAME_PATTERN)] = None,
+    status: Annotated[JobStatus | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    next_token: Annotated[str | None, Query(max_length=2048)] = None,
+) -> JobListResponse:
+    s = services()
+    return jobs_api.list_jobs(jobs=s.jobs, machine_name=machine_name, status=status, limit=limit,
+                              next_token=next_token)
+
+
+@app.get("/machines", summary="Machines with processed data, and their data range", tags=["data"])
+@tracer.capture_method
+def machines() -> MachineListResponse:
+    return jobs_api.list_machines(catalog=services().catalog)
+
+
+@app.get("/health", summary="Liveness", tags=["operations"])
+def health() -> HealthResponse:
+    return HealthResponse(version=__version__)
+
+
+@app.get("/openapi.json", include_in_schema=False)
+def openapi_document() -> Response:
+    return Response(status_code=HTTPStatus.OK, content_type=content_types.APPLICATION_JSON,
+                    body=app.get_openapi_json_schema(title="modelforge", version=__version__))
+
+
+# ---------------------------------------------------------------- errors -> HTTP, in one place
+
+
+def _error(status: HTTPStatus, detail: Any) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
+                    body={"statusCode": status.value, "detail": detail})
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid_shape(error: RequestValidationError) -> Response:
+    # Field and reason, never the input value or pydantic's internals (ctx, url).
+    detail = [{"loc": list(e["loc"]), "msg": e.get("msg", ""), "type": e["type"]} for e in error.errors()]
+    return _error(HTTPStatus.UNPROCESSABLE_ENTITY, detail)
+
+
+@app.exception_handler(InvalidRequestError)
+def _invalid_value(error: InvalidRequestError) -> Response:
+    return _error(HTTPStatus.UNPROCESSABLE_ENTITY,
+                  [{"loc": [error.location, error.field], "msg": error.reason, "type": "value_error"}])
+
+
+@app.exception_handler(JobNotFoundError)
+def _not_found(error: JobNotFoundError) -> Response:
+    return _error(HTTPStatus.NOT_FOUND, str(error))
+
+
+@app.exception_handler(ExecutionStartError)
+def _not_started(error: ExecutionStartError) -> Response:
+    return _error(HTTPStatus.SERVICE_UNAVAILABLE, str(error))
+
+
+# ---------------------------------------------------------------- entry point
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    app.append_context(services=build_services(ApiSettings.from_env()))
+    return app.resolve(event, context)

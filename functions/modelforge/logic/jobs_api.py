@@ -1,0 +1,115 @@
+"""The API's use cases: submit a training job, read one, list them, list the machines with data."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Protocol
+
+from modelforge.adapters.model_registry import model_name
+from modelforge.errors import ExecutionStartError, InvalidRequestError, JobTransitionError
+from modelforge.jobs import Job, JobStatus
+from modelforge.logic.clock import utc_now
+from modelforge.observability import logger
+from modelforge.schemas import (
+    JobListResponse,
+    JobStatusResponse,
+    JobSummary,
+    MachineListResponse,
+    MachineSummary,
+    TrainRequest,
+    TrainResponse,
+)
+
+# The metrics GET /status shows; the full set stays in the models table.
+HEADLINE_METRICS = ("recall", "precision", "f1", "f2", "pr_auc", "roc_auc", "threshold", "rmse", "mae", "r2")
+
+
+class Jobs(Protocol):
+    def create(self, job: Job) -> None: ...
+    def get(self, process_id: str) -> Job: ...
+    def mark_failed(self, process_id: str, reason: str, now: datetime) -> None: ...
+    def list(self, *, machine_name: str | None, status: JobStatus | None, limit: int,
+             next_token: str | None) -> tuple[list[Job], str | None]: ...
+
+
+class Catalog(Protocol):
+    def describe(self, machine_name: str) -> MachineSummary | None: ...
+    def list_machines(self) -> list[MachineSummary]: ...
+
+
+class Executions(Protocol):
+    def start(self, name: str, payload: dict[str, object]) -> str: ...
+    def arn_for(self, name: str) -> str: ...
+
+
+class Registry(Protocol):
+    def get_version(self, name: str, version: str) -> dict[str, object] | None: ...
+
+
+def submit_training(
+    request: TrainRequest, *, jobs: Jobs, catalog: Catalog, executions: Executions,
+    now: Callable[[], datetime] = utc_now, new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+) -> TrainResponse:
+    machine = catalog.describe(request.machine_name)
+    if machine is None:
+        raise InvalidRequestError("machine_name", f"no processed data for machine '{request.machine_name}' "
+                                  "(GET /machines lists the machines that have data)")
+    _check_overlap(request, machine)
+
+    created = now()
+    job = Job(process_id=new_id(), indicator=request.indicator, machine_name=request.machine_name,
+              status=JobStatus.PENDING, created_at=created, updated_at=created,
+              start_date=request.start_date, end_date=request.end_date)
+    jobs.create(job)
+    try:
+        executions.start(job.process_id, {"process_id": job.process_id})
+    except Exception as error:
+        reason = f"could not start the training execution: {error}"
+        logger.exception("start_execution failed; marking the job failed", extra={"process_id": job.process_id})
+        try:
+            jobs.mark_failed(job.process_id, reason, now())
+        except JobTransitionError:
+            pass  # something else already finished it; never overwrite a terminal state
+        raise ExecutionStartError(f"job {job.process_id} failed: {reason}") from error
+    logger.info("training job submitted", extra={"process_id": job.process_id, "machine_name": job.machine_name})
+    return TrainResponse(process_id=job.process_id, status=job.status)
+
+
+def _check_overlap(request: TrainRequest, machine: MachineSummary) -> None:
+    first: date = machine.first_timestamp.date()
+    last: date = machine.last_timestamp.date()
+    if request.start_date is not None and request.start_date > last:
+        raise InvalidRequestError("start_date", f"is after the machine's last data ({last}); data covers "
+                                  f"{first} to {last}")
+    if request.end_date is not None and request.end_date < first:
+        raise InvalidRequestError("end_date", f"is before the machine's first data ({first}); data covers "
+                                  f"{first} to {last}")
+
+
+def get_job_status(process_id: str, *, jobs: Jobs, registry: Registry, executions: Executions) -> JobStatusResponse:
+    job = jobs.get(process_id)
+    metrics = None
+    if job.status is JobStatus.COMPLETED and job.model_id:
+        version = registry.get_version(model_name(job.machine_name, job.indicator.value), job.model_id)
+        all_metrics = (version or {}).get("metrics") or {}
+        if isinstance(all_metrics, dict):
+            metrics = {k: all_metrics[k] for k in HEADLINE_METRICS if k in all_metrics}
+    # Until the state machine records it, the execution's ARN follows from its name (the process_id).
+    fields = {**job.model_dump(), "execution_arn": job.execution_arn or executions.arn_for(job.process_id)}
+    return JobStatusResponse(**fields, metrics=metrics)
+
+
+def list_jobs(*, jobs: Jobs, machine_name: str | None, status: JobStatus | None, limit: int,
+              next_token: str | None) -> JobListResponse:
+    try:
+        page, token = jobs.list(machine_name=machine_name, status=status, limit=limit, next_token=next_token)
+    except ValueError as error:
+        raise InvalidRequestError("next_token", str(error), location="query") from error
+    summaries = [JobSummary.model_validate(job.model_dump()) for job in page]
+    return JobListResponse(jobs=summaries, next_token=token)
+
+
+def list_machines(*, catalog: Catalog) -> MachineListResponse:
+    return MachineListResponse(machines=catalog.list_machines())

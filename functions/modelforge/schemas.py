@@ -1,0 +1,105 @@
+"""Request and response bodies of the HTTP API. The OpenAPI document is generated from these."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+
+from modelforge.jobs import Indicator, JobStatus
+
+# Machine names become S3 partition values and DynamoDB keys: no slashes, no dots at the start, bounded length.
+MACHINE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-.]{0,63}$"
+MachineName = Annotated[str, StringConstraints(pattern=MACHINE_NAME_PATTERN)]
+ProcessId = Annotated[
+    str, StringConstraints(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+]
+
+EARLIEST_DATE = date(1970, 1, 1)
+LATEST_DATE = date(2100, 12, 31)
+
+
+class TrainRequest(BaseModel):
+    """Body of ``POST /train`` (the seed's contract)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"indicator": "status", "machine_name": "MOTOBOMBA-007",
+                      "start_date": "2025-01-01", "end_date": "2025-08-31"}]})
+
+    indicator: Indicator = Field(description="'status' trains a failure classifier, 'health' a regressor.")
+    machine_name: MachineName = Field(description="A machine with processed telemetry (see GET /machines).")
+    start_date: date | None = Field(default=None, description="First day of training data (inclusive).")
+    end_date: date | None = Field(default=None, description="Last day of training data (inclusive).")
+
+    @field_validator("start_date", "end_date")
+    @classmethod
+    def _within_supported_range(cls, value: date | None) -> date | None:
+        if value is not None and not EARLIEST_DATE <= value <= LATEST_DATE:
+            raise ValueError(f"must be between {EARLIEST_DATE} and {LATEST_DATE}")
+        return value
+
+    @field_validator("end_date")
+    @classmethod
+    def _not_before_start(cls, value: date | None, info: ValidationInfo) -> date | None:
+        start = info.data.get("start_date")
+        if value is not None and start is not None and value < start:
+            raise ValueError(f"must not be before start_date ({start})")
+        return value
+
+
+class TrainResponse(BaseModel):
+    process_id: str
+    status: JobStatus
+
+
+class JobStatusResponse(BaseModel):
+    """Body of ``GET /status/{process_id}``: the seed's fields, plus the execution and the model's metrics."""
+
+    process_id: str
+    indicator: Indicator
+    machine_name: str
+    status: JobStatus
+    error_message: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    bucket_address: str | None
+    execution_arn: str | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+    model_id: str | None = None
+    metrics: dict[str, Any] | None = Field(default=None, description="Headline test metrics once completed.")
+
+
+class JobSummary(BaseModel):
+    process_id: str
+    indicator: Indicator
+    machine_name: str
+    status: JobStatus
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+    error_message: str | None = None
+
+
+class JobListResponse(BaseModel):
+    jobs: list[JobSummary]
+    next_token: str | None = Field(default=None, description="Pass as ?next_token= to get the next page.")
+
+
+class MachineSummary(BaseModel):
+    machine_name: str
+    first_timestamp: datetime
+    last_timestamp: datetime
+    rows: int
+    columns: list[str]
+
+
+class MachineListResponse(BaseModel):
+    machines: list[MachineSummary]
+
+
+class HealthResponse(BaseModel):
+    status: str = "ok"
+    version: str

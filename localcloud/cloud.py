@@ -1,0 +1,189 @@
+"""LocalCloud: starts moto, creates the stack from template.yaml, wires Lambda to the real handlers and
+serves the HTTP API. Used by ``make run`` (``python -m localcloud``), the integration and the e2e tests."""
+
+from __future__ import annotations
+
+import io
+import logging
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+
+from localcloud.http_api import LocalHttpApi, Route
+from localcloud.runtime import LocalLambdaRuntime
+from localcloud.template import REPO_ROOT, LocalStack, resolve_stack
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_AWS_PORT = 5000
+DEFAULT_API_PORT = 3000
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                     "AWS_SESSION_TOKEN": "testing"}
+LOCAL_ROLE_NAME = "modelforge-local-role"
+
+
+class LocalCloud:
+    def __init__(
+        self, *, host: str = DEFAULT_HOST, aws_port: int = DEFAULT_AWS_PORT, api_port: int = DEFAULT_API_PORT,
+        stack_name: str = "modelforge-local", region: str = "us-east-1",
+        handler_overrides: Mapping[str, str] | None = None,
+        environment_overrides: Mapping[str, Mapping[str, str]] | None = None,
+        parameter_overrides: Mapping[str, Any] | None = None,
+        state_dir: Path | None = None, echo_logs: bool = False,
+    ) -> None:
+        self.host, self.aws_port, self.api_port = host, aws_port, api_port
+        self.region = region
+        self.stack: LocalStack = resolve_stack(stack_name=stack_name, region=region,
+                                               parameter_overrides=dict(parameter_overrides or {}))
+        # Tests swap a function's handler (a crashing one, say) or its settings; everything else is the template.
+        for logical_id, handler in (handler_overrides or {}).items():
+            spec = self.stack.functions[logical_id]
+            self.stack.functions[logical_id] = replace(spec, handler=handler)
+        for logical_id, extra in (environment_overrides or {}).items():
+            spec = self.stack.functions[logical_id]
+            self.stack.functions[logical_id] = replace(spec, environment={**spec.environment, **extra})
+        self.state_dir = state_dir or Path(tempfile.mkdtemp(prefix="modelforge-local-"))
+        self._echo_logs = echo_logs
+        self._server: Any = None
+        self._http: LocalHttpApi | None = None
+        self.runtime: LocalLambdaRuntime | None = None
+
+    # ------------------------------------------------------------------ addresses
+
+    @property
+    def aws_endpoint(self) -> str:
+        return f"http://{self.host}:{self.aws_port}"
+
+    @property
+    def api_url(self) -> str:
+        port = self._http.port if self._http else self.api_port
+        return f"http://{self.host}:{port}"
+
+    def client_environment(self) -> dict[str, str]:
+        """What a process needs to talk to this cloud as if it were AWS."""
+        return {**LOCAL_CREDENTIALS, "AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region,
+                "AWS_ENDPOINT_URL": self.aws_endpoint}
+
+    def client(self, service: str) -> Any:
+        return boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing",
+            region_name=self.region).client(service, endpoint_url=self.aws_endpoint)  # type: ignore[call-overload]
+
+    @property
+    def outputs(self) -> dict[str, str]:
+        return {**self.stack.outputs, "ApiUrl": self.api_url, "AwsEndpointUrl": self.aws_endpoint}
+
+    # ------------------------------------------------------------------ life cycle
+
+    def start(self) -> LocalCloud:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call is noise here
+
+        # moto's Step Functions interpreter calls the other services at localhost:$MOTO_PORT from this process.
+        os.environ.update(self.client_environment())
+        os.environ["MOTO_PORT"] = str(self.aws_port)
+        self._server = ThreadedMotoServer(ip_address=self.host, port=self.aws_port, verbose=False)
+        self._server.start()
+        requests.post(f"{self.aws_endpoint}/moto-api/config", timeout=10, json={
+            "stepfunctions": {"execute_state_machine": True},
+            "lambda": {"use_docker": False},
+            "batch": {"use_docker": False},
+        }).raise_for_status()
+
+        worker_environment = {**self.client_environment(), "POWERTOOLS_TRACE_DISABLED": "true",
+                              "POWERTOOLS_DEV": "false", "PATH": os.environ.get("PATH", ""),
+                              "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8"}
+        if os.environ.get("PYTHONPATH"):
+            worker_environment["PYTHONPATH"] = os.environ["PYTHONPATH"]
+        self.runtime = LocalLambdaRuntime(self.stack.functions, worker_environment, self.state_dir / "logs",
+                                          echo_logs=self._echo_logs)
+        _dispatch_lambda_to(self.runtime)
+        self._provision()
+
+        routes = [Route(method, path, spec.name) for spec in self.stack.functions.values()
+                  for method, path in spec.http_routes]
+        self._http = LocalHttpApi(routes, self.runtime.invoke, self.host, self.api_port, self.stack.account_id)
+        self._http.start()
+        return self
+
+    def stop(self) -> None:
+        if self._http:
+            self._http.stop()
+        if self.runtime:
+            self.runtime.shutdown()
+        if self._server:
+            self._server.stop()
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ resources from the template
+
+    def _provision(self) -> None:
+        iam = self.client("iam")
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                 "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]}}]}
+        role_arn = iam.create_role(RoleName=LOCAL_ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+
+        dynamodb = self.client("dynamodb")
+        for table in self.stack.tables.values():
+            props = table.properties
+            arguments: dict[str, Any] = {
+                "TableName": table.name, "KeySchema": props["KeySchema"],
+                "AttributeDefinitions": props["AttributeDefinitions"],
+                "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+            }
+            if props.get("GlobalSecondaryIndexes"):
+                arguments["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+            dynamodb.create_table(**arguments)
+
+        s3 = self.client("s3")
+        for bucket in self.stack.buckets.values():
+            s3.create_bucket(Bucket=bucket)
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+
+        lambda_ = self.client("lambda")
+        for spec in self.stack.functions.values():
+            # The code never runs in moto (invocations go to the runtime); the function exists so the AWS CLI
+            # and the state machine see the same names as in AWS.
+            code = io.BytesIO()
+            with zipfile.ZipFile(code, "w") as archive:
+                archive.writestr("README.txt", f"runs locally from {REPO_ROOT} as {spec.handler}")
+            lambda_.create_function(
+                FunctionName=spec.name, Runtime="python3.12", Role=role_arn, Handler=spec.handler,
+                Code={"ZipFile": code.getvalue()}, MemorySize=min(spec.memory_mb, 10240), Timeout=spec.timeout_s,
+                Environment={"Variables": spec.environment},
+            )
+
+        sfn = self.client("stepfunctions")
+        for machine in self.stack.state_machines.values():
+            sfn.create_state_machine(name=machine.name, definition=json.dumps(machine.definition),
+                                     roleArn=role_arn)
+
+
+def _dispatch_lambda_to(runtime: LocalLambdaRuntime) -> None:
+    """moto's Docker-less Lambda backend echoes its input; make it run our handlers instead. Function errors
+    are reported as AWS reports them (X-Amz-Function-Error + errorType), which Step Functions matches in
+    Retry/Catch; raising here instead would break the execution inside moto."""
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    def invoke(self: Any, function_name: str, qualifier: str, body: Any, headers: Any,
+               response_headers: Any) -> str:
+        payload = body if isinstance(body, bytes) else (body or "").encode()
+        result = runtime.invoke(function_name, payload)
+        if result.function_error:
+            response_headers["x-amz-function-error"] = result.function_error
+        return result.payload.decode()
+
+    LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]

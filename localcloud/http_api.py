@@ -1,0 +1,162 @@
+"""The HTTP front of the local cloud: what API Gateway (HTTP API) does in AWS. It matches the routes declared
+in template.yaml, turns each request into a payload-2.0 event for the API function, and the function's answer
+back into an HTTP response. Unknown routes get API Gateway's own 404."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from localcloud.runtime import InvocationResult
+
+logger = logging.getLogger("localcloud.http")
+
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+
+Invoke = Callable[[str, bytes], InvocationResult]
+
+
+class Route:
+    def __init__(self, method: str, path: str, function_name: str) -> None:
+        self.method = method
+        self.path = path
+        self.function_name = function_name
+        pattern = re.sub(r"\\\{([A-Za-z0-9_]+)\\\}", r"(?P<\1>[^/]+)", re.escape(path))
+        self._regex = re.compile(f"^{pattern}$")
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        if method != self.method:
+            return None
+        found = self._regex.match(path)
+        return found.groupdict() if found else None
+
+
+class LocalHttpApi:
+    def __init__(self, routes: list[Route], invoke: Invoke, host: str, port: int, account_id: str) -> None:
+        self.routes = routes
+        self._invoke = invoke
+        self._account_id = account_id
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+                return
+
+            def _serve(self) -> None:
+                status, headers, body = api.handle(self.command, self.path, dict(self.headers.items()),
+                                                   self._read_body(), self.client_address[0])
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _read_body(self) -> bytes | None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > MAX_BODY_BYTES:
+                    return None
+                return self.rfile.read(length) if length else b""
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve  # noqa: N815
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def handle(self, method: str, raw_target: str, headers: dict[str, str], body: bytes | None,
+               source_ip: str) -> tuple[int, dict[str, str], bytes]:
+        if body is None:
+            return _json(413, {"message": "Request Entity Too Large"})
+        target = urlsplit(raw_target)
+        for route in self.routes:
+            params = route.match(method, target.path)
+            if params is not None:
+                break
+        else:
+            return _json(404, {"message": "Not Found"})
+        event = self._event(route, params, method, target.path, target.query, headers, body, source_ip)
+        result = self._invoke(route.function_name, json.dumps(event).encode())
+        if result.function_error:
+            logger.error("%s %s: the function failed: %s", method, target.path, result.payload.decode()[:4000])
+            return _json(500, {"message": "Internal Server Error"})
+        return _response(json.loads(result.payload))
+
+    def _event(self, route: Route, params: dict[str, str], method: str, path: str, query: str,
+               headers: dict[str, str], body: bytes, source_ip: str) -> dict[str, Any]:
+        lowered: dict[str, str] = {}
+        for name, value in headers.items():
+            key = name.lower()
+            lowered[key] = f"{lowered[key]},{value}" if key in lowered else value
+        query_params: dict[str, str] = {}
+        for name, value in parse_qsl(query, keep_blank_values=True):
+            query_params[name] = f"{query_params[name]},{value}" if name in query_params else value
+        try:
+            text, encoded = body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            text, encoded = base64.b64encode(body).decode(), True
+        now = datetime.now(UTC)
+        event: dict[str, Any] = {
+            "version": "2.0",
+            "routeKey": f"{route.method} {route.path}",
+            "rawPath": path,
+            "rawQueryString": query,
+            "headers": lowered,
+            "requestContext": {
+                "accountId": self._account_id, "apiId": "local", "domainName": lowered.get("host", "localhost"),
+                "domainPrefix": "local",
+                "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": source_ip,
+                         "userAgent": lowered.get("user-agent", "")},
+                "requestId": str(uuid.uuid4()), "routeKey": f"{route.method} {route.path}", "stage": "$default",
+                "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"), "timeEpoch": int(time.time() * 1000),
+            },
+            "isBase64Encoded": encoded,
+        }
+        if "cookie" in lowered:
+            event["cookies"] = [c.strip() for c in lowered["cookie"].split(";")]
+        if query_params:
+            event["queryStringParameters"] = query_params
+        if params:
+            event["pathParameters"] = params
+        if body:
+            event["body"] = text
+        return event
+
+
+def _json(status: int, body: Any) -> tuple[int, dict[str, str], bytes]:
+    return status, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+
+def _response(result: Any) -> tuple[int, dict[str, str], bytes]:
+    # Payload 2.0: a dict with statusCode is a full response; anything else is a 200 JSON body.
+    if not isinstance(result, dict) or "statusCode" not in result:
+        return _json(200, result)
+    headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        headers[name] = ",".join(str(v) for v in values)
+    if result.get("cookies"):
+        headers["Set-Cookie"] = "; ".join(result["cookies"])
+    body = result.get("body") or ""
+    raw = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode()
+    headers.pop("Content-Length", None)
+    return int(result["statusCode"]), headers, raw

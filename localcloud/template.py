@@ -1,0 +1,246 @@
+"""Reads template.yaml and resolves it the way CloudFormation would for one local stack, so the local cloud
+and the tests take table keys, bucket names, handlers and the state machine definition from the template."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_PATH = REPO_ROOT / "template.yaml"
+
+# Lambda's defaults when a function sets neither (and Globals do not either).
+DEFAULT_MEMORY_MB = 128
+DEFAULT_TIMEOUT_S = 3
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML loader that turns short-form intrinsics (!Ref, !Sub, !GetAtt, ...) into their long forms."""
+
+
+def _construct_intrinsic(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_intrinsic)
+
+
+def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    with path.open() as handle:
+        return yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    name: str
+    arn: str
+    handler: str
+    package_type: str
+    memory_mb: int
+    timeout_s: int
+    environment: dict[str, str]
+    http_routes: tuple[tuple[str, str], ...] = ()  # (METHOD, /path/{param})
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    logical_id: str
+    name: str
+    properties: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StateMachineSpec:
+    logical_id: str
+    name: str
+    arn: str
+    definition: dict[str, Any]
+
+
+@dataclass
+class LocalStack:
+    """One resolved stack: what the local cloud creates and what the tests read."""
+
+    stack_name: str
+    region: str
+    account_id: str
+    parameters: dict[str, Any]
+    tables: dict[str, TableSpec] = field(default_factory=dict)
+    buckets: dict[str, str] = field(default_factory=dict)  # logical id -> bucket name
+    functions: dict[str, FunctionSpec] = field(default_factory=dict)
+    state_machines: dict[str, StateMachineSpec] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    def function_by_name(self, name_or_arn: str) -> FunctionSpec:
+        name = name_or_arn.split(":function:", 1)[-1].split(":", 1)[0]
+        for spec in self.functions.values():
+            if name in (spec.name, spec.logical_id):
+                return spec
+        raise KeyError(f"no function named {name_or_arn} in the template")
+
+
+class _Resolver:
+    def __init__(self, template: dict[str, Any], stack_name: str, region: str, account_id: str,
+                 parameter_overrides: dict[str, Any]) -> None:
+        self.template = template
+        self.resources: dict[str, Any] = template["Resources"]
+        self.pseudo = {
+            "AWS::StackName": stack_name, "AWS::Region": region, "AWS::AccountId": account_id,
+            "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": None,
+        }
+        self.parameters = {
+            name: parameter_overrides.get(name, spec.get("Default"))
+            for name, spec in template.get("Parameters", {}).items()
+        }
+        self.stack_name, self.region, self.account_id = stack_name, region, account_id
+
+    # -- physical names and attributes
+    def physical_name(self, logical_id: str) -> str:
+        resource = self.resources[logical_id]
+        props = resource.get("Properties", {})
+        kind = resource["Type"]
+        explicit = {"AWS::S3::Bucket": "BucketName", "AWS::DynamoDB::Table": "TableName",
+                    "AWS::Serverless::Function": "FunctionName", "AWS::Logs::LogGroup": "LogGroupName",
+                    "AWS::Serverless::StateMachine": "Name"}.get(kind)
+        if explicit and explicit in props:
+            return str(self.resolve(props[explicit]))
+        return f"{self.stack_name}-{logical_id}"
+
+    def ref(self, name: str) -> Any:
+        if name in self.pseudo:
+            return self.pseudo[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        kind = self.resources[name]["Type"]
+        if kind == "AWS::Serverless::StateMachine":
+            return self.state_machine_arn(name)
+        if kind in ("AWS::Serverless::HttpApi", "AWS::Serverless::LayerVersion"):
+            return f"local-{name}"
+        return self.physical_name(name)
+
+    def get_att(self, logical_id: str, attribute: str) -> Any:
+        kind = self.resources[logical_id]["Type"]
+        name = self.physical_name(logical_id)
+        if kind == "AWS::Serverless::Function" and attribute == "Arn":
+            return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}"
+        if kind == "AWS::Serverless::StateMachine":
+            return {"Name": name, "Arn": self.state_machine_arn(logical_id)}[attribute]
+        if kind == "AWS::S3::Bucket" and attribute == "Arn":
+            return f"arn:aws:s3:::{name}"
+        if kind == "AWS::DynamoDB::Table" and attribute == "Arn":
+            return f"arn:aws:dynamodb:{self.region}:{self.account_id}:table/{name}"
+        if kind == "AWS::Logs::LogGroup" and attribute == "Arn":
+            return f"arn:aws:logs:{self.region}:{self.account_id}:log-group:{name}:*"
+        raise KeyError(f"unsupported GetAtt {logical_id}.{attribute}")
+
+    def state_machine_arn(self, logical_id: str) -> str:
+        return f"arn:aws:states:{self.region}:{self.account_id}:stateMachine:{self.physical_name(logical_id)}"
+
+    # -- intrinsic functions
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            (key, arg), = value.items()
+            if key == "Ref":
+                return self.ref(arg)
+            if key == "Fn::GetAtt":
+                logical, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+                return self.get_att(logical, attribute)
+            if key == "Fn::Sub":
+                return self.sub(arg)
+            if key == "Fn::Join":
+                separator, items = arg
+                return separator.join(str(self.resolve(i)) for i in self.resolve(items))
+            if key == "Fn::Select":
+                index, items = arg
+                return self.resolve(items)[int(self.resolve(index))]
+        return {k: self.resolve(v) for k, v in value.items()}
+
+    def sub(self, arg: Any) -> str:
+        text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in variables:
+                return str(variables[name])
+            if "." in name and not name.startswith("AWS::"):
+                logical, attribute = name.split(".", 1)
+                return str(self.get_att(logical, attribute))
+            return str(self.ref(name))
+
+        return re.sub(r"\$\{([^}!]+)\}", replace, text)
+
+
+def resolve_stack(*, stack_name: str = "modelforge-local", region: str = "us-east-1",
+                  account_id: str = "123456789012", parameter_overrides: dict[str, Any] | None = None,
+                  template_path: Path = TEMPLATE_PATH) -> LocalStack:
+    template = load_template(template_path)
+    r = _Resolver(template, stack_name, region, account_id, parameter_overrides or {})
+    stack = LocalStack(stack_name=stack_name, region=region, account_id=account_id, parameters=r.parameters)
+    globals_fn = template.get("Globals", {}).get("Function", {})
+
+    for logical_id, resource in r.resources.items():
+        kind, props = resource["Type"], resource.get("Properties", {})
+        if kind == "AWS::DynamoDB::Table":
+            stack.tables[logical_id] = TableSpec(logical_id, r.physical_name(logical_id), r.resolve(props))
+        elif kind == "AWS::S3::Bucket":
+            stack.buckets[logical_id] = r.physical_name(logical_id)
+        elif kind == "AWS::Serverless::Function":
+            stack.functions[logical_id] = _function_spec(r, logical_id, props, globals_fn)
+        elif kind == "AWS::Serverless::StateMachine":
+            definition_text = (template_path.parent / props["DefinitionUri"]).read_text()
+            substitutions = r.resolve(props.get("DefinitionSubstitutions", {}))
+            for key, value in substitutions.items():
+                definition_text = definition_text.replace("${" + key + "}", str(value))
+            unresolved = re.findall(r"\$\{[A-Za-z0-9_]+\}", definition_text)
+            if unresolved:
+                raise ValueError(f"{logical_id}: substitutions not defined in the template: {unresolved}")
+            stack.state_machines[logical_id] = StateMachineSpec(
+                logical_id, r.physical_name(logical_id), r.state_machine_arn(logical_id), json.loads(definition_text))
+
+    for name, output in template.get("Outputs", {}).items():
+        try:
+            stack.outputs[name] = str(r.resolve(output["Value"]))
+        except KeyError:
+            continue  # outputs that only exist in AWS (the API's real URL) are filled in by the local cloud
+    return stack
+
+
+def _function_spec(r: _Resolver, logical_id: str, props: dict[str, Any], globals_fn: dict[str, Any]) -> FunctionSpec:
+    environment = {
+        **r.resolve(globals_fn.get("Environment", {}).get("Variables", {})),
+        **r.resolve(props.get("Environment", {}).get("Variables", {})),
+    }
+    package_type = props.get("PackageType", "Zip")
+    handler = props["ImageConfig"]["Command"][0] if package_type == "Image" else props["Handler"]
+    routes = tuple(
+        (str(event["Properties"]["Method"]).upper(), str(event["Properties"]["Path"]))
+        for event in props.get("Events", {}).values() if event.get("Type") == "HttpApi"
+    )
+    name = r.physical_name(logical_id)
+    return FunctionSpec(
+        logical_id=logical_id, name=name, arn=r.get_att(logical_id, "Arn"), handler=handler,
+        package_type=package_type,
+        memory_mb=int(r.resolve(props.get("MemorySize", globals_fn.get("MemorySize", DEFAULT_MEMORY_MB)))),
+        timeout_s=int(r.resolve(props.get("Timeout", globals_fn.get("Timeout", DEFAULT_TIMEOUT_S)))),
+        environment={k: str(v) for k, v in environment.items() if v is not None},
+        http_routes=routes,
+    )
