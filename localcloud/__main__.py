@@ -21,10 +21,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default=env("MODELFORGE_HOST", DEFAULT_HOST))
     parser.add_argument("--aws-port", type=int, default=int(env("MODELFORGE_AWS_PORT", DEFAULT_AWS_PORT)))
     parser.add_argument("--api-port", type=int, default=int(env("MODELFORGE_API_PORT", DEFAULT_API_PORT)))
-    parser.add_argument("--machines", type=int, default=int(env("MODELFORGE_DEMO_MACHINES", "10")),
-                        help="demo machines to load (0: none)")
-    parser.add_argument("--days", type=float, default=float(env("MODELFORGE_DEMO_DAYS", "60")),
-                        help="days of minute-level demo telemetry per machine")
+    parser.add_argument(
+        "--machines",
+        type=int,
+        default=int(env("MODELFORGE_DEMO_MACHINES", "10")),
+        help="demo machines to load (0: none)",
+    )
+    parser.add_argument(
+        "--days",
+        type=float,
+        default=float(env("MODELFORGE_DEMO_DAYS", "60")),
+        help="days of minute-level demo telemetry per machine",
+    )
     parser.add_argument("--state-dir", type=Path, default=Path(env("MODELFORGE_STATE_DIR", ".localcloud")))
     parser.add_argument("--verbose", action="store_true", help="echo the functions' logs here")
     return parser
@@ -33,21 +41,32 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     started = time.perf_counter()
-    cloud = LocalCloud(host=args.host, aws_port=args.aws_port, api_port=args.api_port,
-                       state_dir=args.state_dir.resolve(), echo_logs=args.verbose)
+    cloud = LocalCloud(
+        host=args.host,
+        aws_port=args.aws_port,
+        api_port=args.api_port,
+        state_dir=args.state_dir.resolve(),
+        echo_logs=args.verbose,
+    )
     cloud.start()
-    print(f"local AWS (moto) on {cloud.aws_endpoint}; stack '{cloud.stack.stack_name}' created from template.yaml",
-          flush=True)
+    print(
+        f"local AWS (moto) on {cloud.aws_endpoint}; stack '{cloud.stack.stack_name}' created from template.yaml",
+        flush=True,
+    )
     if args.machines > 0:
         from localcloud.demo import load_demo_data
 
         summaries = load_demo_data(cloud.stack, machines=args.machines, days=args.days)
         rows = sum(s.rows for s in summaries)
-        print(f"demo data: {len(summaries)} machines, {rows:,} rows ({summaries[0].first_timestamp:%Y-%m-%d} .. "
-              f"{summaries[0].last_timestamp:%Y-%m-%d})", flush=True)
+        print(
+            f"demo data: {len(summaries)} machines, {rows:,} rows ({summaries[0].first_timestamp:%Y-%m-%d} .. "
+            f"{summaries[0].last_timestamp:%Y-%m-%d})",
+            flush=True,
+        )
     machine = "MOTOBOMBA-001"
     outputs = cloud.outputs
-    print(f"""
+    print(
+        f"""
 modelforge is running ({time.perf_counter() - started:.1f} s to start). Function logs: {cloud.state_dir}/logs
 
   API           {cloud.api_url}    (Swagger UI: {cloud.api_url}/swagger, OpenAPI: {cloud.api_url}/openapi.json)
@@ -60,10 +79,12 @@ Try it:
   curl -s '{cloud.api_url}/jobs?machine_name={machine}'
 
   export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={cloud.region}
-  aws --endpoint-url {cloud.aws_endpoint} stepfunctions list-executions --state-machine-arn {outputs['StateMachineArn']}
-  aws --endpoint-url {cloud.aws_endpoint} dynamodb scan --table-name {outputs['JobsTableName']}
+  aws --endpoint-url {cloud.aws_endpoint} stepfunctions list-executions --state-machine-arn {outputs["StateMachineArn"]}
+  aws --endpoint-url {cloud.aws_endpoint} dynamodb scan --table-name {outputs["JobsTableName"]}
 
-Ctrl-C stops it.""", flush=True)
+Ctrl-C stops it.""",
+        flush=True,
+    )
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

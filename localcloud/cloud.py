@@ -4,8 +4,8 @@ serves the HTTP API. Used by ``make run`` (``python -m localcloud``), the integr
 from __future__ import annotations
 
 import io
-import logging
 import json
+import logging
 import os
 import tempfile
 import zipfile
@@ -20,28 +20,39 @@ import requests
 from localcloud.http_api import LocalHttpApi, Route
 from localcloud.runtime import LocalLambdaRuntime
 from localcloud.template import REPO_ROOT, LocalStack, resolve_stack
+from modelforge.adapters import aws as aws_clients
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_AWS_PORT = 5000
 DEFAULT_API_PORT = 3000
-LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                     "AWS_SESSION_TOKEN": "testing"}
+LOCAL_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
 LOCAL_ROLE_NAME = "modelforge-local-role"
 
 
 class LocalCloud:
     def __init__(
-        self, *, host: str = DEFAULT_HOST, aws_port: int = DEFAULT_AWS_PORT, api_port: int = DEFAULT_API_PORT,
-        stack_name: str = "modelforge-local", region: str = "us-east-1",
+        self,
+        *,
+        host: str = DEFAULT_HOST,
+        aws_port: int = DEFAULT_AWS_PORT,
+        api_port: int = DEFAULT_API_PORT,
+        stack_name: str = "modelforge-local",
+        region: str = "us-east-1",
         handler_overrides: Mapping[str, str] | None = None,
         environment_overrides: Mapping[str, Mapping[str, str]] | None = None,
         parameter_overrides: Mapping[str, Any] | None = None,
-        state_dir: Path | None = None, echo_logs: bool = False,
+        state_dir: Path | None = None,
+        echo_logs: bool = False,
     ) -> None:
         self.host, self.aws_port, self.api_port = host, aws_port, api_port
         self.region = region
-        self.stack: LocalStack = resolve_stack(stack_name=stack_name, region=region,
-                                               parameter_overrides=dict(parameter_overrides or {}))
+        self.stack: LocalStack = resolve_stack(
+            stack_name=stack_name, region=region, parameter_overrides=dict(parameter_overrides or {})
+        )
         # Tests swap a function's handler (a crashing one, say) or its settings; everything else is the template.
         for logical_id, handler in (handler_overrides or {}).items():
             spec = self.stack.functions[logical_id]
@@ -68,13 +79,20 @@ class LocalCloud:
 
     def client_environment(self) -> dict[str, str]:
         """What a process needs to talk to this cloud as if it were AWS."""
-        return {**LOCAL_CREDENTIALS, "AWS_DEFAULT_REGION": self.region, "AWS_REGION": self.region,
-                "AWS_ENDPOINT_URL": self.aws_endpoint}
+        return {
+            **LOCAL_CREDENTIALS,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "AWS_ENDPOINT_URL": self.aws_endpoint,
+        }
 
     def client(self, service: str) -> Any:
         return boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing",
-            region_name=self.region).client(service, endpoint_url=self.aws_endpoint)  # type: ignore[call-overload]
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            aws_session_token="testing",
+            region_name=self.region,
+        ).client(service, endpoint_url=self.aws_endpoint)
 
     @property
     def outputs(self) -> dict[str, str]:
@@ -90,27 +108,45 @@ class LocalCloud:
         # moto's Step Functions interpreter calls the other services at localhost:$MOTO_PORT from this process.
         os.environ.update(self.client_environment())
         os.environ["MOTO_PORT"] = str(self.aws_port)
+        # Clients this process already made (the demo loader's) point at an earlier cloud's port.
+        aws_clients.client.cache_clear()
+        aws_clients.resource.cache_clear()
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.aws_port, verbose=False)
         self._server.start()
-        requests.post(f"{self.aws_endpoint}/moto-api/config", timeout=10, json={
-            "stepfunctions": {"execute_state_machine": True},
-            "lambda": {"use_docker": False},
-            "batch": {"use_docker": False},
-        }).raise_for_status()
+        requests.post(
+            f"{self.aws_endpoint}/moto-api/config",
+            timeout=10,
+            json={
+                "stepfunctions": {"execute_state_machine": True},
+                "lambda": {"use_docker": False},
+                "batch": {"use_docker": False},
+            },
+        ).raise_for_status()
 
-        worker_environment = {**self.client_environment(), "POWERTOOLS_TRACE_DISABLED": "true",
-                              "POWERTOOLS_DEV": "false", "PATH": os.environ.get("PATH", ""),
-                              "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8"}
+        worker_environment = {
+            **self.client_environment(),
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_DEV": "false",
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "LANG": "C.UTF-8",
+        }
         if os.environ.get("PYTHONPATH"):
             worker_environment["PYTHONPATH"] = os.environ["PYTHONPATH"]
-        self.runtime = LocalLambdaRuntime(self.stack.functions, worker_environment, self.state_dir / "logs",
-                                          echo_logs=self._echo_logs)
+        self.runtime = LocalLambdaRuntime(
+            self.stack.functions, worker_environment, self.state_dir / "logs", echo_logs=self._echo_logs
+        )
         _dispatch_lambda_to(self.runtime)
         self._provision()
 
-        routes = [Route(method, path, spec.name) for spec in self.stack.functions.values()
-                  for method, path in spec.http_routes]
-        self._http = LocalHttpApi(routes, self.runtime.invoke, self.host, self.api_port, self.stack.account_id)
+        routes = [
+            Route(method, path, spec.name)
+            for spec in self.stack.functions.values()
+            for method, path in spec.http_routes
+        ]
+        self._http = LocalHttpApi(
+            routes, self.runtime.invoke, self.host, self.api_port, self.stack.account_id
+        )
         self._http.start()
         return self
 
@@ -120,6 +156,8 @@ class LocalCloud:
         if self.runtime:
             self.runtime.shutdown()
         if self._server:
+            # moto keeps its state per process, not per server: forget this stack so another can start.
+            requests.post(f"{self.aws_endpoint}/moto-api/reset", timeout=10)
             self._server.stop()
 
     def __enter__(self) -> LocalCloud:
@@ -132,15 +170,26 @@ class LocalCloud:
 
     def _provision(self) -> None:
         iam = self.client("iam")
-        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                 "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]}}]}
-        role_arn = iam.create_role(RoleName=LOCAL_ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "sts:AssumeRole",
+                    "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
+                }
+            ],
+        }
+        role_arn = iam.create_role(RoleName=LOCAL_ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust))[
+            "Role"
+        ]["Arn"]
 
         dynamodb = self.client("dynamodb")
         for table in self.stack.tables.values():
             props = table.properties
             arguments: dict[str, Any] = {
-                "TableName": table.name, "KeySchema": props["KeySchema"],
+                "TableName": table.name,
+                "KeySchema": props["KeySchema"],
                 "AttributeDefinitions": props["AttributeDefinitions"],
                 "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
             }
@@ -161,15 +210,21 @@ class LocalCloud:
             with zipfile.ZipFile(code, "w") as archive:
                 archive.writestr("README.txt", f"runs locally from {REPO_ROOT} as {spec.handler}")
             lambda_.create_function(
-                FunctionName=spec.name, Runtime="python3.12", Role=role_arn, Handler=spec.handler,
-                Code={"ZipFile": code.getvalue()}, MemorySize=min(spec.memory_mb, 10240), Timeout=spec.timeout_s,
+                FunctionName=spec.name,
+                Runtime="python3.12",
+                Role=role_arn,
+                Handler=spec.handler,
+                Code={"ZipFile": code.getvalue()},
+                MemorySize=min(spec.memory_mb, 10240),
+                Timeout=spec.timeout_s,
                 Environment={"Variables": spec.environment},
             )
 
         sfn = self.client("stepfunctions")
         for machine in self.stack.state_machines.values():
-            sfn.create_state_machine(name=machine.name, definition=json.dumps(machine.definition),
-                                     roleArn=role_arn)
+            sfn.create_state_machine(
+                name=machine.name, definition=json.dumps(machine.definition), roleArn=role_arn
+            )
 
 
 def _dispatch_lambda_to(runtime: LocalLambdaRuntime) -> None:
@@ -178,12 +233,13 @@ def _dispatch_lambda_to(runtime: LocalLambdaRuntime) -> None:
     Retry/Catch; raising here instead would break the execution inside moto."""
     from moto.awslambda_simple.models import LambdaSimpleBackend
 
-    def invoke(self: Any, function_name: str, qualifier: str, body: Any, headers: Any,
-               response_headers: Any) -> str:
+    def invoke(
+        self: Any, function_name: str, qualifier: str, body: Any, headers: Any, response_headers: Any
+    ) -> str:
         payload = body if isinstance(body, bytes) else (body or "").encode()
         result = runtime.invoke(function_name, payload)
         if result.function_error:
             response_headers["x-amz-function-error"] = result.function_error
         return result.payload.decode()
 
-    LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
+    LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign,assignment]

@@ -3,11 +3,10 @@ TelemetryStore the training function reads with."""
 
 from __future__ import annotations
 
+from localcloud.template import LocalStack
 from modelforge.adapters.telemetry import TelemetryStore
 from modelforge.domain.demo_data import demo_machine_names, generate_fleet
 from modelforge.schemas import MachineSummary
-
-from localcloud.template import LocalStack
 
 
 def data_location(stack: LocalStack) -> tuple[str, str]:
@@ -15,8 +14,9 @@ def data_location(stack: LocalStack) -> tuple[str, str]:
     return api["DATA_BUCKET_NAME"], api["PROCESSED_DATA_PREFIX"]
 
 
-def load_demo_data(stack: LocalStack, *, machines: int = 10, days: float = 60, seed: int = 7,
-                   start: str = "2025-01-01") -> list[MachineSummary]:
+def load_demo_data(
+    stack: LocalStack, *, machines: int = 10, days: float = 60, seed: int = 7, start: str = "2025-01-01"
+) -> list[MachineSummary]:
     bucket, prefix = data_location(stack)
     store = TelemetryStore(bucket, prefix)
     fleet = generate_fleet(demo_machine_names(machines), start=start, days=days, seed=seed)

@@ -5,8 +5,8 @@ back into an HTTP response. Unknown routes get API Gateway's own 404."""
 from __future__ import annotations
 
 import base64
-import logging
 import json
+import logging
 import re
 import threading
 import time
@@ -51,12 +51,17 @@ class LocalHttpApi:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
             def _serve(self) -> None:
-                status, headers, body = api.handle(self.command, self.path, dict(self.headers.items()),
-                                                   self._read_body(), self.client_address[0])
+                status, headers, body = api.handle(
+                    self.command,
+                    self.path,
+                    dict(self.headers.items()),
+                    self._read_body(),
+                    self.client_address[0],
+                )
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
@@ -70,7 +75,7 @@ class LocalHttpApi:
                     return None
                 return self.rfile.read(length) if length else b""
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve  # noqa: N815
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve
 
         self.server = ThreadingHTTPServer((host, port), Handler)
         self.server.daemon_threads = True
@@ -84,8 +89,9 @@ class LocalHttpApi:
         self.server.shutdown()
         self.server.server_close()
 
-    def handle(self, method: str, raw_target: str, headers: dict[str, str], body: bytes | None,
-               source_ip: str) -> tuple[int, dict[str, str], bytes]:
+    def handle(
+        self, method: str, raw_target: str, headers: dict[str, str], body: bytes | None, source_ip: str
+    ) -> tuple[int, dict[str, str], bytes]:
         if body is None:
             return _json(413, {"message": "Request Entity Too Large"})
         target = urlsplit(raw_target)
@@ -98,12 +104,23 @@ class LocalHttpApi:
         event = self._event(route, params, method, target.path, target.query, headers, body, source_ip)
         result = self._invoke(route.function_name, json.dumps(event).encode())
         if result.function_error:
-            logger.error("%s %s: the function failed: %s", method, target.path, result.payload.decode()[:4000])
+            logger.error(
+                "%s %s: the function failed: %s", method, target.path, result.payload.decode()[:4000]
+            )
             return _json(500, {"message": "Internal Server Error"})
         return _response(json.loads(result.payload))
 
-    def _event(self, route: Route, params: dict[str, str], method: str, path: str, query: str,
-               headers: dict[str, str], body: bytes, source_ip: str) -> dict[str, Any]:
+    def _event(
+        self,
+        route: Route,
+        params: dict[str, str],
+        method: str,
+        path: str,
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
+        source_ip: str,
+    ) -> dict[str, Any]:
         lowered: dict[str, str] = {}
         for name, value in headers.items():
             key = name.lower()
@@ -123,12 +140,22 @@ class LocalHttpApi:
             "rawQueryString": query,
             "headers": lowered,
             "requestContext": {
-                "accountId": self._account_id, "apiId": "local", "domainName": lowered.get("host", "localhost"),
+                "accountId": self._account_id,
+                "apiId": "local",
+                "domainName": lowered.get("host", "localhost"),
                 "domainPrefix": "local",
-                "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": source_ip,
-                         "userAgent": lowered.get("user-agent", "")},
-                "requestId": str(uuid.uuid4()), "routeKey": f"{route.method} {route.path}", "stage": "$default",
-                "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"), "timeEpoch": int(time.time() * 1000),
+                "http": {
+                    "method": method,
+                    "path": path,
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": source_ip,
+                    "userAgent": lowered.get("user-agent", ""),
+                },
+                "requestId": str(uuid.uuid4()),
+                "routeKey": f"{route.method} {route.path}",
+                "stage": "$default",
+                "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                "timeEpoch": int(time.time() * 1000),
             },
             "isBase64Encoded": encoded,
         }

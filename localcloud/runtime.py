@@ -6,6 +6,7 @@ Runtime.OutOfMemory, Sandbox.Timedout) so the state machine's Retry/Catch see wh
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -47,8 +48,15 @@ class FunctionPool:
 
 
 class LocalLambdaRuntime:
-    def __init__(self, functions: dict[str, FunctionSpec], base_environment: dict[str, str], log_dir: Path,
-                 *, max_concurrency: int = 8, echo_logs: bool = False) -> None:
+    def __init__(
+        self,
+        functions: dict[str, FunctionSpec],
+        base_environment: dict[str, str],
+        log_dir: Path,
+        *,
+        max_concurrency: int = 8,
+        echo_logs: bool = False,
+    ) -> None:
         self._pools = {spec.name: FunctionPool(spec, max_concurrency) for spec in functions.values()}
         self._by_logical_id = {spec.logical_id: spec.name for spec in functions.values()}
         self._base_environment = base_environment
@@ -119,8 +127,13 @@ class LocalLambdaRuntime:
             "PYTHONUNBUFFERED": "1",
         }
         process = subprocess.Popen(
-            [sys.executable, "-m", "localcloud.worker"], env=environment, text=True,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=1,
+            [sys.executable, "-m", "localcloud.worker"],
+            env=environment,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            bufsize=1,
         )
         assert process.stderr is not None
         log_thread = threading.Thread(target=self._pump_log, args=(spec, process.stderr), daemon=True)
@@ -140,8 +153,11 @@ class LocalLambdaRuntime:
         assert process.stdin is not None and process.stdout is not None
         request_id = str(uuid.uuid4())
         deadline = time.time() + spec.timeout_s
-        message = {"request_id": request_id, "payload": payload.decode() or "{}",
-                   "deadline_ms": int(deadline * 1000)}
+        message = {
+            "request_id": request_id,
+            "payload": payload.decode() or "{}",
+            "deadline_ms": int(deadline * 1000),
+        }
         try:
             process.stdin.write(json.dumps(message) + "\n")
             process.stdin.flush()
@@ -156,8 +172,10 @@ class LocalLambdaRuntime:
                 remaining = deadline - time.time()
                 if remaining <= 0:
                     _terminate(process)
-                    return _error(f"Sandbox.Timedout", f"RequestId: {request_id} Error: Task timed out after "
-                                  f"{spec.timeout_s:.2f} seconds"), False
+                    return _error(
+                        "Sandbox.Timedout",
+                        f"RequestId: {request_id} Error: Task timed out after {spec.timeout_s:.2f} seconds",
+                    ), False
                 if selector.select(timeout=min(remaining, MEMORY_POLL_SECONDS)):
                     line = process.stdout.readline()
                     if not line:
@@ -171,8 +189,11 @@ class LocalLambdaRuntime:
                     return InvocationResult(reply["result"].encode()), True
                 if _rss_bytes(process.pid) > limit_bytes:
                     _terminate(process)
-                    return _error("Runtime.OutOfMemory", f"RequestId: {request_id} Error: Runtime exited: "
-                                  f"memory used exceeded the function's {spec.memory_mb} MB"), False
+                    return _error(
+                        "Runtime.OutOfMemory",
+                        f"RequestId: {request_id} Error: Runtime exited: "
+                        f"memory used exceeded the function's {spec.memory_mb} MB",
+                    ), False
         finally:
             selector.close()
 
@@ -201,7 +222,5 @@ def _rss_bytes(pid: int) -> int:
 def _terminate(process: subprocess.Popen[Any]) -> None:
     if process.poll() is None:
         process.kill()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass

@@ -32,7 +32,7 @@ def _construct_intrinsic(loader: _CfnLoader, suffix: str, node: yaml.Node) -> di
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        value = loader.construct_mapping(node, deep=True)
     return {name: value}
 
 
@@ -41,7 +41,7 @@ _CfnLoader.add_multi_constructor("!", _construct_intrinsic)
 
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
     with path.open() as handle:
-        return yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(handle, Loader=_CfnLoader)
 
 
 @dataclass(frozen=True)
@@ -95,13 +95,23 @@ class LocalStack:
 
 
 class _Resolver:
-    def __init__(self, template: dict[str, Any], stack_name: str, region: str, account_id: str,
-                 parameter_overrides: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        template: dict[str, Any],
+        stack_name: str,
+        region: str,
+        account_id: str,
+        parameter_overrides: dict[str, Any],
+    ) -> None:
         self.template = template
         self.resources: dict[str, Any] = template["Resources"]
         self.pseudo = {
-            "AWS::StackName": stack_name, "AWS::Region": region, "AWS::AccountId": account_id,
-            "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": None,
+            "AWS::StackName": stack_name,
+            "AWS::Region": region,
+            "AWS::AccountId": account_id,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::NoValue": None,
         }
         self.parameters = {
             name: parameter_overrides.get(name, spec.get("Default"))
@@ -114,9 +124,13 @@ class _Resolver:
         resource = self.resources[logical_id]
         props = resource.get("Properties", {})
         kind = resource["Type"]
-        explicit = {"AWS::S3::Bucket": "BucketName", "AWS::DynamoDB::Table": "TableName",
-                    "AWS::Serverless::Function": "FunctionName", "AWS::Logs::LogGroup": "LogGroupName",
-                    "AWS::Serverless::StateMachine": "Name"}.get(kind)
+        explicit = {
+            "AWS::S3::Bucket": "BucketName",
+            "AWS::DynamoDB::Table": "TableName",
+            "AWS::Serverless::Function": "FunctionName",
+            "AWS::Logs::LogGroup": "LogGroupName",
+            "AWS::Serverless::StateMachine": "Name",
+        }.get(kind)
         if explicit and explicit in props:
             return str(self.resolve(props[explicit]))
         return f"{self.stack_name}-{logical_id}"
@@ -158,7 +172,7 @@ class _Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self.ref(arg)
             if key == "Fn::GetAtt":
@@ -189,9 +203,14 @@ class _Resolver:
         return re.sub(r"\$\{([^}!]+)\}", replace, text)
 
 
-def resolve_stack(*, stack_name: str = "modelforge-local", region: str = "us-east-1",
-                  account_id: str = "123456789012", parameter_overrides: dict[str, Any] | None = None,
-                  template_path: Path = TEMPLATE_PATH) -> LocalStack:
+def resolve_stack(
+    *,
+    stack_name: str = "modelforge-local",
+    region: str = "us-east-1",
+    account_id: str = "123456789012",
+    parameter_overrides: dict[str, Any] | None = None,
+    template_path: Path = TEMPLATE_PATH,
+) -> LocalStack:
     template = load_template(template_path)
     r = _Resolver(template, stack_name, region, account_id, parameter_overrides or {})
     stack = LocalStack(stack_name=stack_name, region=region, account_id=account_id, parameters=r.parameters)
@@ -214,7 +233,11 @@ def resolve_stack(*, stack_name: str = "modelforge-local", region: str = "us-eas
             if unresolved:
                 raise ValueError(f"{logical_id}: substitutions not defined in the template: {unresolved}")
             stack.state_machines[logical_id] = StateMachineSpec(
-                logical_id, r.physical_name(logical_id), r.state_machine_arn(logical_id), json.loads(definition_text))
+                logical_id,
+                r.physical_name(logical_id),
+                r.state_machine_arn(logical_id),
+                json.loads(definition_text),
+            )
 
     for name, output in template.get("Outputs", {}).items():
         try:
@@ -224,7 +247,9 @@ def resolve_stack(*, stack_name: str = "modelforge-local", region: str = "us-eas
     return stack
 
 
-def _function_spec(r: _Resolver, logical_id: str, props: dict[str, Any], globals_fn: dict[str, Any]) -> FunctionSpec:
+def _function_spec(
+    r: _Resolver, logical_id: str, props: dict[str, Any], globals_fn: dict[str, Any]
+) -> FunctionSpec:
     environment = {
         **r.resolve(globals_fn.get("Environment", {}).get("Variables", {})),
         **r.resolve(props.get("Environment", {}).get("Variables", {})),
@@ -233,11 +258,15 @@ def _function_spec(r: _Resolver, logical_id: str, props: dict[str, Any], globals
     handler = props["ImageConfig"]["Command"][0] if package_type == "Image" else props["Handler"]
     routes = tuple(
         (str(event["Properties"]["Method"]).upper(), str(event["Properties"]["Path"]))
-        for event in props.get("Events", {}).values() if event.get("Type") == "HttpApi"
+        for event in props.get("Events", {}).values()
+        if event.get("Type") == "HttpApi"
     )
     name = r.physical_name(logical_id)
     return FunctionSpec(
-        logical_id=logical_id, name=name, arn=r.get_att(logical_id, "Arn"), handler=handler,
+        logical_id=logical_id,
+        name=name,
+        arn=r.get_att(logical_id, "Arn"),
+        handler=handler,
         package_type=package_type,
         memory_mb=int(r.resolve(props.get("MemorySize", globals_fn.get("MemorySize", DEFAULT_MEMORY_MB)))),
         timeout_s=int(r.resolve(props.get("Timeout", globals_fn.get("Timeout", DEFAULT_TIMEOUT_S)))),

@@ -19,7 +19,9 @@ from typing import Any
 class LocalLambdaContext:
     """The attributes of a Lambda context object that handlers and Powertools read."""
 
-    def __init__(self, function_name: str, memory_mb: int, arn: str, request_id: str, deadline_ms: int) -> None:
+    def __init__(
+        self, function_name: str, memory_mb: int, arn: str, request_id: str, deadline_ms: int
+    ) -> None:
         self.function_name = function_name
         self.function_version = "$LATEST"
         self.invoked_function_arn = arn
@@ -47,15 +49,24 @@ def main() -> None:
         handler = getattr(importlib.import_module(module_name), function_name)
         init_error = None
     except Exception as error:  # reported on every invocation, as Lambda reports Runtime.ImportModuleError
-        handler, init_error = None, _error("Runtime.ImportModuleError", f"Unable to import module "
-                                           f"'{module_name}': {error}", traceback.format_exc().splitlines())
+        handler, init_error = (
+            None,
+            _error(
+                "Runtime.ImportModuleError",
+                f"Unable to import module '{module_name}': {error}",
+                traceback.format_exc().splitlines(),
+            ),
+        )
 
     for line in sys.stdin:
         request = json.loads(line)
-        context = LocalLambdaContext(os.environ["AWS_LAMBDA_FUNCTION_NAME"],
-                                     int(os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]),
-                                     os.environ["LOCAL_FUNCTION_ARN"], request["request_id"],
-                                     request["deadline_ms"])
+        context = LocalLambdaContext(
+            os.environ["AWS_LAMBDA_FUNCTION_NAME"],
+            int(os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]),
+            os.environ["LOCAL_FUNCTION_ARN"],
+            request["request_id"],
+            request["deadline_ms"],
+        )
         if init_error is not None:
             reply: dict[str, Any] = {"error": init_error}
         else:
@@ -63,12 +74,15 @@ def main() -> None:
                 result = handler(json.loads(request["payload"]), context)
                 reply = {"result": json.dumps(result, default=str)}
             except MemoryError:
-                protocol.write(json.dumps({"error": _error("Runtime.OutOfMemory", "Runtime exited: out of "
-                                                           "memory")}) + "\n")
+                protocol.write(
+                    json.dumps({"error": _error("Runtime.OutOfMemory", "Runtime exited: out of memory")})
+                    + "\n"
+                )
                 os._exit(137)  # a Lambda environment that ran out of memory is not reused
             except Exception as error:
-                reply = {"error": _error(type(error).__name__, str(error),
-                                         traceback.format_exception(error)[-20:])}
+                reply = {
+                    "error": _error(type(error).__name__, str(error), traceback.format_exception(error)[-20:])
+                }
         protocol.write(json.dumps(reply) + "\n")
         sys.stderr.flush()
 

@@ -14,9 +14,9 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeou
 
 @cache
 def client(service: str) -> Any:
-    return boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+    return boto3.session.Session().client(service, config=_CONFIG)
 
 
 @cache
 def resource(service: str) -> Any:
-    return boto3.session.Session().resource(service, config=_CONFIG)  # type: ignore[call-overload]
+    return boto3.session.Session().resource(service, config=_CONFIG)

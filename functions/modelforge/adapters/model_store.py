@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from modelforge.adapters.aws import client
 from modelforge.errors import ArtifactIntegrityError
+from modelforge.observability import logger
 
 
 def sha256_hex(data: bytes) -> str:
@@ -52,4 +53,6 @@ class ModelArtifactStore:
         try:
             self._s3.delete_object(Bucket=bucket, Key=key)
         except ClientError:
-            pass  # best effort: the caller is already handling the original failure
+            # The caller is already handling the original failure; say loudly what may be left behind.
+            logger.exception("could not delete an artifact whose registration failed", extra={"uri": uri})
+            raise

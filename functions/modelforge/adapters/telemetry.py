@@ -10,7 +10,6 @@ with awswrangler (the training image and the data loaders), imported lazily so t
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 

@@ -65,7 +65,8 @@ def build_services(settings: ApiSettings) -> Services:
 
 
 def services() -> Services:
-    return app.context["services"]  # type: ignore[no-any-return]
+    services: Services = app.context["services"]
+    return services
 
 
 # ---------------------------------------------------------------- routes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable
 from datetime import date, datetime
@@ -68,10 +69,9 @@ def submit_training(
     except Exception as error:
         reason = f"could not start the training execution: {error}"
         logger.exception("start_execution failed; marking the job failed", extra={"process_id": job.process_id})
-        try:
+        # If something else already finished the job, its terminal state stands.
+        with contextlib.suppress(JobTransitionError):
             jobs.mark_failed(job.process_id, reason, now())
-        except JobTransitionError:
-            pass  # something else already finished it; never overwrite a terminal state
         raise ExecutionStartError(f"job {job.process_id} failed: {reason}") from error
     logger.info("training job submitted", extra={"process_id": job.process_id, "machine_name": job.machine_name})
     return TrainResponse(process_id=job.process_id, status=job.status)

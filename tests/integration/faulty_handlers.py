@@ -1,0 +1,23 @@
+"""Training handlers that fail the way real ones can, swapped in for TrainingFunction by the fault tests."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+
+def crash(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    os._exit(3)  # a segfaulting native library looks the same from outside: the process is gone
+
+
+def exhaust_memory(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    hoard = []
+    while True:
+        hoard.append(bytearray(64 * 1024 * 1024))
+        time.sleep(0.01)
+
+
+def hang(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    time.sleep(3600)
+    return {}
