@@ -1,17 +1,33 @@
-"""Failure events and labels, vectorized.
+"""Failure events and training targets, vectorized (numpy ``searchsorted``, no Python loop over rows).
 
-A failure event is a sharp drop of ``Eng_RPM_variation_percentage`` to or below ``-drop_threshold_pct``.
-Consecutive low readings (gaps shorter than ``episode_gap_minutes``) are one episode: its onset is the first
-low reading, its end the last. Labels:
+Failure events
+    A *low reading* is one with ``Eng_RPM_variation_percentage <= -drop_threshold_pct`` (default 30 %: the
+    speed collapsed). Low readings less than ``episode_gap_minutes`` (default 30) apart form one *episode*:
+    its **onset** is the first low reading, its **end** the last. Several failures close together are several
+    episodes as soon as the speed has been back above the threshold for ``episode_gap_minutes``.
 
-* 1 (pre-failure): ``onset - window <= t < onset``;
-* excluded (dropped from training and evaluation): ``onset <= t <= end + post_failure_exclusion`` — the
-  machine is down or recovering, which is neither normal nor a warning sign;
-* 0 otherwise.
+Status labels (``LABEL``), one per row at time ``t``
+    * 1, *pre-failure*: ``onset - window_minutes <= t < onset`` for some onset (the seed's rule, with the
+      window in time, not rows, so irregular sampling and gaps do not change its meaning);
+    * excluded (NaN): ``onset <= t <= end + post_failure_exclusion_minutes`` (default 60) — the machine is
+      down or recovering, which is neither normal nor a warning — unless the row is also pre-failure for the
+      *next* onset (a relapse), in which case it is 1;
+    * excluded (NaN), right-censored: rows in the last ``window_minutes`` of the data with no onset after
+      them. A failure just after the range would make them pre-failure, so their label is unknown;
+    * 0 otherwise.
 
-For the ``health`` indicator the target is the minutes until the next onset, capped at
-``health_cap_minutes``; rows after the last onset whose true time to failure is unknown and may be below the
-cap (right-censored) are excluded.
+Health target (``TIME_TO_FAILURE``)
+    Minutes from ``t`` to the next onset, capped at ``health_horizon_minutes`` (default 240, the longest
+    build-up a failure shows in this fleet): 0 means failing now, the cap means "no failure expected within
+    the horizon". A health index in [0, 100] is ``100 * minutes / horizon``. Rows excluded above are NaN, and
+    so are rows whose time to failure is unknown and may be under the cap (after the last onset, less than the
+    horizon before the end of the data).
+
+Edges
+    An episode that starts on the first row of the data is *left-censored* (its real onset may be earlier) and
+    one without any reading in its pre-failure window has no observed lead-up; both are counted in
+    ``FailureEpisodes`` and contribute no positive rows. Labels only ever look *forward* from a row, so the
+    labels of a later period never depend on the rows of an earlier one.
 """
 
 from __future__ import annotations
@@ -25,6 +41,7 @@ from modelforge.domain.telemetry import RPM_VARIATION, TIMESTAMP
 
 LABEL = "failure_label"
 TIME_TO_FAILURE = "minutes_to_failure"
+MINUTE_NS = 60 * 10**9
 
 
 @dataclass(frozen=True)
@@ -33,59 +50,104 @@ class LabelingConfig:
     drop_threshold_pct: float = 30.0
     post_failure_exclusion_minutes: int = 60
     episode_gap_minutes: int = 30
-    health_cap_minutes: int = 24 * 60
+    health_horizon_minutes: int = 240
+
+    def __post_init__(self) -> None:
+        if self.window_minutes <= 0 or self.health_horizon_minutes <= 0:
+            raise ValueError("window_minutes and health_horizon_minutes must be positive")
+        if self.drop_threshold_pct <= 0:
+            raise ValueError("drop_threshold_pct must be positive (a drop of that many percent)")
+        if self.post_failure_exclusion_minutes < 0 or self.episode_gap_minutes < 0:
+            raise ValueError("post_failure_exclusion_minutes and episode_gap_minutes must be >= 0")
 
 
 @dataclass(frozen=True)
 class FailureEpisodes:
-    onsets: pd.DatetimeIndex
-    ends: pd.DatetimeIndex
+    onsets_ns: np.ndarray  # int64 epoch ns, increasing
+    ends_ns: np.ndarray
+    left_censored: np.ndarray  # bool: the episode starts on the first row, its real onset may be earlier
+    lead_observed: np.ndarray  # bool: at least one reading in [onset - window, onset)
 
     def __len__(self) -> int:
-        return len(self.onsets)
+        return len(self.onsets_ns)
+
+    @property
+    def onsets(self) -> pd.DatetimeIndex:
+        return pd.DatetimeIndex(pd.to_datetime(self.onsets_ns, unit="ns", utc=True))
+
+    @property
+    def usable(self) -> int:
+        """Episodes with an observed lead-up: the ones a classifier learns from."""
+        return int((self.lead_observed & ~self.left_censored).sum())
 
 
-def find_failure_episodes(frame: pd.DataFrame, config: LabelingConfig) -> FailureEpisodes:
-    """``frame`` sorted by timestamp."""
-    low = (frame[RPM_VARIATION] <= -config.drop_threshold_pct).to_numpy()
-    times = _as_ns(frame[TIMESTAMP])[low]
-    if len(times) == 0:
-        empty = pd.DatetimeIndex([], tz="UTC")
-        return FailureEpisodes(empty, empty)
-    starts_new = np.r_[True, np.diff(times) > config.episode_gap_minutes * _MINUTE_NS]
+@dataclass(frozen=True)
+class Labels:
+    """Targets aligned row by row with the frame that was labeled (nothing is dropped here)."""
+
+    label: np.ndarray  # float64: 1.0 pre-failure, 0.0 normal, NaN excluded
+    time_to_failure: np.ndarray  # float64 minutes, capped; NaN excluded or unknown
+    in_failure: np.ndarray  # bool: down or recovering (excluded for both targets)
+    censored_end: np.ndarray  # bool: status label unknown at the end of the data
+    episodes: FailureEpisodes
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "failure_events": len(self.episodes),
+            "failure_events_usable": self.episodes.usable,
+            "failure_events_left_censored": int(self.episodes.left_censored.sum()),
+            "rows_pre_failure": int(np.nansum(self.label)),
+            "rows_excluded_in_failure": int(self.in_failure.sum()),
+            "rows_censored_at_end": int(self.censored_end.sum()),
+        }
+
+
+def timestamps_ns(frame: pd.DataFrame) -> np.ndarray:
+    return pd.DatetimeIndex(frame[TIMESTAMP]).as_unit("ns").asi8
+
+
+def find_failure_episodes(t: np.ndarray, variation: np.ndarray, config: LabelingConfig) -> FailureEpisodes:
+    """``t`` sorted epoch ns, ``variation`` the RPM variation at each ``t``."""
+    low_times = t[variation <= -config.drop_threshold_pct]
+    if len(low_times) == 0:
+        empty = np.array([], dtype=np.int64)
+        return FailureEpisodes(empty, empty, np.array([], dtype=bool), np.array([], dtype=bool))
+    starts_new = np.r_[True, np.diff(low_times) >= config.episode_gap_minutes * MINUTE_NS]
     ends_here = np.r_[starts_new[1:], True]
-    return FailureEpisodes(pd.to_datetime(times[starts_new], utc=True), pd.to_datetime(times[ends_here], utc=True))
+    onsets, ends = low_times[starts_new], low_times[ends_here]
+    window_start = np.searchsorted(t, onsets - config.window_minutes * MINUTE_NS, side="left")
+    onset_row = np.searchsorted(t, onsets, side="left")
+    return FailureEpisodes(onsets_ns=onsets, ends_ns=ends, left_censored=onsets == t[0],
+                           lead_observed=onset_row > window_start)
 
 
-def label_failures(frame: pd.DataFrame, config: LabelingConfig) -> tuple[pd.DataFrame, FailureEpisodes]:
-    """Adds LABEL (0/1) and TIME_TO_FAILURE, and drops excluded rows. ``frame`` sorted by timestamp."""
-    episodes = find_failure_episodes(frame, config)
-    t = _as_ns(frame[TIMESTAMP])
-    onsets = episodes.onsets.as_unit("ns").asi8
-    ends = episodes.ends.as_unit("ns").asi8
+def label_failures(frame: pd.DataFrame, config: LabelingConfig) -> Labels:
+    """``frame`` sorted by unique timestamps (as :func:`clean_telemetry` returns it)."""
+    t = timestamps_ns(frame)
+    variation = frame[RPM_VARIATION].to_numpy(dtype="float64")
+    episodes = find_failure_episodes(t, variation, config)
+    onsets, ends = episodes.onsets_ns, episodes.ends_ns
+    n = len(t)
 
-    next_idx = np.searchsorted(onsets, t, side="right")  # index of the first onset strictly after t
+    next_idx = np.searchsorted(onsets, t, side="right")  # the first onset strictly after t
     has_next = next_idx < len(onsets)
-    minutes_to_next = np.full(len(t), np.inf)
-    minutes_to_next[has_next] = (onsets[next_idx[has_next]] - t[has_next]) / _MINUTE_NS
+    minutes_to_next = np.full(n, np.inf)
+    minutes_to_next[has_next] = (onsets[next_idx[has_next]] - t[has_next]) / MINUTE_NS
+    pre_failure = minutes_to_next <= config.window_minutes
 
     prev_idx = next_idx - 1  # the last onset at or before t
     has_prev = prev_idx >= 0
-    excluded = np.zeros(len(t), dtype=bool)
-    recovery_ns = config.post_failure_exclusion_minutes * _MINUTE_NS
-    excluded[has_prev] = t[has_prev] <= ends[prev_idx[has_prev]] + recovery_ns
+    in_failure = np.zeros(n, dtype=bool)
+    recovery_ns = config.post_failure_exclusion_minutes * MINUTE_NS
+    in_failure[has_prev] = t[has_prev] <= ends[prev_idx[has_prev]] + recovery_ns
+    in_failure &= ~pre_failure  # a relapse: recovering, and already in the lead-up of the next failure
 
-    # After the last onset the time to failure is only known to exceed what is left of the range.
-    censored = ~has_next & ((t[-1] - t) / _MINUTE_NS < config.health_cap_minutes) if len(t) else has_next
+    remaining = (t[-1] - t) / MINUTE_NS if n else np.zeros(0)
+    censored_end = ~in_failure & ~has_next & (remaining < config.window_minutes)
 
-    out = frame.copy()
-    out[LABEL] = (minutes_to_next <= config.window_minutes).astype("int8")
-    out[TIME_TO_FAILURE] = np.where(censored, np.nan, np.minimum(minutes_to_next, config.health_cap_minutes))
-    return out.loc[~excluded].reset_index(drop=True), episodes
-
-
-_MINUTE_NS = 60 * 10**9
-
-
-def _as_ns(timestamps: pd.Series) -> np.ndarray:
-    return pd.DatetimeIndex(timestamps).as_unit("ns").asi8
+    label = pre_failure.astype("float64")
+    label[in_failure | censored_end] = np.nan
+    ttf = np.minimum(minutes_to_next, float(config.health_horizon_minutes))
+    ttf[in_failure | (~has_next & (remaining < config.health_horizon_minutes))] = np.nan
+    return Labels(label=label, time_to_failure=ttf, in_failure=in_failure, censored_end=censored_end,
+                  episodes=episodes)

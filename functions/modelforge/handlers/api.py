@@ -5,6 +5,7 @@ No `from __future__ import annotations` here: Powertools reads the route annotat
 body model from a query parameter."""
 
 
+import json
 from dataclasses import dataclass
 from functools import cache
 from http import HTTPStatus
@@ -113,9 +114,9 @@ def health() -> HealthResponse:
 
 
 @app.get("/openapi.json", include_in_schema=False)
-def openapi_document() -> Response:
-    return Response(status_code=HTTPStatus.OK, content_type=content_types.APPLICATION_JSON,
-                    body=app.get_openapi_json_schema(title="modelforge", version=__version__))
+def openapi_document() -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(app.get_openapi_json_schema(title="modelforge", version=__version__))
+    return document
 
 
 # ---------------------------------------------------------------- errors -> HTTP, in one place
