@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import requests
 
+from localcloud.events import ExecutionStatusEvents
 from localcloud.http_api import LocalHttpApi, Route
 from localcloud.runtime import LocalLambdaRuntime
 from localcloud.template import REPO_ROOT, LocalStack, resolve_stack
@@ -64,6 +65,7 @@ class LocalCloud:
         self._echo_logs = echo_logs
         self._server: Any = None
         self._http: LocalHttpApi | None = None
+        self._events: ExecutionStatusEvents | None = None
         self.runtime: LocalLambdaRuntime | None = None
 
     # ------------------------------------------------------------------ addresses
@@ -104,6 +106,9 @@ class LocalCloud:
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call is noise here
+        # The interpreter logs every failed execution with its whole parse tree; /status and the execution
+        # history say the same thing readably.
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
 
         # moto's Step Functions interpreter calls the other services at localhost:$MOTO_PORT from this process.
         os.environ.update(self.client_environment())
@@ -144,6 +149,10 @@ class LocalCloud:
             for spec in self.stack.functions.values()
             for method, path in spec.http_routes
         ]
+        self._events = ExecutionStatusEvents(
+            self.client("stepfunctions"), [m.arn for m in self.stack.state_machines.values()],
+            list(self.stack.functions.values()), self.runtime.invoke, self.stack.account_id, self.region)
+        self._events.start()
         self._http = LocalHttpApi(
             routes, self.runtime.invoke, self.host, self.api_port, self.stack.account_id
         )
@@ -151,6 +160,8 @@ class LocalCloud:
         return self
 
     def stop(self) -> None:
+        if self._events:
+            self._events.stop()
         if self._http:
             self._http.stop()
         if self.runtime:

@@ -55,6 +55,7 @@ class FunctionSpec:
     timeout_s: int
     environment: dict[str, str]
     http_routes: tuple[tuple[str, str], ...] = ()  # (METHOD, /path/{param})
+    event_patterns: tuple[dict[str, Any], ...] = ()  # EventBridge rules that target this function
 
 
 @dataclass(frozen=True)
@@ -261,6 +262,10 @@ def _function_spec(
         for event in props.get("Events", {}).values()
         if event.get("Type") == "HttpApi"
     )
+    patterns = tuple(
+        r.resolve(event["Properties"]["Pattern"])
+        for event in props.get("Events", {}).values() if event.get("Type") == "EventBridgeRule"
+    )
     name = r.physical_name(logical_id)
     return FunctionSpec(
         logical_id=logical_id,
@@ -272,4 +277,5 @@ def _function_spec(
         timeout_s=int(r.resolve(props.get("Timeout", globals_fn.get("Timeout", DEFAULT_TIMEOUT_S)))),
         environment={k: str(v) for k, v in environment.items() if v is not None},
         http_routes=routes,
+        event_patterns=patterns,
     )

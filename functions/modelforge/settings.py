@@ -37,6 +37,9 @@ class ApiSettings(_EnvSettings):
     models_table_name: str
     data_bucket_name: str
     state_machine_arn: str
+    idempotency_table_name: str
+    # How long an Idempotency-Key is remembered (the same key and body return the same job meanwhile).
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60, le=30 * 24 * 3600)
     processed_data_prefix: str = "processed"
     jobs_page_size_max: int = Field(default=100, ge=1, le=1000)
 
@@ -55,3 +58,7 @@ class TrainingSettings(_EnvSettings):
     test_fraction: float = Field(default=0.2, gt=0, lt=0.9)
     # XGBoost device: "auto" uses CUDA when a GPU is visible, else the CPU.
     training_device: str = Field(default="auto", pattern="^(auto|cpu|cuda)$")
+
+
+class ReconcileSettings(_EnvSettings):
+    jobs_table_name: str

@@ -21,3 +21,9 @@ def exhaust_memory(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def hang(event: dict[str, Any], context: Any) -> dict[str, Any]:
     time.sleep(3600)
     return {}
+
+
+def slow(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Takes a few seconds and then fails: moto honours StopExecution when the running task returns."""
+    time.sleep(4)
+    raise RuntimeError("slow handler finished")

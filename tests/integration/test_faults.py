@@ -41,7 +41,7 @@ def test_training_process_failure_fails_the_job(tmp_path: Path, overrides: dict[
         cloud.stop()
 
 
-def test_failed_start_execution_fails_the_job(tmp_path: Path) -> None:
+def test_failed_start_execution_fails_the_job(tmp_path: Path) -> None:  # StartExecution fails after the job is written
     missing_machine = "arn:aws:states:us-east-1:123456789012:stateMachine:does-not-exist"
     cloud = start_cloud(tmp_path, environment_overrides={"ApiFunction": {"STATE_MACHINE_ARN": missing_machine}})
     try:

@@ -6,6 +6,7 @@ body model from a query parameter."""
 
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from http import HTTPStatus
@@ -13,9 +14,19 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from modelforge import __version__
@@ -44,6 +55,9 @@ app.enable_swagger(path="/swagger", title="modelforge", version=__version__,
                    description="Train failure-prediction models for one machine, asynchronously.")
 
 
+IDEMPOTENCY_HEADER = "idempotency-key"
+
+
 @dataclass(frozen=True)
 class Services:
     settings: ApiSettings
@@ -51,18 +65,30 @@ class Services:
     catalog: TelemetryCatalog
     executions: ExecutionStarter
     registry: ModelRegistry
+    idempotency: IdempotencyConfig
+    submit_once: Callable[..., TrainResponse]
 
 
 @cache
 def build_services(settings: ApiSettings) -> Services:
     """Once per warm container: clients and table handles are reused across invocations."""
-    return Services(
-        settings=settings,
-        jobs=JobStore(settings.jobs_table_name),
-        catalog=TelemetryCatalog(settings.data_bucket_name, settings.processed_data_prefix),
-        executions=ExecutionStarter(settings.state_machine_arn),
-        registry=ModelRegistry(settings.models_table_name),
-    )
+    jobs = JobStore(settings.jobs_table_name)
+    catalog = TelemetryCatalog(settings.data_bucket_name, settings.processed_data_prefix)
+    executions = ExecutionStarter(settings.state_machine_arn)
+    # The key names the submission; the body must match what was first sent with that key.
+    idempotency = IdempotencyConfig(event_key_jmespath="key", payload_validation_jmespath="body",
+                                    expires_after_seconds=settings.idempotency_ttl_seconds)
+
+    @idempotent_function(data_keyword_argument="submission", config=idempotency,
+                         persistence_store=DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name),
+                         output_serializer=PydanticSerializer(TrainResponse))
+    def submit_once(submission: dict[str, Any]) -> TrainResponse:
+        request = TrainRequest.model_validate(submission["body"])
+        return jobs_api.submit_training(request, jobs=jobs, catalog=catalog, executions=executions)
+
+    return Services(settings=settings, jobs=jobs, catalog=catalog, executions=executions,
+                    registry=ModelRegistry(settings.models_table_name), idempotency=idempotency,
+                    submit_once=submit_once)
 
 
 def services() -> Services:
@@ -75,9 +101,17 @@ def services() -> Services:
 
 @app.post("/train", summary="Start training a model for one machine", tags=["training"])
 @tracer.capture_method
-def train(request: TrainRequest) -> TrainResponse:
+def train(
+    request: TrainRequest,
+    idempotency_key: Annotated[str | None, Header(alias="idempotency-key", min_length=1, max_length=256,
+                                                  description="Retries with the same key and body return the "
+                                                  "same job instead of starting another.")] = None,
+) -> TrainResponse:
     s = services()
-    response = jobs_api.submit_training(request, jobs=s.jobs, catalog=s.catalog, executions=s.executions)
+    if idempotency_key is None:
+        response = jobs_api.submit_training(request, jobs=s.jobs, catalog=s.catalog, executions=s.executions)
+    else:
+        response = s.submit_once(submission={"key": idempotency_key, "body": request.model_dump(mode="json")})
     metrics.add_metric(name="TrainingJobsSubmitted", unit=MetricUnit.Count, value=1)
     return response
 
@@ -140,6 +174,21 @@ def _invalid_value(error: InvalidRequestError) -> Response:
                   [{"loc": [error.location, error.field], "msg": error.reason, "type": "value_error"}])
 
 
+@app.exception_handler(IdempotencyValidationError)
+def _key_reused(error: IdempotencyValidationError) -> Response:
+    return _error(HTTPStatus.UNPROCESSABLE_ENTITY, [{
+        "loc": ["header", "Idempotency-Key"], "type": "value_error",
+        "msg": "this key was already used with a different request body; use a new key for a new request"}])
+
+
+@app.exception_handler(IdempotencyAlreadyInProgressError)
+def _key_in_progress(error: IdempotencyAlreadyInProgressError) -> Response:
+    response = _error(HTTPStatus.CONFLICT, "a request with this Idempotency-Key is still being processed; "
+                      "retry shortly")
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 @app.exception_handler(JobNotFoundError)
 def _not_found(error: JobNotFoundError) -> Response:
     return _error(HTTPStatus.NOT_FOUND, str(error))
@@ -157,5 +206,7 @@ def _not_started(error: ExecutionStartError) -> Response:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    app.append_context(services=build_services(ApiSettings.from_env()))
+    built = build_services(ApiSettings.from_env())
+    built.idempotency.register_lambda_context(context)
+    app.append_context(services=built)
     return app.resolve(event, context)
