@@ -34,7 +34,7 @@ test-e2e: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check functions localcloud tests benchmarks
-	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
 	$(BIN)/mypy functions/modelforge localcloud
 
 bench: $(STAMP)
