@@ -55,3 +55,18 @@ class TelemetrySchemaError(TrainingDataError):
 
 class ArtifactIntegrityError(ModelforgeError):
     """A stored model's bytes do not match the sha256 recorded when it was written."""
+
+
+# ---- registry and inference ----
+
+
+class ModelNotFoundError(ModelforgeError):
+    """No such model, version or champion (HTTP 404)."""
+
+
+class PromotionConflictError(ModelforgeError):
+    """Another promotion changed the champion first, or the version is not in a state that allows this (409)."""
+
+
+class NoChampionError(ModelforgeError):
+    """Predictions need a champion and the model has none yet (HTTP 404)."""

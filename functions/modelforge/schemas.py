@@ -103,3 +103,86 @@ class MachineListResponse(BaseModel):
 class HealthResponse(BaseModel):
     status: str = "ok"
     version: str
+
+
+# ---------------------------------------------------------------- registry
+
+VersionId = Annotated[str, StringConstraints(pattern=r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")]
+
+
+class ModelVersionSummary(BaseModel):
+    machine_name: str
+    indicator: Indicator
+    version: str
+    status: str = Field(description="candidate, champion, archived or rejected")
+    status_reason: str | None = None
+    decided_by: str | None = None
+    trained_at: datetime | None = None
+    process_id: str | None = None
+    artifact_uri: str
+    artifact_sha256: str
+    metrics: dict[str, Any] | None = None
+
+
+class ModelListResponse(BaseModel):
+    versions: list[ModelVersionSummary]
+
+
+class PromotionRecord(BaseModel):
+    from_version: str | None
+    to_version: str
+    reason: str
+    promoted_by: str
+    at: datetime
+
+
+class ChampionResponse(BaseModel):
+    champion: ModelVersionSummary
+    promoted_by: str | None = None
+    reason: str | None = None
+    updated_at: datetime | None = None
+    history: list[PromotionRecord] = Field(default_factory=list)
+
+
+class PromoteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: VersionId = Field(description="The version to make champion (a rollback names an older one).")
+    reason: Annotated[str, StringConstraints(min_length=3, max_length=500, strip_whitespace=True)]
+
+
+class PromoteResponse(BaseModel):
+    machine_name: str
+    indicator: Indicator
+    champion_version: str
+    previous_version: str | None
+
+
+# ---------------------------------------------------------------- inference
+
+MAX_PREDICT_RECORDS = 1000
+TelemetryValue = float | int | str | None
+
+
+class PredictRequest(BaseModel):
+    """Telemetry records in time order (send the last hour or so: rolling features need recent history)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    machine_name: MachineName
+    indicator: Indicator
+    records: Annotated[list[dict[Annotated[str, StringConstraints(max_length=128)], TelemetryValue]],
+                       Field(min_length=1, max_length=MAX_PREDICT_RECORDS)]
+
+
+class Prediction(BaseModel):
+    prediction: float = Field(description="status: 1 = pre-failure, 0 = normal; health: minutes to failure")
+    probability: float | None = Field(default=None, description="status only: the model's failure score")
+
+
+class PredictResponse(BaseModel):
+    machine_name: str
+    indicator: Indicator
+    model_version: str
+    trained_at: datetime | None
+    predictions: list[Prediction]

@@ -37,6 +37,7 @@ class ApiSettings(_EnvSettings):
     models_table_name: str
     data_bucket_name: str
     state_machine_arn: str
+    models_bucket_name: str
     idempotency_table_name: str
     # How long an Idempotency-Key is remembered (the same key and body return the same job meanwhile).
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60, le=30 * 24 * 3600)
@@ -62,3 +63,10 @@ class TrainingSettings(_EnvSettings):
 
 class ReconcileSettings(_EnvSettings):
     jobs_table_name: str
+
+
+class PredictSettings(_EnvSettings):
+    models_table_name: str
+    models_bucket_name: str
+    # How stale the champion may be: a promotion reaches predictions within this many seconds.
+    champion_refresh_seconds: float = Field(default=30, ge=0, le=3600)

@@ -9,11 +9,9 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from http import HTTPStatus
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
@@ -22,10 +20,6 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -33,18 +27,23 @@ from modelforge import __version__
 from modelforge.adapters.executions import ExecutionStarter
 from modelforge.adapters.job_store import JobStore
 from modelforge.adapters.model_registry import ModelRegistry
+from modelforge.adapters.model_store import ModelArtifactStore
 from modelforge.adapters.telemetry import TelemetryCatalog
-from modelforge.errors import ExecutionStartError, InvalidRequestError, JobNotFoundError
-from modelforge.jobs import JobStatus
-from modelforge.logic import jobs_api
+from modelforge.handlers.http_errors import register_error_handlers
+from modelforge.jobs import Indicator, JobStatus
+from modelforge.logic import jobs_api, models_api
 from modelforge.observability import logger, metrics, tracer
 from modelforge.schemas import (
     MACHINE_NAME_PATTERN,
+    ChampionResponse,
     HealthResponse,
     JobListResponse,
     JobStatusResponse,
     MachineListResponse,
+    ModelListResponse,
     ProcessId,
+    PromoteRequest,
+    PromoteResponse,
     TrainRequest,
     TrainResponse,
 )
@@ -65,6 +64,7 @@ class Services:
     catalog: TelemetryCatalog
     executions: ExecutionStarter
     registry: ModelRegistry
+    artifacts: ModelArtifactStore
     idempotency: IdempotencyConfig
     submit_once: Callable[..., TrainResponse]
 
@@ -87,7 +87,8 @@ def build_services(settings: ApiSettings) -> Services:
         return jobs_api.submit_training(request, jobs=jobs, catalog=catalog, executions=executions)
 
     return Services(settings=settings, jobs=jobs, catalog=catalog, executions=executions,
-                    registry=ModelRegistry(settings.models_table_name), idempotency=idempotency,
+                    registry=ModelRegistry(settings.models_table_name),
+                    artifacts=ModelArtifactStore(settings.models_bucket_name), idempotency=idempotency,
                     submit_once=submit_once)
 
 
@@ -142,6 +143,48 @@ def machines() -> MachineListResponse:
     return jobs_api.list_machines(catalog=services().catalog)
 
 
+@app.get("/models", summary="Model versions of a machine, newest first", tags=["registry"])
+@tracer.capture_method
+def models(
+    machine_name: Annotated[str, Query(pattern=MACHINE_NAME_PATTERN)],
+    indicator: Annotated[Indicator | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> ModelListResponse:
+    return models_api.list_models(registry=services().registry, machine_name=machine_name, indicator=indicator,
+                                  limit=limit)
+
+
+@app.get("/models/<machine_name>/<indicator>", summary="The champion and its promotion history",
+         tags=["registry"])
+@tracer.capture_method
+def champion(
+    machine_name: Annotated[str, Path(pattern=MACHINE_NAME_PATTERN)],
+    indicator: Annotated[Indicator, Path()],
+) -> ChampionResponse:
+    return models_api.get_champion(registry=services().registry, machine_name=machine_name, indicator=indicator)
+
+
+@app.post("/models/<machine_name>/<indicator>/promote", summary="Promote a version (or roll back to one)",
+          tags=["registry"])
+@tracer.capture_method
+def promote(
+    machine_name: Annotated[str, Path(pattern=MACHINE_NAME_PATTERN)],
+    indicator: Annotated[Indicator, Path()],
+    request: PromoteRequest,
+) -> PromoteResponse:
+    s = services()
+    return models_api.promote_version(request, registry=s.registry, artifacts=s.artifacts,
+                                      machine_name=machine_name, indicator=indicator, caller=_caller())
+
+
+def _caller() -> str:
+    """Who is asking, as API Gateway's authorizer saw it (IAM principal or JWT subject)."""
+    authorizer = app.current_event.raw_event.get("requestContext", {}).get("authorizer") or {}
+    iam = authorizer.get("iam") or {}
+    claims = (authorizer.get("jwt") or {}).get("claims") or {}
+    return str(iam.get("userArn") or claims.get("sub") or "unauthenticated")
+
+
 @app.get("/health", summary="Liveness", tags=["operations"])
 def health() -> HealthResponse:
     return HealthResponse(version=__version__)
@@ -153,50 +196,7 @@ def openapi_document() -> dict[str, Any]:
     return document
 
 
-# ---------------------------------------------------------------- errors -> HTTP, in one place
-
-
-def _error(status: HTTPStatus, detail: Any) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
-                    body={"statusCode": status.value, "detail": detail})
-
-
-@app.exception_handler(RequestValidationError)
-def _invalid_shape(error: RequestValidationError) -> Response:
-    # Field and reason, never the input value or pydantic's internals (ctx, url).
-    detail = [{"loc": list(e["loc"]), "msg": e.get("msg", ""), "type": e["type"]} for e in error.errors()]
-    return _error(HTTPStatus.UNPROCESSABLE_ENTITY, detail)
-
-
-@app.exception_handler(InvalidRequestError)
-def _invalid_value(error: InvalidRequestError) -> Response:
-    return _error(HTTPStatus.UNPROCESSABLE_ENTITY,
-                  [{"loc": [error.location, error.field], "msg": error.reason, "type": "value_error"}])
-
-
-@app.exception_handler(IdempotencyValidationError)
-def _key_reused(error: IdempotencyValidationError) -> Response:
-    return _error(HTTPStatus.UNPROCESSABLE_ENTITY, [{
-        "loc": ["header", "Idempotency-Key"], "type": "value_error",
-        "msg": "this key was already used with a different request body; use a new key for a new request"}])
-
-
-@app.exception_handler(IdempotencyAlreadyInProgressError)
-def _key_in_progress(error: IdempotencyAlreadyInProgressError) -> Response:
-    response = _error(HTTPStatus.CONFLICT, "a request with this Idempotency-Key is still being processed; "
-                      "retry shortly")
-    response.headers["Retry-After"] = "1"
-    return response
-
-
-@app.exception_handler(JobNotFoundError)
-def _not_found(error: JobNotFoundError) -> Response:
-    return _error(HTTPStatus.NOT_FOUND, str(error))
-
-
-@app.exception_handler(ExecutionStartError)
-def _not_started(error: ExecutionStartError) -> Response:
-    return _error(HTTPStatus.SERVICE_UNAVAILABLE, str(error))
+register_error_handlers(app)
 
 
 # ---------------------------------------------------------------- entry point

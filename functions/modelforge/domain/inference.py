@@ -1,0 +1,76 @@
+"""Scoring telemetry records with a stored model, using the same features as training."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+from modelforge.domain.features import build_features
+from modelforge.domain.telemetry import TIMESTAMP
+
+
+class IncompatibleRecordsError(ValueError):
+    """The records lack what the model was trained on."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    version: str
+    indicator: str
+    booster: xgb.Booster
+    feature_names: tuple[str, ...]
+    sensors: tuple[str, ...]
+    threshold: float | None
+    trained_at: str | None
+
+
+def load_booster(data: bytes) -> xgb.Booster:
+    """From XGBoost's own format only: nothing here can execute code from the artifact."""
+    booster = xgb.Booster()
+    booster.load_model(bytearray(data))
+    return booster
+
+
+def sensors_of(feature_names: Sequence[str]) -> tuple[str, ...]:
+    # build_features names derived columns "<sensor>__<stat>"; the raw sensors come first and have no "__".
+    return tuple(name for name in feature_names if "__" not in name)
+
+
+def records_frame(records: Sequence[Mapping[str, Any]], sensors: Sequence[str]) -> pd.DataFrame:
+    """Records in time order. Without timestamps they are taken as consecutive minutes (rolling features are
+    time-based)."""
+    frame = pd.DataFrame.from_records(list(records))
+    missing = [s for s in sensors if s not in frame.columns]
+    if missing:
+        raise IncompatibleRecordsError(f"records lack the model's sensor columns: {', '.join(missing)}")
+    if TIMESTAMP in frame.columns:
+        try:
+            frame[TIMESTAMP] = pd.to_datetime(frame[TIMESTAMP], utc=True)
+        except (ValueError, TypeError) as error:
+            raise IncompatibleRecordsError(f"'{TIMESTAMP}' is not a date-time: {error}") from error
+        if frame[TIMESTAMP].isna().any() or not frame[TIMESTAMP].is_monotonic_increasing:
+            raise IncompatibleRecordsError(f"'{TIMESTAMP}' must be present on every record and non-decreasing")
+    else:
+        frame[TIMESTAMP] = pd.date_range(end=pd.Timestamp.now(tz="UTC").floor("min"), periods=len(frame),
+                                         freq="min")
+    for sensor in sensors:
+        frame[sensor] = pd.to_numeric(frame[sensor], errors="coerce")  # non-numbers become missing values
+    return frame
+
+
+def predict(model: LoadedModel, records: Sequence[Mapping[str, Any]]) -> list[tuple[float, float | None]]:
+    """(prediction, probability) per record: status -> (0/1, score); health -> (minutes to failure, None)."""
+    frame = records_frame(records, model.sensors)
+    matrix, names = build_features(frame, model.sensors)
+    if tuple(names) != model.feature_names:
+        raise IncompatibleRecordsError("the model's features cannot be rebuilt from these records")
+    scores = model.booster.inplace_predict(np.ascontiguousarray(matrix, dtype=np.float32))
+    if model.indicator == "status":
+        threshold = 0.5 if model.threshold is None else model.threshold
+        return [(float(score >= threshold), float(score)) for score in scores]
+    return [(float(score), None) for score in scores]

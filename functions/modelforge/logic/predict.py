@@ -1,0 +1,101 @@
+"""Predictions from the champion, kept in memory across invocations and swapped when a new one is promoted.
+
+The registry's champion pointer is read at most every ``refresh_seconds`` (one GetItem). A new champion is
+loaded only if its artifact's sha256 matches the registry; otherwise the error is logged and the model
+already in memory keeps serving.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from modelforge.adapters.model_registry import model_name
+from modelforge.errors import ArtifactIntegrityError, InvalidRequestError, NoChampionError
+from modelforge.observability import logger
+from modelforge.schemas import Prediction, PredictRequest, PredictResponse
+
+
+class Registry(Protocol):
+    def champion_pointer(self, name: str) -> dict[str, Any] | None: ...
+    def get_version(self, name: str, version: str) -> dict[str, Any] | None: ...
+
+
+class ArtifactVerifier(Protocol):
+    def get_verified(self, uri: str, expected_sha256: str) -> bytes: ...
+
+
+@dataclass
+class _Entry:
+    model: Any  # modelforge.domain.inference.LoadedModel
+    checked_at: float
+
+
+class ChampionCache:
+    def __init__(self, registry: Registry, artifacts: ArtifactVerifier, refresh_seconds: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._registry = registry
+        self._artifacts = artifacts
+        self._refresh = refresh_seconds
+        self._clock = clock
+        self._entries: dict[str, _Entry] = {}
+
+    def champion(self, name: str) -> Any:
+        entry = self._entries.get(name)
+        now = self._clock()
+        if entry is not None and now - entry.checked_at < self._refresh:
+            return entry.model
+        pointer = self._registry.champion_pointer(name)
+        if pointer is None:
+            raise NoChampionError(f"{name.replace('#', '/')} has no champion model yet: train one first")
+        version = pointer["champion_version"]
+        if entry is None or entry.model.version != version:
+            try:
+                model = self._load(name, version)
+            except ArtifactIntegrityError:
+                logger.exception("refused to load the new champion", extra={"model_name": name, "version": version})
+                if entry is None:
+                    raise
+                entry.checked_at = now  # keep serving the verified model; look again after the interval
+                return entry.model
+            logger.info("champion loaded", extra={"model_name": name, "version": version})
+            entry = self._entries[name] = _Entry(model, now)
+        entry.checked_at = now
+        return entry.model
+
+    def _load(self, name: str, version: str) -> Any:
+        from modelforge.domain.inference import LoadedModel, load_booster, sensors_of
+
+        item = self._registry.get_version(name, version)
+        if item is None:
+            raise NoChampionError(f"the champion {version} of {name.replace('#', '/')} is missing from the registry")
+        booster = load_booster(self._artifacts.get_verified(item["artifact_uri"], item["artifact_sha256"]))
+        features = tuple(item["feature_names"])
+        metrics = item.get("metrics") or {}
+        return LoadedModel(version=version, indicator=item["indicator"], booster=booster, feature_names=features,
+                           sensors=sensors_of(features), threshold=metrics.get("threshold"),
+                           trained_at=item.get("trained_at"))
+
+
+def predict_for(request: PredictRequest, cache: ChampionCache) -> PredictResponse:
+    from modelforge.domain.inference import IncompatibleRecordsError, predict
+
+    started = time.perf_counter()
+    model = cache.champion(model_name(request.machine_name, request.indicator.value))
+    try:
+        outputs = predict(model, request.records)
+    except IncompatibleRecordsError as error:
+        raise InvalidRequestError("records", str(error)) from error
+    latency_ms = (time.perf_counter() - started) * 1000
+    for record, (prediction, probability) in zip(request.records, outputs, strict=True):
+        # One JSON line per prediction: the raw material of drift and performance monitoring.
+        logger.info("prediction", extra={
+            "machine_name": request.machine_name, "indicator": request.indicator.value,
+            "model_version": model.version, "inputs": {s: record.get(s) for s in model.sensors},
+            "timestamp": record.get("timestamp"), "prediction": prediction, "probability": probability,
+            "latency_ms": round(latency_ms, 3), "batch_size": len(request.records)})
+    return PredictResponse(machine_name=request.machine_name, indicator=request.indicator,
+                           model_version=model.version, trained_at=model.trained_at,
+                           predictions=[Prediction(prediction=p, probability=q) for p, q in outputs])
