@@ -7,7 +7,8 @@ Three kinds of item share the table:
   artifact address and sha256, lineage, and who promoted or rejected it and why;
 * the **champion pointer**: ``model_name = "champion#<machine>#<indicator>"``, ``version = "current"``. It
   names the champion's version and carries a revision number;
-* the **promotion history**: ``model_name = "history#<machine>#<indicator>"``, one item per change.
+* the **promotion history**: ``model_name = "history#<machine>#<indicator>"``, one item per change, keyed
+  by the pointer revision it produced.
 
 A promotion is one DynamoDB transaction. It moves the pointer (conditioned on the revision the caller read),
 marks the new version ``champion`` and the old one ``archived``, and appends the history. Two racing
@@ -16,7 +17,6 @@ promotions cannot leave two champions or none: one transaction wins and the othe
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -139,9 +139,11 @@ class ModelRegistry:
             }},
             {"Put": {
                 "TableName": self._table_name,
-                "Item": _wire({"model_name": f"history#{name}", "version": f"{stamp}#{uuid.uuid4().hex[:8]}",
+                # Keyed by the pointer's new revision: the history is in promotion order, one row per change.
+                "Item": _wire({"model_name": f"history#{name}", "version": f"revision#{revision + 1:010d}",
                                "from_version": previous, "to_version": version, "reason": reason[:2000],
                                "promoted_by": by, "at": stamp}),
+                "ConditionExpression": "attribute_not_exists(version)",
             }},
         ]
         if previous:
