@@ -19,6 +19,7 @@ import requests
 
 from localcloud.events import ExecutionStatusEvents
 from localcloud.http_api import LocalHttpApi, Route
+from localcloud.moto_fidelity import serialize_dynamodb_writes
 from localcloud.runtime import LocalLambdaRuntime
 from localcloud.template import REPO_ROOT, LocalStack, resolve_stack
 from modelforge.adapters import aws as aws_clients
@@ -104,6 +105,8 @@ class LocalCloud:
 
     def start(self) -> LocalCloud:
         from moto.server import ThreadedMotoServer
+
+        serialize_dynamodb_writes()
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call is noise here
         # The interpreter logs every failed execution with its whole parse tree; /status and the execution
