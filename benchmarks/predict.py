@@ -1,0 +1,137 @@
+"""Warm latency of the predict function against a bare ``Booster.inplace_predict`` on the same rows.
+
+The predict path adds request validation, feature building from raw records (rolling windows), the champion
+cache check and one structured log line per prediction. Both arms run in this process, side by side, on the
+same model and the same records; moto stands in for DynamoDB and S3 (in-process, no network), and the
+cache's registry refresh interval is left at its default, as in production. Writes
+benchmarks/results/predict.json with ``overhead_ratio`` per batch size.
+
+    python -m benchmarks.predict
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform
+import statistics
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+RESULTS = Path(__file__).parent / "results" / "predict.json"
+BATCH_SIZES = (1, 10, 100, 1000)
+REPEATS = 60
+
+
+def _event(body: dict[str, Any]) -> dict[str, Any]:
+    return {"version": "2.0", "routeKey": "POST /predict", "rawPath": "/predict", "rawQueryString": "",
+            "headers": {"content-type": "application/json"}, "isBase64Encoded": False, "body": json.dumps(body),
+            "requestContext": {"http": {"method": "POST", "path": "/predict", "sourceIp": "127.0.0.1"},
+                               "requestId": "bench", "stage": "$default", "routeKey": "POST /predict"}}
+
+
+def _paired_medians_ms(first: Any, second: Any, repeats: int = REPEATS) -> tuple[float, float]:
+    """Alternates the two calls so both see the same machine state; returns their median times."""
+    a, b = [], []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        first()
+        middle = time.perf_counter()
+        second()
+        b.append((time.perf_counter() - middle) * 1000)
+        a.append((middle - started) * 1000)
+    return statistics.median(a), statistics.median(b)
+
+
+def main() -> None:
+    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true"})
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    import boto3
+    import xgboost as xgb
+    from moto import mock_aws
+
+    from localcloud.template import resolve_stack
+    from modelforge.adapters.model_registry import ModelRegistry, model_name
+    from modelforge.adapters.model_store import ModelArtifactStore
+    from modelforge.domain.demo_data import generate_machine_telemetry
+    from modelforge.domain.features import build_features
+    from modelforge.domain.inference import records_frame, sensors_of
+
+    stack = resolve_stack()
+    environment = stack.functions["PredictFunction"].environment
+    os.environ.update(environment)
+    machine = generate_machine_telemetry("MOTOBOMBA-001", days=20, seed=1)
+    frame = machine.telemetry.dropna().reset_index(drop=True)
+    sensors = [c for c in frame.columns if c != "timestamp"]
+    x, names = build_features(frame, sensors)
+    labels = (frame["Vibration_RMS_mm_s"] > frame["Vibration_RMS_mm_s"].quantile(0.95)).to_numpy(dtype=float)
+    booster = xgb.train({"objective": "binary:logistic", "max_depth": 6, "nthread": 0},
+                        xgb.DMatrix(x, label=labels, feature_names=names), num_boost_round=200)
+    artifact = bytes(booster.save_raw(raw_format="ubj"))
+
+    with mock_aws():
+        table = stack.tables["ModelsTable"]
+        dynamodb = boto3.client("dynamodb")
+        dynamodb.create_table(TableName=table.name, KeySchema=table.properties["KeySchema"],
+                              AttributeDefinitions=table.properties["AttributeDefinitions"],
+                              BillingMode="PAY_PER_REQUEST")
+        boto3.client("s3").create_bucket(Bucket=environment["MODELS_BUCKET_NAME"])
+        uri, sha256 = ModelArtifactStore(environment["MODELS_BUCKET_NAME"]).put("model/bench.ubj", artifact)
+        registry = ModelRegistry(table.name)
+        name, version = model_name("MOTOBOMBA-001", "status"), "20260101T000000Z-00000001"
+        registry.put_version({"model_name": name, "version": version, "machine_name": "MOTOBOMBA-001",
+                              "indicator": "status", "artifact_uri": uri, "artifact_sha256": sha256,
+                              "feature_names": names, "metrics": {"threshold": 0.5},
+                              "trained_at": datetime.now(UTC).isoformat()})
+        registry.promote(name, version, reason="benchmark", by="bench", now=datetime.now(UTC))
+
+        from modelforge.handlers.predict import lambda_handler
+        from modelforge.observability import logger
+
+        # The log lines are produced and formatted (their cost counts), into memory instead of a terminal.
+        logger.registered_handler.setStream(io.StringIO())  # type: ignore[attr-defined]
+
+        context = SimpleNamespace(function_name="predict", memory_limit_in_mb=1024, aws_request_id="bench",
+                                  invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:predict")
+        rows = []
+        for batch in BATCH_SIZES:
+            window = frame.iloc[:batch]
+            records = json.loads(window.assign(timestamp=window["timestamp"].astype(str)).to_json(orient="records"))
+            event = _event({"machine_name": "MOTOBOMBA-001", "indicator": "status", "records": records})
+            first = lambda_handler(event, context)  # cold for this batch: warms every code path
+            assert first["statusCode"] == 200, first
+            bare_x = np.ascontiguousarray(build_features(records_frame(records, sensors_of(names)),
+                                                         sensors_of(names))[0], dtype=np.float32)
+            booster.inplace_predict(bare_x)
+            handler_ms, bare_ms = _paired_medians_ms(lambda e=event: lambda_handler(e, context),
+                                                     lambda m=bare_x: booster.inplace_predict(m))
+            rows.append({"batch_size": batch, "handler_ms": round(handler_ms, 3), "bare_inplace_predict_ms":
+                         round(bare_ms, 3), "overhead_ratio": round(handler_ms / bare_ms, 1)})
+
+    result = {
+        "what": "warm PredictFunction handler (validation, features from raw records, champion cache, one log "
+                "line per prediction) vs bare Booster.inplace_predict on the same feature rows",
+        "model": {"trees": 200, "max_depth": 6, "features": len(names)},
+        "repeats": REPEATS, "statistic": "median",
+        "batches": rows,
+        "overhead_ratio": {str(r["batch_size"]): r["overhead_ratio"] for r in rows},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{'batch':>6} {'handler ms':>11} {'bare ms':>9} {'ratio':>7}")
+    for r in rows:
+        print(f"{r['batch_size']:>6} {r['handler_ms']:>11.2f} {r['bare_inplace_predict_ms']:>9.3f} "
+              f"{r['overhead_ratio']:>7.1f}")
+    print(f"written to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
