@@ -67,6 +67,7 @@ class LocalCloud:
         self._server: Any = None
         self._http: LocalHttpApi | None = None
         self._events: ExecutionStatusEvents | None = None
+        self._saved_environment: dict[str, str] | None = None
         self.runtime: LocalLambdaRuntime | None = None
 
     # ------------------------------------------------------------------ addresses
@@ -114,6 +115,7 @@ class LocalCloud:
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
 
         # moto's Step Functions interpreter calls the other services at localhost:$MOTO_PORT from this process.
+        self._saved_environment = dict(os.environ)
         os.environ.update(self.client_environment())
         os.environ["MOTO_PORT"] = str(self.aws_port)
         # Clients this process already made (the demo loader's) point at an earlier cloud's port.
@@ -173,6 +175,13 @@ class LocalCloud:
             # moto keeps its state per process, not per server: forget this stack so another can start.
             requests.post(f"{self.aws_endpoint}/moto-api/reset", timeout=10)
             self._server.stop()
+            self._server = None
+        if self._saved_environment is not None:
+            os.environ.clear()
+            os.environ.update(self._saved_environment)
+            self._saved_environment = None
+            aws_clients.client.cache_clear()
+            aws_clients.resource.cache_clear()
 
     def __enter__(self) -> LocalCloud:
         return self.start()

@@ -55,13 +55,14 @@ class LocalHttpApi:
                 return
 
             def _serve(self) -> None:
+                request_body = self._read_body()
                 status, headers, body = api.handle(
-                    self.command,
-                    self.path,
-                    dict(self.headers.items()),
-                    self._read_body(),
-                    self.client_address[0],
+                    self.command, self.path, dict(self.headers.items()), request_body, self.client_address[0]
                 )
+                if request_body is None:
+                    # The oversized body was not read, so this connection cannot carry another request.
+                    self.close_connection = True
+                    headers = {**headers, "Connection": "close"}
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)

@@ -30,7 +30,7 @@ class InvocationResult:
     function_error: str | None = None  # "Unhandled" when the payload is an error object, as Lambda says
 
 
-@dataclass
+@dataclass(eq=False)  # identity, so workers can be kept in a set
 class _Worker:
     process: subprocess.Popen[str]
     spec: FunctionSpec
@@ -43,6 +43,7 @@ class FunctionPool:
     spec: FunctionSpec
     max_concurrency: int
     idle: list[_Worker] = field(default_factory=list)
+    running: set[_Worker] = field(default_factory=set)
     busy: int = 0
     condition: threading.Condition = field(default_factory=threading.Condition)
 
@@ -75,6 +76,8 @@ class LocalLambdaRuntime:
     def invoke(self, name_or_arn: str, payload: bytes) -> InvocationResult:
         pool = self.pool(name_or_arn)
         worker = self._acquire(pool)
+        with pool.condition:
+            pool.running.add(worker)
         healthy = False
         try:
             result, healthy = self._invoke_worker(worker, payload)
@@ -83,9 +86,10 @@ class LocalLambdaRuntime:
             self._release(pool, worker, healthy)
 
     def shutdown(self) -> None:
+        """Ends every worker, idle or in the middle of an invocation: none may outlive the local cloud."""
         for pool in self._pools.values():
             with pool.condition:
-                for worker in pool.idle:
+                for worker in [*pool.idle, *pool.running]:
                     _terminate(worker.process)
                 pool.idle.clear()
 
@@ -108,6 +112,7 @@ class LocalLambdaRuntime:
 
     def _release(self, pool: FunctionPool, worker: _Worker, healthy: bool) -> None:
         with pool.condition:
+            pool.running.discard(worker)
             pool.busy -= 1
             if healthy and worker.process.poll() is None:
                 pool.idle.append(worker)

@@ -18,7 +18,8 @@ class SettingsError(RuntimeError):
 
 
 class _EnvSettings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    # str_min_length: an empty variable is as missing as an absent one (it would only fail inside botocore).
+    model_config = ConfigDict(frozen=True, extra="ignore", str_min_length=1)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
@@ -42,7 +43,6 @@ class ApiSettings(_EnvSettings):
     # How long an Idempotency-Key is remembered (the same key and body return the same job meanwhile).
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60, le=30 * 24 * 3600)
     processed_data_prefix: str = "processed"
-    jobs_page_size_max: int = Field(default=100, ge=1, le=1000)
 
 
 class TrainingSettings(_EnvSettings):
@@ -59,6 +59,29 @@ class TrainingSettings(_EnvSettings):
     test_fraction: float = Field(default=0.2, gt=0, lt=0.9)
     # XGBoost device: "auto" uses CUDA when a GPU is visible, else the CPU.
     training_device: str = Field(default="auto", pattern="^(auto|cpu|cuda)$")
+    # Low readings less than this apart are one failure episode (one onset).
+    failure_episode_gap_minutes: int = Field(default=30, ge=0, le=24 * 60)
+    # health: the regression target is the minutes to the next failure, capped at this horizon.
+    health_horizon_minutes: int = Field(default=240, ge=10, le=7 * 24 * 60)
+    # Evaluation: a failure is "caught ahead" when an alarm comes at least this long before it.
+    alert_lead_minutes: float = Field(default=15.0, ge=0, le=24 * 60)
+    # Data validation: fewer valid rows than this fail the job (InsufficientDataError).
+    min_training_rows: int = Field(default=500, ge=10)
+    # Training rows whose feature matrices exceed this are sampled, keeping every failure window.
+    training_memory_budget_mb: float = Field(default=1024.0, gt=0)
+    # Search (see modelforge.domain.search): strategy, its budget, and how the model is chosen.
+    search_strategy: str = Field(default="early_stopping", pattern="^(early_stopping|halving|grid)$")
+    search_budget: int = Field(default=4, ge=1, le=64)
+    search_cv_folds: int = Field(default=3, ge=2, le=10)
+    selection_metric: str = Field(default="recall_at_precision", pattern="^(recall_at_precision|f2)$")
+    min_precision: float = Field(default=0.5, gt=0, lt=1)
+    max_boost_rounds: int = Field(default=400, ge=10, le=10_000)
+    early_stopping_rounds: int = Field(default=30, ge=1, le=1000)
+    validation_fraction: float = Field(default=0.2, gt=0, lt=0.5)
+    training_nthread: int = Field(default=0, ge=0, le=256)
+    training_seed: int = Field(default=0, ge=0)
+    # Lineage: the code revision (e.g. git commit) the training image was built from.
+    code_revision: str = ""
 
 
 class ReconcileSettings(_EnvSettings):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from localcloud.template import LocalStack, resolve_stack
 
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
@@ -69,7 +70,7 @@ class SteppingClock:
 
 @pytest.fixture
 def use_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[list[datetime]], SteppingClock]]:
-    """``use_clock([t0, t1, ...])`` makes modelforge.logic.clock.utc_now() return t0, t1, ... (then the last)."""
+    """``use_clock([t0, t1, ...])``: modelforge.logic.clock.utc_now() returns t0, t1, ... then the last."""
     import modelforge.logic.clock as clock_module
 
     def install(instants: list[datetime]) -> SteppingClock:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from modelforge.adapters.model_registry import model_name
 from modelforge.errors import ExecutionStartError, InvalidRequestError, JobNotFoundError, JobTransitionError
 from modelforge.jobs import Indicator, Job, JobStatus, can_transition
@@ -43,20 +44,34 @@ class FakeJobs:
         job = self.items.get(process_id)
         if job is None or not can_transition(job.status, JobStatus.FAILED):
             raise JobTransitionError(process_id)
-        self.items[process_id] = job.model_copy(update={
-            "status": JobStatus.FAILED, "error_message": reason, "updated_at": now, "finished_at": now})
+        self.items[process_id] = job.model_copy(
+            update={
+                "status": JobStatus.FAILED,
+                "error_message": reason,
+                "updated_at": now,
+                "finished_at": now,
+            }
+        )
 
-    def list(self, *, machine_name: str | None, status: JobStatus | None, limit: int,
-             next_token: str | None) -> tuple[list[Job], str | None]:
-        self.list_calls.append({"machine_name": machine_name, "status": status, "limit": limit,
-                                "next_token": next_token})
+    def list(
+        self, *, machine_name: str | None, status: JobStatus | None, limit: int, next_token: str | None
+    ) -> tuple[list[Job], str | None]:
+        self.list_calls.append(
+            {"machine_name": machine_name, "status": status, "limit": limit, "next_token": next_token}
+        )
         if next_token is not None and not next_token.isdigit():
             raise ValueError("next_token is not a token this API issued")
         start = int(next_token or 0)
-        jobs = sorted((j for j in self.items.values()
-                       if machine_name in (None, j.machine_name) and status in (None, j.status)),
-                      key=lambda j: j.created_at, reverse=True)
-        page = jobs[start:start + limit]
+        jobs = sorted(
+            (
+                j
+                for j in self.items.values()
+                if machine_name in (None, j.machine_name) and status in (None, j.status)
+            ),
+            key=lambda j: j.created_at,
+            reverse=True,
+        )
+        page = jobs[start : start + limit]
         return page, str(start + limit) if start + limit < len(jobs) else None
 
 
@@ -101,8 +116,13 @@ class FakeRegistry:
 
 
 def machine(name: str = MACHINE, first: datetime = DATA_FIRST, last: datetime = DATA_LAST) -> MachineSummary:
-    return MachineSummary(machine_name=name, first_timestamp=first, last_timestamp=last, rows=1000,
-                          columns=["timestamp", "Eng_RPM_variation_percentage"])
+    return MachineSummary(
+        machine_name=name,
+        first_timestamp=first,
+        last_timestamp=last,
+        rows=1000,
+        columns=["timestamp", "Eng_RPM_variation_percentage"],
+    )
 
 
 def request(**fields: Any) -> TrainRequest:
@@ -124,12 +144,23 @@ def jobs() -> FakeJobs:
     return FakeJobs()
 
 
-def submit(jobs: FakeJobs, req: TrainRequest, *, executions: FakeExecutions | None = None,
-           catalog: FakeCatalog | None = None, process_id: str = "job-1",
-           now: Any = None) -> jobs_api.TrainResponse:
+def submit(
+    jobs: FakeJobs,
+    req: TrainRequest,
+    *,
+    executions: FakeExecutions | None = None,
+    catalog: FakeCatalog | None = None,
+    process_id: str = "job-1",
+    now: Any = None,
+) -> jobs_api.TrainResponse:
     return jobs_api.submit_training(
-        req, jobs=jobs, catalog=catalog or FakeCatalog(machine()),
-        executions=executions or FakeExecutions(jobs), now=now or clock(T0), new_id=ids(process_id))
+        req,
+        jobs=jobs,
+        catalog=catalog or FakeCatalog(machine()),
+        executions=executions or FakeExecutions(jobs),
+        now=now or clock(T0),
+        new_id=ids(process_id),
+    )
 
 
 # ---------------------------------------------------------------- submit_training
@@ -184,14 +215,18 @@ def test_an_unknown_machine_is_an_invalid_machine_name_and_creates_nothing(jobs:
     assert executions.started == []
 
 
-@pytest.mark.parametrize(("fields", "field"), [
-    ({"start_date": "2025-09-01"}, "start_date"),            # starts the day after the last data
-    ({"start_date": "2026-01-01", "end_date": "2026-02-01"}, "start_date"),
-    ({"end_date": "2024-12-31"}, "end_date"),                # ends the day before the first data
-    ({"start_date": "2024-01-01", "end_date": "2024-06-30"}, "end_date"),
-])
-def test_a_range_outside_the_data_names_the_offending_field(jobs: FakeJobs, fields: dict[str, str],
-                                                            field: str) -> None:
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"start_date": "2025-09-01"}, "start_date"),  # starts the day after the last data
+        ({"start_date": "2026-01-01", "end_date": "2026-02-01"}, "start_date"),
+        ({"end_date": "2024-12-31"}, "end_date"),  # ends the day before the first data
+        ({"start_date": "2024-01-01", "end_date": "2024-06-30"}, "end_date"),
+    ],
+)
+def test_a_range_outside_the_data_names_the_offending_field(
+    jobs: FakeJobs, fields: dict[str, str], field: str
+) -> None:
     executions = FakeExecutions(jobs)
     with pytest.raises(InvalidRequestError) as raised:
         submit(jobs, request(**fields), executions=executions)
@@ -201,18 +236,23 @@ def test_a_range_outside_the_data_names_the_offending_field(jobs: FakeJobs, fiel
     assert jobs.items == {} and executions.started == []
 
 
-@pytest.mark.parametrize("fields", [
-    {"start_date": "2025-08-31"},                             # the last day of data
-    {"end_date": "2025-01-01"},                               # the first day of data
-    {"start_date": "2024-01-01", "end_date": "2026-12-31"},   # covers all of it
-    {},
-])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"start_date": "2025-08-31"},  # the last day of data
+        {"end_date": "2025-01-01"},  # the first day of data
+        {"start_date": "2024-01-01", "end_date": "2026-12-31"},  # covers all of it
+        {},
+    ],
+)
 def test_a_range_touching_the_data_is_accepted(jobs: FakeJobs, fields: dict[str, str]) -> None:
     assert submit(jobs, request(**fields)).status is JobStatus.PENDING
 
 
-@given(start=st.one_of(st.none(), st.dates(date(2024, 6, 1), date(2026, 6, 1))),
-       length=st.one_of(st.none(), st.integers(0, 400)))
+@given(
+    start=st.one_of(st.none(), st.dates(date(2024, 6, 1), date(2026, 6, 1))),
+    length=st.one_of(st.none(), st.integers(0, 400)),
+)
 def test_overlap_rule_property(start: date | None, length: int | None) -> None:
     end = start + timedelta(days=length) if start is not None and length is not None else None
     jobs = FakeJobs()
@@ -259,19 +299,48 @@ def test_a_failed_start_never_overwrites_a_job_that_already_finished(jobs: FakeJ
 # ---------------------------------------------------------------- get_job_status
 
 
-def make_job(process_id: str = "p", *, status: JobStatus = JobStatus.PENDING, created: datetime = T0,
-             machine_name: str = MACHINE, **fields: Any) -> Job:
-    return Job(process_id=process_id, indicator=fields.pop("indicator", Indicator.STATUS),
-               machine_name=machine_name, status=status, created_at=created, updated_at=created, **fields)
+def make_job(
+    process_id: str = "p",
+    *,
+    status: JobStatus = JobStatus.PENDING,
+    created: datetime = T0,
+    machine_name: str = MACHINE,
+    **fields: Any,
+) -> Job:
+    return Job(
+        process_id=process_id,
+        indicator=fields.pop("indicator", Indicator.STATUS),
+        machine_name=machine_name,
+        status=status,
+        created_at=created,
+        updated_at=created,
+        **fields,
+    )
 
 
-ALL_METRICS = {"recall": 0.8, "precision": 0.5, "f1": 0.61, "f2": 0.71, "pr_auc": 0.66, "roc_auc": 0.9,
-               "threshold": 0.35, "confusion_matrix": [[90, 2], [1, 7]], "support": 100}
+ALL_METRICS = {
+    "recall": 0.8,
+    "precision": 0.5,
+    "f1": 0.61,
+    "f2": 0.71,
+    "pr_auc": 0.66,
+    "roc_auc": 0.9,
+    "threshold": 0.35,
+    "confusion_matrix": [[90, 2], [1, 7]],
+    "support": 100,
+}
 
 
 def test_status_of_a_completed_job_carries_its_headline_metrics(jobs: FakeJobs) -> None:
-    jobs.create(make_job("done", status=JobStatus.COMPLETED, model_id="20250601T120000Z-done",
-                         bucket_address="s3://models/model/xgb.ubj", finished_at=T0))
+    jobs.create(
+        make_job(
+            "done",
+            status=JobStatus.COMPLETED,
+            model_id="20250601T120000Z-done",
+            bucket_address="s3://models/model/xgb.ubj",
+            finished_at=T0,
+        )
+    )
     name = model_name(MACHINE, "status")
     registry = FakeRegistry({(name, "20250601T120000Z-done"): {"metrics": ALL_METRICS}})
 
@@ -301,7 +370,9 @@ def test_status_derives_the_execution_arn_from_the_process_id_until_one_is_recor
     jobs.create(make_job("pending-one"))
     executions = FakeExecutions(jobs)
 
-    response = jobs_api.get_job_status("pending-one", jobs=jobs, registry=FakeRegistry(), executions=executions)
+    response = jobs_api.get_job_status(
+        "pending-one", jobs=jobs, registry=FakeRegistry(), executions=executions
+    )
 
     assert response.execution_arn == executions.arn_for("pending-one")
     assert response.execution_arn.endswith(":execution:training:pending-one")
@@ -311,8 +382,9 @@ def test_status_prefers_the_recorded_execution_arn(jobs: FakeJobs) -> None:
     recorded = "arn:aws:states:us-east-1:123456789012:execution:training:other-name"
     jobs.create(make_job("running-one", status=JobStatus.RUNNING, execution_arn=recorded))
 
-    response = jobs_api.get_job_status("running-one", jobs=jobs, registry=FakeRegistry(),
-                                       executions=FakeExecutions(jobs))
+    response = jobs_api.get_job_status(
+        "running-one", jobs=jobs, registry=FakeRegistry(), executions=FakeExecutions(jobs)
+    )
 
     assert response.execution_arn == recorded
 
@@ -330,13 +402,19 @@ def test_list_jobs_passes_filters_through_and_returns_summaries_with_the_next_to
         jobs.create(make_job(f"j{i}", created=T0 + timedelta(minutes=i)))
     jobs.create(make_job("other", machine_name="OTHER-1", created=T0 + timedelta(hours=1)))
 
-    first = jobs_api.list_jobs(jobs=jobs, machine_name=MACHINE, status=JobStatus.PENDING, limit=2,
-                               next_token=None)
-    second = jobs_api.list_jobs(jobs=jobs, machine_name=MACHINE, status=JobStatus.PENDING, limit=2,
-                                next_token=first.next_token)
+    first = jobs_api.list_jobs(
+        jobs=jobs, machine_name=MACHINE, status=JobStatus.PENDING, limit=2, next_token=None
+    )
+    second = jobs_api.list_jobs(
+        jobs=jobs, machine_name=MACHINE, status=JobStatus.PENDING, limit=2, next_token=first.next_token
+    )
 
-    assert jobs.list_calls[0] == {"machine_name": MACHINE, "status": JobStatus.PENDING, "limit": 2,
-                                  "next_token": None}
+    assert jobs.list_calls[0] == {
+        "machine_name": MACHINE,
+        "status": JobStatus.PENDING,
+        "limit": 2,
+        "next_token": None,
+    }
     assert [j.process_id for j in first.jobs] == ["j2", "j1"]
     assert first.next_token is not None
     assert [j.process_id for j in second.jobs] == ["j0"]

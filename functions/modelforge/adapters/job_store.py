@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
@@ -21,6 +21,11 @@ BY_STATUS_INDEX = "by_status"
 BY_CREATED_INDEX = "by_created"
 # Every job carries this constant so BY_CREATED_INDEX can list all jobs newest first without a scan.
 JOB_RECORD_TYPE = "training_job"
+_INDEX_KEYS = {
+    BY_MACHINE_INDEX: frozenset({"process_id", "machine_name", "created_at"}),
+    BY_STATUS_INDEX: frozenset({"process_id", "status", "created_at"}),
+    BY_CREATED_INDEX: frozenset({"process_id", "record_type", "created_at"}),
+}
 
 
 class JobStore:
@@ -29,6 +34,9 @@ class JobStore:
 
     def create(self, job: Job) -> None:
         item = {k: v for k, v in job.model_dump(mode="json").items() if v is not None}
+        # The indexes sort created_at as a string: every stamp must have the same width to sort by time.
+        item["created_at"] = sortable_timestamp(job.created_at)
+        item["updated_at"] = sortable_timestamp(job.updated_at)
         item["record_type"] = JOB_RECORD_TYPE
         self._table.put_item(Item=item, ConditionExpression=Attr("process_id").not_exists())
 
@@ -70,8 +78,13 @@ class JobStore:
             query |= {"IndexName": BY_CREATED_INDEX,
                       "KeyConditionExpression": Key("record_type").eq(JOB_RECORD_TYPE)}
         if next_token:
-            query["ExclusiveStartKey"] = decode_page_token(next_token)
-        page = self._table.query(**query)
+            query["ExclusiveStartKey"] = decode_page_token(next_token, _INDEX_KEYS[query["IndexName"]])
+        try:
+            page = self._table.query(**query)
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ValidationException" and next_token:
+                raise ValueError("next_token does not belong to this listing") from error
+            raise
         jobs = [_to_job(item) for item in page.get("Items", [])]
         last_key = page.get("LastEvaluatedKey")
         return jobs, encode_page_token(last_key) if last_key else None
@@ -81,14 +94,20 @@ def encode_page_token(key: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(from_dynamo(key)).encode()).decode()
 
 
-def decode_page_token(token: str) -> dict[str, Any]:
+def decode_page_token(token: str, expected_keys: frozenset[str]) -> dict[str, Any]:
+    """A page token is the last key of a page of this very listing: the table key plus the index's keys."""
     try:
         key = json.loads(base64.urlsafe_b64decode(token.encode()))
     except ValueError as error:
         raise ValueError("next_token is not a token this API issued") from error
-    if not isinstance(key, dict) or not all(isinstance(v, str) for v in key.values()):
-        raise ValueError("next_token is not a token this API issued")
+    if (not isinstance(key, dict) or set(key) != expected_keys
+            or not all(isinstance(v, str) and v for v in key.values())):
+        raise ValueError("next_token is not a token this API issued for this listing")
     return key
+
+
+def sortable_timestamp(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _to_job(item: dict[str, Any]) -> Job:

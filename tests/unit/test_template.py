@@ -1,0 +1,379 @@
+"""Properties of template.yaml and the state machine definitions, and the local stack built from them."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from localcloud.template import REPO_ROOT, TEMPLATE_PATH, LocalStack, load_template
+from modelforge import errors
+from modelforge.adapters import job_store
+from modelforge.logic.training_job import TrainingOutcome, TrainingTask
+from modelforge.settings import _EnvSettings
+
+ASL_FILES = sorted((REPO_ROOT / "state_machine").glob("*.asl.json"))
+DATA_ERRORS = {"NoTrainingDataError", "NoFailureEventsError", "InsufficientDataError", "TelemetrySchemaError"}
+PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template()
+
+
+def resources_of(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    found = {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+    assert found, f"the template declares no {kind}"
+    return found
+
+
+def iter_states(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(name, state, the States map it belongs to), descending into Parallel branches and Map processors."""
+    for name, state in states.items():
+        yield name, state, states
+        for branch in state.get("Branches", []):
+            yield from iter_states(branch["States"])
+        for key in ("Iterator", "ItemProcessor"):
+            if key in state:
+                yield from iter_states(state[key]["States"])
+
+
+def asl(path: Path) -> dict[str, Any]:
+    return dict(json.loads(path.read_text()))
+
+
+def tasks(definition: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(name, state) for name, state, _ in iter_states(definition["States"]) if state["Type"] == "Task"]
+
+
+def transitions(state: dict[str, Any]) -> set[str]:
+    targets = {state[k] for k in ("Next", "Default") if k in state}
+    targets |= {choice["Next"] for choice in state.get("Choices", [])}
+    targets |= {catcher["Next"] for catcher in state.get("Catch", [])}
+    return targets
+
+
+def state_machines_using(template: dict[str, Any], path: Path) -> list[dict[str, Any]]:
+    machines = resources_of(template, "AWS::Serverless::StateMachine").values()
+    using = [
+        m["Properties"]
+        for m in machines
+        if (TEMPLATE_PATH.parent / m["Properties"]["DefinitionUri"]).resolve() == path.resolve()
+    ]
+    assert using, f"{path.name} is not the definition of any state machine in the template"
+    return using
+
+
+def test_there_are_state_machine_definitions() -> None:
+    assert [p.name for p in ASL_FILES] == ["training.asl.json"]
+
+
+# ---------------------------------------------------------------- cfn-lint
+
+
+def test_cfn_lint_reports_nothing() -> None:
+    executable = Path(sys.executable).with_name("cfn-lint")
+    command = [str(executable)] if executable.exists() else [shutil.which("cfn-lint") or "cfn-lint"]
+    result = subprocess.run(
+        [*command, str(TEMPLATE_PATH)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == ""
+
+
+# ---------------------------------------------------------------- the state machine definitions
+
+
+@pytest.mark.parametrize("path", ASL_FILES, ids=lambda p: p.name)
+def test_every_task_has_retry_catch_and_timeout(path: Path) -> None:
+    found = tasks(asl(path))
+    assert found
+    for name, state in found:
+        assert state.get("Retry"), f"{name} has no Retry"
+        assert state.get("Catch"), f"{name} has no Catch"
+        assert "TimeoutSeconds" in state or "TimeoutSecondsPath" in state, f"{name} has no TimeoutSeconds"
+
+
+@pytest.mark.parametrize("path", ASL_FILES, ids=lambda p: p.name)
+def test_placeholders_and_substitutions_match(template: dict[str, Any], path: Path) -> None:
+    used = set(PLACEHOLDER.findall(path.read_text()))
+    assert used
+    for machine in state_machines_using(template, path):
+        defined = set(machine.get("DefinitionSubstitutions", {}))
+        assert used - defined == set(), "placeholders with no substitution"
+        assert defined - used == set(), "substitutions the definition never uses"
+
+
+@pytest.mark.parametrize("path", ASL_FILES, ids=lambda p: p.name)
+def test_resources_use_the_partition_placeholder(path: Path) -> None:
+    assert "arn:aws:" not in path.read_text()
+    for name, state in tasks(asl(path)):
+        assert state["Resource"].startswith("arn:${Partition}:"), name
+
+
+@pytest.mark.parametrize("path", ASL_FILES, ids=lambda p: p.name)
+def test_every_transition_target_exists_and_every_state_is_reachable(path: Path) -> None:
+    definition = asl(path)
+    for name, state, siblings in iter_states(definition["States"]):
+        for target in transitions(state):
+            assert target in siblings, f"{name} goes to a missing state {target}"
+        if state["Type"] not in ("Choice", "Succeed", "Fail"):
+            assert state.get("End") is True or "Next" in state, f"{name} neither ends nor continues"
+
+    reached, frontier = set(), [definition["StartAt"]]
+    while frontier:
+        name = frontier.pop()
+        if name not in reached:
+            reached.add(name)
+            frontier.extend(transitions(definition["States"][name]))
+    assert reached == set(definition["States"]), "unreachable states"
+
+
+@pytest.mark.parametrize("path", ASL_FILES, ids=lambda p: p.name)
+def test_job_status_writes_are_conditional(path: Path) -> None:
+    writes = [
+        (name, state)
+        for name, state in tasks(asl(path))
+        if ":dynamodb:" in state["Resource"]
+        and state["Resource"].rsplit(":", 1)[-1] in ("updateItem", "putItem")
+    ]
+    assert writes
+    for name, state in writes:
+        parameters = state["Parameters"]
+        writes_status = "status" in json.dumps(
+            parameters.get("ExpressionAttributeNames", {})
+        ) or "status" in parameters.get("Item", {})
+        if writes_status:
+            assert parameters.get("ConditionExpression"), f"{name} writes the status unconditionally"
+
+
+def test_train_model_never_retries_data_errors(template: dict[str, Any]) -> None:
+    train = asl(REPO_ROOT / "state_machine" / "training.asl.json")["States"]["TrainModel"]
+    retried = {error for retrier in train["Retry"] for error in retrier["ErrorEquals"]}
+    data_errors = DATA_ERRORS | {
+        cls.__name__
+        for _, cls in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(cls, errors.TrainingDataError)
+    }
+
+    assert data_errors >= DATA_ERRORS
+    assert retried & data_errors == set()
+    assert "States.ALL" not in retried
+    assert "States.TaskFailed" not in retried  # would match every error the function raises
+    # ... and they are caught, so the job is failed with the reason instead of the execution just dying.
+    caught = {error for catcher in train["Catch"] for error in catcher["ErrorEquals"]}
+    assert "States.ALL" in caught
+
+
+def test_train_model_passes_ids_only_and_outlives_the_function(template: dict[str, Any]) -> None:
+    train = asl(REPO_ROOT / "state_machine" / "training.asl.json")["States"]["TrainModel"]
+    payload_keys = {key.removesuffix(".$") for key in train["Parameters"]["Payload"]}
+    selected = {key.removesuffix(".$") for key in train["ResultSelector"]}
+
+    assert payload_keys == set(TrainingTask.model_fields)
+    assert selected == set(TrainingOutcome.model_fields)
+    timeout = template["Parameters"]["TrainingTimeout"]
+    assert train["TimeoutSeconds"] > max(int(timeout["Default"]), int(timeout["MaxValue"]))
+
+
+def test_the_canonical_training_task_event_is_a_training_task(
+    load_event: Callable[[str], dict[str, Any]],
+) -> None:
+    event = load_event("training_task")
+
+    assert TrainingTask.model_validate(event).process_id == event["process_id"]
+    assert set(event) == set(TrainingTask.model_fields)
+
+
+# ---------------------------------------------------------------- storage and logs
+
+
+def test_buckets_block_public_access_are_encrypted_versioned_and_tls_only(template: dict[str, Any]) -> None:
+    policies = resources_of(template, "AWS::S3::BucketPolicy").values()
+    for name, bucket in resources_of(template, "AWS::S3::Bucket").items():
+        props = bucket["Properties"]
+        block = props["PublicAccessBlockConfiguration"]
+        assert all(
+            block.get(flag) is True
+            for flag in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
+        ), name
+        rules = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert rules and all(r["ServerSideEncryptionByDefault"]["SSEAlgorithm"] for r in rules), name
+        assert props["VersioningConfiguration"]["Status"] == "Enabled", name
+        denies_plain_http = [
+            p
+            for p in policies
+            if p["Properties"]["Bucket"] == {"Ref": name}
+            and any(
+                s["Effect"] == "Deny"
+                and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+                for s in p["Properties"]["PolicyDocument"]["Statement"]
+            )
+        ]
+        assert denies_plain_http, f"{name} accepts plain HTTP"
+
+
+def test_tables_have_point_in_time_recovery(template: dict[str, Any]) -> None:
+    for name, table in resources_of(template, "AWS::DynamoDB::Table").items():
+        props = table["Properties"]
+        assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True, name
+        assert props["SSESpecification"]["SSEEnabled"] is True, name
+
+
+def test_every_log_group_has_a_retention(template: dict[str, Any]) -> None:
+    for name, group in resources_of(template, "AWS::Logs::LogGroup").items():
+        assert group["Properties"].get("RetentionInDays"), name
+
+
+def test_every_function_and_state_machine_logs_to_a_group_with_retention(template: dict[str, Any]) -> None:
+    groups = resources_of(template, "AWS::Logs::LogGroup")
+    names = {json.dumps(g["Properties"].get("LogGroupName")) for g in groups.values()}
+    for function in resources_of(template, "AWS::Serverless::Function"):
+        assert json.dumps({"Fn::Sub": f"/aws/lambda/${{{function}}}"}) in names, function
+    for name, machine in resources_of(template, "AWS::Serverless::StateMachine").items():
+        destinations = machine["Properties"]["Logging"]["Destinations"]
+        targets = {d["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0] for d in destinations}
+        assert targets and targets <= set(groups), name
+
+
+# ---------------------------------------------------------------- functions and their settings
+
+
+def settings_classes(handler: str) -> set[type[_EnvSettings]]:
+    module = importlib.import_module(handler.rsplit(".", 1)[0])
+    return {
+        value
+        for value in vars(module).values()
+        if inspect.isclass(value) and issubclass(value, _EnvSettings) and value is not _EnvSettings
+    }
+
+
+def test_every_function_gets_the_variables_its_settings_require(local_stack: LocalStack) -> None:
+    for logical_id, spec in local_stack.functions.items():
+        classes = settings_classes(spec.handler)
+        assert classes, f"{logical_id}'s handler reads no settings"
+        for cls in classes:
+            required = {name.upper() for name, field in cls.model_fields.items() if field.is_required()}
+            assert required, cls.__name__
+            assert required - set(spec.environment) == set(), (
+                f"{logical_id} lacks variables for {cls.__name__}"
+            )
+            cls.from_env(spec.environment)  # and their values validate
+
+
+def test_the_functions_read_the_settings_they_should(local_stack: LocalStack) -> None:
+    found = {
+        logical_id: {c.__name__ for c in settings_classes(spec.handler)}
+        for logical_id, spec in local_stack.functions.items()
+    }
+
+    assert found["ApiFunction"] == {"ApiSettings"}
+    assert found["TrainingFunction"] == {"TrainingSettings"}
+
+
+# ---------------------------------------------------------------- the resolved local stack
+
+
+def test_the_local_stack_has_the_resources_of_the_template(
+    local_stack: LocalStack, template: dict[str, Any]
+) -> None:
+    assert set(local_stack.tables) == set(resources_of(template, "AWS::DynamoDB::Table"))
+    assert set(local_stack.buckets) == set(resources_of(template, "AWS::S3::Bucket"))
+    assert set(local_stack.functions) == set(resources_of(template, "AWS::Serverless::Function"))
+    assert set(local_stack.state_machines) == set(resources_of(template, "AWS::Serverless::StateMachine"))
+    assert set(local_stack.tables) >= {"JobsTable", "ModelsTable"}
+    assert set(local_stack.buckets) >= {"DataBucket", "ModelsBucket"}
+    assert set(local_stack.functions) >= {"ApiFunction", "TrainingFunction"}
+    assert set(local_stack.state_machines) >= {"TrainingStateMachine"}
+    for table in local_stack.tables.values():
+        assert table.properties["KeySchema"] and table.properties["AttributeDefinitions"], table.logical_id
+    assert local_stack.buckets["DataBucket"] == f"{local_stack.stack_name}-data-{local_stack.account_id}"
+    names = [t.name for t in local_stack.tables.values()] + list(local_stack.buckets.values())
+    assert len(set(names)) == len(names)
+
+
+def test_function_handlers_are_importable(local_stack: LocalStack) -> None:
+    for logical_id, spec in local_stack.functions.items():
+        module_name, function_name = spec.handler.rsplit(".", 1)
+        handler = getattr(importlib.import_module(module_name), function_name)
+        assert callable(handler), logical_id
+
+
+def test_function_specs_follow_the_template(local_stack: LocalStack) -> None:
+    api, training = local_stack.functions["ApiFunction"], local_stack.functions["TrainingFunction"]
+
+    assert (api.package_type, api.memory_mb, api.timeout_s) == ("Zip", 512, 29)
+    assert (training.package_type, training.memory_mb, training.timeout_s) == ("Image", 10240, 900)
+    assert set(api.http_routes) >= {
+        ("POST", "/train"),
+        ("GET", "/status/{process_id}"),
+        ("GET", "/jobs"),
+        ("GET", "/machines"),
+        ("GET", "/health"),
+        ("GET", "/openapi.json"),
+        ("GET", "/swagger"),
+    }
+    assert training.http_routes == ()
+    jobs_table = local_stack.tables["JobsTable"].name
+    assert api.environment["JOBS_TABLE_NAME"] == training.environment["JOBS_TABLE_NAME"] == jobs_table
+    assert api.environment["STATE_MACHINE_ARN"] == local_stack.state_machines["TrainingStateMachine"].arn
+    assert training.environment["MODELS_BUCKET_NAME"] == local_stack.buckets["ModelsBucket"]
+    assert api.environment["POWERTOOLS_SERVICE_NAME"] == "modelforge"  # from Globals
+
+
+def test_the_jobs_table_has_the_keys_and_indexes_the_job_store_queries(local_stack: LocalStack) -> None:
+    props = local_stack.tables["JobsTable"].properties
+    indexes = {
+        index["IndexName"]: [(k["AttributeName"], k["KeyType"]) for k in index["KeySchema"]]
+        for index in props["GlobalSecondaryIndexes"]
+    }
+    declared = {d["AttributeName"]: d["AttributeType"] for d in props["AttributeDefinitions"]}
+
+    assert props["KeySchema"] == [{"AttributeName": "process_id", "KeyType": "HASH"}]
+    assert indexes == {
+        job_store.BY_MACHINE_INDEX: [("machine_name", "HASH"), ("created_at", "RANGE")],
+        job_store.BY_STATUS_INDEX: [("status", "HASH"), ("created_at", "RANGE")],
+        job_store.BY_CREATED_INDEX: [("record_type", "HASH"), ("created_at", "RANGE")],
+    }
+    keys = {"process_id"} | {name for schema in indexes.values() for name, _ in schema}
+    assert set(declared) == keys
+    assert set(declared.values()) == {"S"}
+
+
+def test_the_models_table_is_keyed_by_model_name_and_version(local_stack: LocalStack) -> None:
+    props = local_stack.tables["ModelsTable"].properties
+
+    assert props["KeySchema"] == [
+        {"AttributeName": "model_name", "KeyType": "HASH"},
+        {"AttributeName": "version", "KeyType": "RANGE"},
+    ]
+
+
+def test_the_resolved_state_machine_points_at_the_stack(local_stack: LocalStack) -> None:
+    machine = local_stack.state_machines["TrainingStateMachine"]
+    text = json.dumps(machine.definition)
+    states = machine.definition["States"]
+
+    assert "${" not in text
+    assert machine.arn.endswith(f":stateMachine:{machine.name}")
+    assert states["TrainModel"]["Parameters"]["FunctionName"] == local_stack.functions["TrainingFunction"].arn
+    for name, state in tasks(machine.definition):
+        assert state["Resource"].startswith("arn:aws:states:::"), name
+        if ":dynamodb:" in state["Resource"]:
+            assert state["Parameters"]["TableName"] == local_stack.tables["JobsTable"].name, name
