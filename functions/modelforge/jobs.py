@@ -53,3 +53,5 @@ class Job(BaseModel):
     bucket_address: str | None = None
     execution_arn: str | None = None
     model_id: str | None = None
+    gate_decision: str | None = None  # promoted | rejected
+    gate_reason: str | None = None

@@ -69,6 +69,8 @@ class JobStatusResponse(BaseModel):
     start_date: date | None = None
     end_date: date | None = None
     model_id: str | None = None
+    gate_decision: str | None = Field(default=None, description="promoted (now the champion) or rejected")
+    gate_reason: str | None = Field(default=None, description="Why the gate decided so")
     metrics: dict[str, Any] | None = Field(default=None, description="Headline test metrics once completed.")
 
 

@@ -1,0 +1,117 @@
+"""Issue 4 on the local cloud: two trainings, the gate's decision, predictions from the champion, a manual
+rollback picked up without a restart, and a tampered artifact refused while the old model keeps serving."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from localcloud.cloud import LocalCloud
+from modelforge.domain.demo_data import generate_machine_telemetry
+from tests.conftest import wait_for_job
+from tests.integration.conftest import TRAINABLE_MACHINE, load_machines, start_cloud
+
+REFRESH_SECONDS = 1
+MODELS_ROUTE = f"/models/{TRAINABLE_MACHINE}/status"
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    local = start_cloud(tmp_path_factory.mktemp("registry"), environment_overrides={
+        "PredictFunction": {"CHAMPION_REFRESH_SECONDS": str(REFRESH_SECONDS)}})
+    try:
+        load_machines(local)
+        yield local
+    finally:
+        local.stop()
+
+
+@pytest.fixture(scope="module")
+def two_jobs(cloud: LocalCloud) -> list[dict[str, Any]]:
+    jobs = []
+    for body in ({"indicator": "status", "machine_name": TRAINABLE_MACHINE, "end_date": "2025-02-20"},
+                 {"indicator": "status", "machine_name": TRAINABLE_MACHINE}):
+        process_id = requests.post(f"{cloud.api_url}/train", json=body, timeout=30).json()["process_id"]
+        jobs.append(wait_for_job(cloud.api_url, process_id))
+    return jobs
+
+
+def _records(rows: int = 30) -> list[dict[str, Any]]:
+    frame = generate_machine_telemetry(TRAINABLE_MACHINE, days=1, seed=11).telemetry.head(rows)
+    frame = frame.assign(timestamp=frame["timestamp"].astype(str))
+    return [{k: (None if v != v else v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+
+
+def _predict(cloud: LocalCloud) -> requests.Response:
+    return requests.post(f"{cloud.api_url}/predict", timeout=60, json={
+        "machine_name": TRAINABLE_MACHINE, "indicator": "status", "records": _records()})
+
+
+def test_first_model_becomes_champion_and_second_is_decided_with_a_reason(
+        cloud: LocalCloud, two_jobs: list[dict[str, Any]]) -> None:
+    first, second = two_jobs
+    assert first["status"] == "completed", first["error_message"]
+    assert first["gate_decision"] == "promoted"
+    assert "first model" in first["gate_reason"]
+    assert second["status"] == "completed", second["error_message"]
+    assert second["gate_decision"] in ("promoted", "rejected")
+    assert second["gate_reason"]
+    champion = requests.get(f"{cloud.api_url}{MODELS_ROUTE}", timeout=30).json()
+    expected = second if second["gate_decision"] == "promoted" else first
+    assert champion["champion"]["version"] == expected["model_id"]
+    versions = requests.get(f"{cloud.api_url}/models", params={"machine_name": TRAINABLE_MACHINE}, timeout=30)
+    statuses = {v["version"]: v["status"] for v in versions.json()["versions"]}
+    assert list(statuses.values()).count("champion") == 1
+
+
+def test_predictions_name_the_champion(cloud: LocalCloud, two_jobs: list[dict[str, Any]]) -> None:
+    champion = requests.get(f"{cloud.api_url}{MODELS_ROUTE}", timeout=30).json()["champion"]
+    answer = _predict(cloud)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["model_version"] == champion["version"]
+    assert len(body["predictions"]) == len(_records())
+    assert all(p["prediction"] in (0.0, 1.0) and 0 <= p["probability"] <= 1 for p in body["predictions"])
+
+
+def test_manual_rollback_reaches_predict_without_a_restart(cloud: LocalCloud,
+                                                           two_jobs: list[dict[str, Any]]) -> None:
+    current = requests.get(f"{cloud.api_url}{MODELS_ROUTE}", timeout=30).json()["champion"]["version"]
+    other = next(j["model_id"] for j in two_jobs if j["model_id"] != current)
+    assert _predict(cloud).json()["model_version"] == current
+    pids_before = _predict_worker_pids(cloud)
+    promoted = requests.post(f"{cloud.api_url}{MODELS_ROUTE}/promote", timeout=30,
+                             json={"version": other, "reason": "rollback: too many false alarms"})
+    assert promoted.status_code == 200, promoted.text
+    time.sleep(REFRESH_SECONDS + 0.5)
+    assert _predict(cloud).json()["model_version"] == other
+    assert _predict_worker_pids(cloud) == pids_before  # the same warm process: nothing restarted
+    history = requests.get(f"{cloud.api_url}{MODELS_ROUTE}", timeout=30).json()["history"]
+    assert history[0]["reason"] == "rollback: too many false alarms"
+
+
+def test_tampered_artifact_is_refused_and_the_old_model_keeps_serving(
+        cloud: LocalCloud, two_jobs: list[dict[str, Any]]) -> None:
+    serving = _predict(cloud).json()["model_version"]
+    target = next(j for j in two_jobs if j["model_id"] != serving)
+    bucket, key = target["bucket_address"].removeprefix("s3://").split("/", 1)
+    s3 = cloud.client("s3")
+    s3.put_object(Bucket=bucket, Key=key, Body=b"not the model that was registered")
+    refused = requests.post(f"{cloud.api_url}{MODELS_ROUTE}/promote", timeout=30,
+                            json={"version": target["model_id"], "reason": "try the tampered one"})
+    assert refused.status_code == 409
+    assert "sha256" in refused.json()["detail"]
+    time.sleep(REFRESH_SECONDS + 0.5)
+    answer = _predict(cloud)
+    assert answer.status_code == 200
+    assert answer.json()["model_version"] == serving
+
+
+def _predict_worker_pids(cloud: LocalCloud) -> set[int]:
+    assert cloud.runtime is not None
+    pool = cloud.runtime.pool(cloud.stack.functions["PredictFunction"].name)
+    return {worker.process.pid for worker in pool.idle}
