@@ -76,7 +76,12 @@ class LocalHttpApi:
                     return None
                 return self.rfile.read(length) if length else b""
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve
+            def __getattr__(self, name: str) -> Any:
+                # Every method reaches the route table, which answers 404 as API Gateway does (http.server
+                # would answer an unknown one with a 501 HTML page).
+                if name.startswith("do_"):
+                    return self._serve
+                raise AttributeError(name)
 
         self.server = ThreadingHTTPServer((host, port), Handler)
         self.server.daemon_threads = True

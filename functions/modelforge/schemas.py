@@ -102,6 +102,13 @@ class MachineListResponse(BaseModel):
     machines: list[MachineSummary]
 
 
+class ErrorResponse(BaseModel):
+    """Every 4xx/5xx body: the status again, and either a message or a list of {loc, msg, type} entries."""
+
+    statusCode: int
+    detail: str | list[dict[str, Any]]
+
+
 class HealthResponse(BaseModel):
     status: str = "ok"
     version: str

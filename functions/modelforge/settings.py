@@ -62,7 +62,7 @@ class TrainingSettings(_EnvSettings):
     # Low readings less than this apart are one failure episode (one onset).
     failure_episode_gap_minutes: int = Field(default=30, ge=0, le=24 * 60)
     # health: the regression target is the minutes to the next failure, capped at this horizon.
-    health_horizon_minutes: int = Field(default=240, ge=10, le=7 * 24 * 60)
+    health_horizon_minutes: int = Field(default=120, ge=10, le=7 * 24 * 60)
     # Evaluation: a failure is "caught ahead" when an alarm comes at least this long before it.
     alert_lead_minutes: float = Field(default=15.0, ge=0, le=24 * 60)
     # Data validation: fewer valid rows than this fail the job (InsufficientDataError).
@@ -93,3 +93,15 @@ class PredictSettings(_EnvSettings):
     models_bucket_name: str
     # How stale the champion may be: a promotion reaches predictions within this many seconds.
     champion_refresh_seconds: float = Field(default=30, ge=0, le=3600)
+
+
+class GateSettings(_EnvSettings):
+    jobs_table_name: str
+    models_table_name: str
+    models_bucket_name: str
+    # A challenger must reach these on the shared holdout (status models), and may trail the champion's F2 by
+    # at most gate_tolerance; health models may trail the champion's RMSE by gate_rmse_tolerance (relative).
+    gate_min_recall: float = Field(default=0.5, ge=0, le=1)
+    gate_min_precision: float = Field(default=0.2, ge=0, le=1)
+    gate_tolerance: float = Field(default=0.02, ge=0, le=1)
+    gate_rmse_tolerance: float = Field(default=0.05, ge=0, le=10)

@@ -9,6 +9,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from http import HTTPStatus
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
@@ -29,7 +30,7 @@ from modelforge.adapters.job_store import JobStore
 from modelforge.adapters.model_registry import ModelRegistry
 from modelforge.adapters.model_store import ModelArtifactStore
 from modelforge.adapters.telemetry import TelemetryCatalog
-from modelforge.handlers.http_errors import register_error_handlers
+from modelforge.handlers.http_errors import error_responses, register_error_handlers, resolve_json
 from modelforge.jobs import Indicator, JobStatus
 from modelforge.logic import jobs_api, models_api
 from modelforge.observability import logger, metrics, tracer
@@ -100,7 +101,9 @@ def services() -> Services:
 # ---------------------------------------------------------------- routes
 
 
-@app.post("/train", summary="Start training a model for one machine", tags=["training"])
+@app.post("/train", summary="Start training a model for one machine", tags=["training"],
+          responses=error_responses(HTTPStatus.CONFLICT, HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                                    HTTPStatus.SERVICE_UNAVAILABLE))
 @tracer.capture_method
 def train(
     request: TrainRequest,
@@ -117,7 +120,8 @@ def train(
     return response
 
 
-@app.get("/status/<process_id>", summary="A training job's state", tags=["training"])
+@app.get("/status/<process_id>", summary="A training job's state", tags=["training"],
+         responses=error_responses(HTTPStatus.NOT_FOUND))
 @tracer.capture_method
 def status(process_id: Annotated[ProcessId, Path(description="The id POST /train returned")]) -> JobStatusResponse:
     s = services()
@@ -155,7 +159,7 @@ def models(
 
 
 @app.get("/models/<machine_name>/<indicator>", summary="The champion and its promotion history",
-         tags=["registry"])
+         tags=["registry"], responses=error_responses(HTTPStatus.NOT_FOUND))
 @tracer.capture_method
 def champion(
     machine_name: Annotated[str, Path(pattern=MACHINE_NAME_PATTERN)],
@@ -165,7 +169,8 @@ def champion(
 
 
 @app.post("/models/<machine_name>/<indicator>/promote", summary="Promote a version (or roll back to one)",
-          tags=["registry"])
+          tags=["registry"], responses=error_responses(HTTPStatus.NOT_FOUND, HTTPStatus.CONFLICT,
+                                                       HTTPStatus.UNSUPPORTED_MEDIA_TYPE))
 @tracer.capture_method
 def promote(
     machine_name: Annotated[str, Path(pattern=MACHINE_NAME_PATTERN)],
@@ -209,4 +214,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     built = build_services(ApiSettings.from_env())
     built.idempotency.register_lambda_context(context)
     app.append_context(services=built)
-    return app.resolve(event, context)
+    return resolve_json(app, event, context)

@@ -3,6 +3,7 @@
 No `from __future__ import annotations`: Powertools reads the route annotations at run time."""
 
 from functools import cache
+from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
@@ -11,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from modelforge.adapters.model_registry import ModelRegistry
 from modelforge.adapters.model_store import ModelArtifactStore
-from modelforge.handlers.http_errors import register_error_handlers
+from modelforge.handlers.http_errors import error_responses, register_error_handlers, resolve_json
 from modelforge.logic.predict import ChampionCache, predict_for
 from modelforge.observability import logger, tracer
 from modelforge.schemas import PredictRequest, PredictResponse
@@ -27,7 +28,8 @@ def champion_cache(settings: PredictSettings) -> ChampionCache:
                          refresh_seconds=settings.champion_refresh_seconds)
 
 
-@app.post("/predict", summary="Failure predictions from the champion model", tags=["inference"])
+@app.post("/predict", summary="Failure predictions from the champion model", tags=["inference"],
+          responses=error_responses(HTTPStatus.NOT_FOUND, HTTPStatus.CONFLICT, HTTPStatus.UNSUPPORTED_MEDIA_TYPE))
 @tracer.capture_method
 def predict(request: PredictRequest) -> PredictResponse:
     return predict_for(request, app.context["cache"])
@@ -37,4 +39,4 @@ def predict(request: PredictRequest) -> PredictResponse:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     app.append_context(cache=champion_cache(PredictSettings.from_env()))
-    return app.resolve(event, context)
+    return resolve_json(app, event, context)

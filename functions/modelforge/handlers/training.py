@@ -7,7 +7,7 @@ the state machine's Catch turns into the job's error_message.
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -19,6 +19,9 @@ from modelforge.logic.training_job import TrainingDependencies, TrainingTask, tr
 from modelforge.observability import logger, metrics, tracer
 from modelforge.settings import TrainingSettings
 
+if TYPE_CHECKING:
+    from modelforge.domain.pipeline import PipelineConfig
+
 
 @cache
 def build_dependencies(settings: TrainingSettings) -> TrainingDependencies:
@@ -28,20 +31,33 @@ def build_dependencies(settings: TrainingSettings) -> TrainingDependencies:
         artifacts=ModelArtifactStore(settings.models_bucket_name),
         registry=ModelRegistry(settings.models_table_name),
         model_key_prefix=settings.model_key_prefix,
+        code_revision=settings.code_revision,
     )
 
 
-def pipeline_config(settings: TrainingSettings) -> Any:
+def pipeline_config(settings: TrainingSettings) -> PipelineConfig:
+    """Every training setting, mapped into the domain's configuration (domain code never reads env)."""
     from modelforge.domain.labeling import LabelingConfig
     from modelforge.domain.pipeline import PipelineConfig
-    from modelforge.domain.xgb import XGBConfig
+    from modelforge.domain.search import SearchConfig
+    from modelforge.domain.telemetry import ValidationConfig
 
     return PipelineConfig(
         labeling=LabelingConfig(window_minutes=settings.label_window_minutes,
                                 drop_threshold_pct=settings.failure_drop_threshold_pct,
-                                post_failure_exclusion_minutes=settings.post_failure_exclusion_minutes),
-        xgb=XGBConfig(device=settings.training_device),
+                                post_failure_exclusion_minutes=settings.post_failure_exclusion_minutes,
+                                episode_gap_minutes=settings.failure_episode_gap_minutes,
+                                health_horizon_minutes=settings.health_horizon_minutes),
+        search=SearchConfig(strategy=settings.search_strategy, budget=settings.search_budget,
+                            cv_folds=settings.search_cv_folds, selection_metric=settings.selection_metric,
+                            min_precision=settings.min_precision, max_rounds=settings.max_boost_rounds,
+                            early_stopping_rounds=settings.early_stopping_rounds,
+                            validation_fraction=settings.validation_fraction, device=settings.training_device,
+                            nthread=settings.training_nthread, seed=settings.training_seed),
+        validation=ValidationConfig(min_rows=settings.min_training_rows),
         test_fraction=settings.test_fraction,
+        lead_minutes=settings.alert_lead_minutes,
+        memory_budget_mb=settings.training_memory_budget_mb,
     )
 
 
