@@ -41,6 +41,14 @@ def model_name(machine_name: str, indicator: str) -> str:
     return f"{machine_name}#{indicator}"
 
 
+def decision_threshold(version: dict[str, Any]) -> float | None:
+    """The score above which a status model says "pre-failure", chosen on validation data at training."""
+    for source in (version.get("params") or {}, version.get("metrics") or {}):
+        if source.get("threshold") is not None:
+            return float(source["threshold"])
+    return None
+
+
 def _pointer_key(name: str) -> dict[str, str]:
     return {"model_name": f"champion#{name}", "version": POINTER_VERSION}
 

@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
 
-from modelforge.adapters.model_registry import model_name
+from modelforge.adapters.model_registry import decision_threshold, model_name
 from modelforge.errors import ModelNotFoundError, PromotionConflictError
 from modelforge.jobs import Job
 from modelforge.logic.clock import utc_now
@@ -107,8 +107,7 @@ def score(version: dict[str, Any], holdout: Any, artifacts: ArtifactVerifier) ->
     predictions = booster.inplace_predict(x)
     target = holdout[HOLDOUT_TARGET].to_numpy()
     if version["indicator"] == "status":
-        threshold = (version.get("metrics") or {}).get("threshold", 0.5)
-        return classification_metrics(target.astype(int), predictions, float(threshold))
+        return classification_metrics(target.astype(int), predictions, decision_threshold(version) or 0.5)
     metrics = regression_metrics(target.astype(float), predictions)
     metrics["baseline_rmse"] = float(np.sqrt(np.mean((target - target.mean()) ** 2)))
     return metrics

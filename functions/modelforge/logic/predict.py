@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from modelforge.adapters.model_registry import model_name
+from modelforge.adapters.model_registry import decision_threshold, model_name
 from modelforge.errors import ArtifactIntegrityError, InvalidRequestError, NoChampionError
 from modelforge.observability import logger
 from modelforge.schemas import Prediction, PredictRequest, PredictResponse
@@ -73,9 +73,8 @@ class ChampionCache:
             raise NoChampionError(f"the champion {version} of {name.replace('#', '/')} is missing from the registry")
         booster = load_booster(self._artifacts.get_verified(item["artifact_uri"], item["artifact_sha256"]))
         features = tuple(item["feature_names"])
-        metrics = item.get("metrics") or {}
         return LoadedModel(version=version, indicator=item["indicator"], booster=booster, feature_names=features,
-                           sensors=sensors_of(features), threshold=metrics.get("threshold"),
+                           sensors=sensors_of(features), threshold=decision_threshold(item),
                            trained_at=item.get("trained_at"))
 
 

@@ -1,8 +1,15 @@
-"""The training step of the state machine: read the job, train on its machine's data, store the model and its
-metadata. Either both the artifact and the registry item exist afterwards, or neither does."""
+"""The training step of the state machine: read the job, train on its machine's data, store the model, its
+report and its training profile, then its registry item. Either all of them exist afterwards, or none does.
+
+Artifacts share the model's key stem:
+    <prefix>/xgb_model_<machine>_<YYYY_MM_DD_HH_MM_SS>.ubj            the model (XGBoost binary JSON, no pickle)
+    <prefix>/xgb_model_<machine>_<YYYY_MM_DD_HH_MM_SS>.report.html    the HTML report, plots embedded
+    <prefix>/xgb_model_<machine>_<YYYY_MM_DD_HH_MM_SS>.profile.json   the training profile, for drift checks
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -19,7 +26,11 @@ from modelforge.observability import logger
 if TYPE_CHECKING:
     import pandas as pd
 
-    from modelforge.domain.pipeline import PipelineConfig
+    from modelforge.domain.pipeline import PipelineConfig, TrainedModel
+
+REPORT_SUFFIX = ".report.html"
+PROFILE_SUFFIX = ".profile.json"
+HOLDOUT_SUFFIX = ".holdout.parquet"
 
 
 class TrainingTask(BaseModel):
@@ -59,63 +70,119 @@ class TrainingDependencies:
     artifacts: Artifacts
     registry: Registry
     model_key_prefix: str = "model"
+    code_revision: str = ""  # e.g. the git commit the image was built from
 
 
 def artifact_key(prefix: str, machine_name: str, trained_at: datetime, model_format: str) -> str:
     return f"{prefix}/xgb_model_{machine_name}_{trained_at.strftime('%Y_%m_%d_%H_%M_%S')}.{model_format}"
 
 
+def sibling_key(model_key: str, suffix: str) -> str:
+    """``model/xgb_model_M_2025_01_01_00_00_00.ubj`` -> ``model/xgb_model_M_2025_01_01_00_00_00<suffix>``."""
+    return model_key.rsplit(".", 1)[0] + suffix
+
+
+def code_version(revision: str = "") -> str:
+    return f"{__version__}+{revision}" if revision else __version__
+
+
 def train_for_job(task: TrainingTask, deps: TrainingDependencies, config: PipelineConfig,
                   now: Callable[[], datetime] = utc_now) -> TrainingOutcome:
     from modelforge.domain.pipeline import train_model  # numpy/xgboost only where training happens
+    from modelforge.domain.report import render_report
 
     job = deps.jobs.get(task.process_id)
     frame = deps.telemetry.read(job.machine_name, job.start_date, job.end_date)
     logger.info("training data loaded", extra={"process_id": job.process_id, "rows": len(frame)})
-    trained = train_model(frame, machine_name=job.machine_name, indicator=job.indicator.value, config=config)
+    lineage = {"process_id": job.process_id, "start_date": _iso(job.start_date), "end_date": _iso(job.end_date),
+               "code_version": code_version(deps.code_revision)}
+    trained = train_model(frame, machine_name=job.machine_name, indicator=job.indicator.value, config=config,
+                          lineage=lineage)
+    if trained.data.get("sampled"):
+        logger.warning("training rows sampled to fit the memory budget (every failure window kept)",
+                       extra={"process_id": job.process_id, "rows_before": trained.data["rows_before_sampling"],
+                              "rows_after": trained.data["rows_after_sampling"]})
+    # Everything that can fail without I/O happens before the first write.
+    report = render_report(trained).encode()
+    profile = json.dumps(trained.profile, allow_nan=False, default=str).encode()
+    holdout = holdout_parquet(trained)
 
     trained_at = now()
     version = trained_at.strftime("%Y%m%dT%H%M%SZ") + "-" + job.process_id[:8]
     key = artifact_key(deps.model_key_prefix, job.machine_name, trained_at, trained.model_format)
-    uri, sha256 = deps.artifacts.put(key, trained.model_bytes)
-    item = {
+    written: list[str] = []
+    try:
+        uri, sha256 = deps.artifacts.put(key, trained.model_bytes, "application/octet-stream")
+        written.append(uri)
+        report_uri, report_sha256 = deps.artifacts.put(sibling_key(key, REPORT_SUFFIX), report,
+                                                       "text/html; charset=utf-8")
+        written.append(report_uri)
+        profile_uri, profile_sha256 = deps.artifacts.put(sibling_key(key, PROFILE_SUFFIX), profile,
+                                                         "application/json")
+        written.append(profile_uri)
+        holdout_uri, holdout_sha256 = deps.artifacts.put(sibling_key(key, HOLDOUT_SUFFIX), holdout,
+                                                         "application/vnd.apache.parquet")
+        written.append(holdout_uri)
+        item = registry_item(job, trained, version=version, trained_at=trained_at, artifact=(uri, sha256),
+                             report=(report_uri, report_sha256), profile=(profile_uri, profile_sha256))
+        item |= {"holdout_uri": holdout_uri, "holdout_sha256": holdout_sha256}
+        deps.registry.put_version(item)
+    except Exception:
+        for written_uri in reversed(written):  # no artifact without its registry item
+            deps.artifacts.delete(written_uri)
+        raise
+    logger.info("model stored", extra={"process_id": job.process_id, "artifact_uri": uri, "version": version,
+                                       "report_uri": report_uri, "timings": trained.timings})
+    return TrainingOutcome(model_id=version, bucket_address=uri)
+
+
+def holdout_parquet(trained: TrainedModel) -> bytes:
+    """The held-out period (features, target, timestamp) as parquet: what the gate scores the challenger and
+    the champion on. Parquet, not pickle: reading it back cannot run code."""
+    import io
+
+    import pandas as pd
+
+    from modelforge.logic.gate import HOLDOUT_TARGET
+
+    evaluation = trained.evaluation
+    frame = pd.DataFrame(evaluation.x, columns=trained.feature_names)
+    frame[HOLDOUT_TARGET] = evaluation.y_true
+    frame["timestamp"] = pd.to_datetime(evaluation.timestamps_ns, utc=True)
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def registry_item(job: Job, trained: TrainedModel, *, version: str, trained_at: datetime,
+                  artifact: tuple[str, str], report: tuple[str, str], profile: tuple[str, str]) -> dict[str, Any]:
+    return {
         "model_name": model_name(job.machine_name, job.indicator.value),
         "version": version,
         "machine_name": job.machine_name,
         "indicator": job.indicator.value,
         "process_id": job.process_id,
-        "artifact_uri": uri,
-        "artifact_sha256": sha256,
+        "artifact_uri": artifact[0],
+        "artifact_sha256": artifact[1],
         "model_format": trained.model_format,
+        "report_uri": report[0],
+        "report_sha256": report[1],
+        "profile_uri": profile[0],
+        "profile_sha256": profile[1],
         "feature_names": trained.feature_names,
         "metrics": trained.metrics,
         "baseline_metrics": trained.baseline_metrics,
         "params": trained.params,
         "data": {**trained.data, "start_date": _iso(job.start_date), "end_date": _iso(job.end_date)},
-        "code_version": __version__,
-        "library_versions": _library_versions(),
+        "lineage": trained.lineage,
+        "feature_importance": dict(list(trained.feature_importance.items())[:20]),
+        "device": trained.params["device"],
+        "code_version": trained.lineage["code_version"],
+        "library_versions": trained.lineage["library_versions"],
+        "timings": trained.timings,
         "trained_at": trained_at.isoformat(),
     }
-    try:
-        deps.registry.put_version(item)
-    except Exception:
-        deps.artifacts.delete(uri)  # no artifact without its registry item
-        raise
-    logger.info("model stored", extra={"process_id": job.process_id, "artifact_uri": uri, "version": version})
-    return TrainingOutcome(model_id=version, bucket_address=uri)
 
 
 def _iso(value: date | None) -> str | None:
     return value.isoformat() if value else None
-
-
-def _library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {}
-    for package in ("xgboost", "scikit-learn", "pandas", "numpy", "pyarrow", "awswrangler"):
-        try:
-            versions[package] = version(package)
-        except PackageNotFoundError:
-            continue
-    return versions
