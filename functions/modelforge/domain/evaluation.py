@@ -1,46 +1,186 @@
-"""Metrics on the held-out test period, for the model and for a trivial baseline beside it."""
+"""How a model is judged: the decision threshold (chosen on validation data only), metrics on the held-out
+final period, the same for a trivial baseline, and the event-level numbers a maintenance team cares about.
+
+Selection metrics
+    ``recall_at_precision`` (default): the highest recall whose precision is at least ``min_precision``. A
+    model that flags everything has recall 1.0 but precision = prevalence, so it cannot win. When no
+    threshold reaches the floor, the F2-best threshold is used and ``precision_floor_met`` is false.
+    ``f2``: the F-beta score with beta=2 (recall weighs four times as much as precision).
+
+Event metrics (``event_metrics``)
+    An event is a failure onset in the evaluated period whose lead-up has readings there. It is *caught* when
+    some row in ``[onset - window, onset)`` raises an alarm, and *caught ahead* when that alarm comes at least
+    ``lead_minutes`` before the onset, i.e. the team had that long to act. A *false alarm* is a run of
+    alarms (rows less than ``window`` apart) that touches no pre-failure window.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from sklearn.metrics import (
     average_precision_score,
-    confusion_matrix,
-    f1_score,
-    fbeta_score,
     mean_absolute_error,
     mean_squared_error,
-    precision_score,
+    precision_recall_curve,
     r2_score,
-    recall_score,
     roc_auc_score,
 )
 
+from modelforge.domain.labeling import MINUTE_NS
+
+SELECTION_METRICS = ("recall_at_precision", "f2")
+
+
+@dataclass(frozen=True)
+class ThresholdChoice:
+    threshold: float
+    recall: float
+    precision: float
+    f2: float
+    precision_floor_met: bool
+
+    def objective(self, metric: str) -> tuple[float, ...]:
+        """Larger is better; compared lexicographically."""
+        if metric == "f2":
+            return (self.f2,)
+        return (float(self.precision_floor_met), self.recall if self.precision_floor_met else self.f2)
+
+
+def choose_threshold(y: np.ndarray, scores: np.ndarray, *, metric: str = "recall_at_precision",
+                     min_precision: float = 0.5, weight: np.ndarray | None = None) -> ThresholdChoice:
+    """The decision threshold for ``scores`` on *validation* rows ``y`` (never the test set).
+
+    Among the thresholds that reach the best value of ``metric``, the one halfway (in log-odds) between the
+    lowest and the highest is returned: recall is the same across that range, and the middle keeps a margin
+    on both sides for new data.
+    """
+    if metric not in SELECTION_METRICS:
+        raise ValueError(f"metric must be one of {SELECTION_METRICS}, not {metric!r}")
+    y = np.asarray(y)
+    if y.sum() == 0 or (y > 0).all():
+        return ThresholdChoice(0.5, 0.0, 0.0, 0.0, False)
+    precision, recall, thresholds = precision_recall_curve(y, scores, sample_weight=weight)
+    precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f2 = np.nan_to_num(5 * precision * recall / (4 * precision + recall))
+    feasible = precision >= min_precision
+    if metric == "recall_at_precision" and feasible.any():
+        chosen = np.flatnonzero(feasible & (recall >= recall[feasible].max() - 1e-12))
+    else:
+        chosen = np.flatnonzero(f2 >= f2.max() - 1e-12)
+    lo, hi = int(chosen.min()), int(chosen.max())
+    threshold = _logit_midpoint(float(thresholds[lo]), float(thresholds[hi]))
+    # Report the validation numbers at the threshold actually returned.
+    index = min(max(int(np.searchsorted(thresholds, threshold, side="right")) - 1, lo), hi)
+    return ThresholdChoice(threshold=threshold, recall=float(recall[index]), precision=float(precision[index]),
+                           f2=float(f2[index]), precision_floor_met=bool(precision[index] >= min_precision))
+
+
+def _logit_midpoint(lo: float, hi: float) -> float:
+    eps = 1e-7
+    lo_c, hi_c = np.clip([lo, hi], eps, 1 - eps)
+    mid = (np.log(lo_c / (1 - lo_c)) + np.log(hi_c / (1 - hi_c))) / 2
+    value = float(1 / (1 + np.exp(-mid)))
+    return min(max(value, lo), hi)
+
+
+def max_recall_at_precision(y: np.ndarray, scores: np.ndarray, min_precision: float) -> float:
+    """Threshold-free: the best recall any threshold reaches with precision >= ``min_precision``."""
+    if y.sum() == 0:
+        return 0.0
+    precision, recall, _ = precision_recall_curve(y, scores)
+    feasible = precision[:-1] >= min_precision
+    return float(recall[:-1][feasible].max()) if feasible.any() else 0.0
+
 
 def classification_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, Any]:
-    predicted = (scores >= threshold).astype(int)
-    both_classes = len(np.unique(y_true)) == 2
-    tn, fp, fn, tp = confusion_matrix(y_true, predicted, labels=[0, 1]).ravel()
+    y_true = np.asarray(y_true).astype(int)
+    predicted = np.asarray(scores) >= threshold
+    tp = int((predicted & (y_true == 1)).sum())
+    fp = int((predicted & (y_true == 0)).sum())
+    fn = int((~predicted & (y_true == 1)).sum())
+    tn = int((~predicted & (y_true == 0)).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    both_classes = 0 < y_true.sum() < len(y_true)
     return {
         "threshold": float(threshold),
-        "recall": float(recall_score(y_true, predicted, zero_division=0)),
-        "precision": float(precision_score(y_true, predicted, zero_division=0)),
-        "f1": float(f1_score(y_true, predicted, zero_division=0)),
-        "f2": float(fbeta_score(y_true, predicted, beta=2, zero_division=0)),
+        "recall": recall,
+        "precision": precision,
+        "f1": _fbeta(precision, recall, 1.0),
+        "f2": _fbeta(precision, recall, 2.0),
         "pr_auc": float(average_precision_score(y_true, scores)) if both_classes else None,
         "roc_auc": float(roc_auc_score(y_true, scores)) if both_classes else None,
-        "confusion_matrix": {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)},
+        "confusion_matrix": {"tn": tn, "fp": fp, "fn": fn, "tp": tp},
         "positives": int(y_true.sum()),
         "rows": len(y_true),
     }
+
+
+def _fbeta(precision: float, recall: float, beta: float) -> float:
+    denominator = beta**2 * precision + recall
+    return float((1 + beta**2) * precision * recall / denominator) if denominator else 0.0
 
 
 def regression_metrics(y_true: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
     return {
         "rmse": float(np.sqrt(mean_squared_error(y_true, predicted))),
         "mae": float(mean_absolute_error(y_true, predicted)),
-        "r2": float(r2_score(y_true, predicted)) if len(y_true) > 1 else None,
+        "r2": float(r2_score(y_true, predicted)) if len(y_true) > 1 and np.ptp(y_true) > 0 else None,
         "rows": len(y_true),
     }
+
+
+def event_metrics(t: np.ndarray, alarm: np.ndarray, onsets_ns: np.ndarray, *, window_minutes: float,
+                  lead_minutes: float) -> dict[str, Any]:
+    """Event-level view of the alarms raised on the evaluated rows ``t`` (sorted epoch ns). Every onset in
+    ``onsets_ns`` with at least one evaluated row in its lead-up ``[onset - window, onset)`` is an event."""
+    window_ns = int(window_minutes * MINUTE_NS)
+    lead_start = onsets_ns - window_ns
+    observed = np.searchsorted(t, onsets_ns, side="left") > np.searchsorted(t, lead_start, side="left")
+    onsets, lead_start = onsets_ns[observed], lead_start[observed]
+    alarm_times = t[np.asarray(alarm, dtype=bool)]
+
+    leads = np.full(len(onsets), np.nan)  # minutes between the first alarm in the lead-up and the onset
+    first = np.searchsorted(alarm_times, lead_start, side="left")
+    candidates = np.flatnonzero(first < len(alarm_times))
+    first_alarm = alarm_times[first[candidates]]
+    hit = first_alarm < onsets[candidates]
+    leads[candidates[hit]] = (onsets[candidates[hit]] - first_alarm[hit]) / MINUTE_NS
+    caught = ~np.isnan(leads)
+    caught_ahead = caught & (np.nan_to_num(leads) >= lead_minutes - 1e-9)
+
+    false_runs = 0
+    if len(alarm_times):
+        run_id = np.cumsum(np.r_[True, np.diff(alarm_times) > window_ns]) - 1
+        following = np.searchsorted(onsets_ns, alarm_times, side="right")
+        in_lead_up = np.zeros(len(alarm_times), dtype=bool)
+        has_next = following < len(onsets_ns)
+        in_lead_up[has_next] = onsets_ns[following[has_next]] - alarm_times[has_next] <= window_ns
+        touched = np.zeros(run_id[-1] + 1, dtype=bool)
+        touched[run_id[in_lead_up]] = True
+        false_runs = int((~touched).sum())
+    days = max(float(t[-1] - t[0]) / (1440 * MINUTE_NS), 1 / 1440) if len(t) else 0.0
+    return {
+        "events_total": len(onsets),
+        "events_caught": int(caught.sum()),
+        "events_caught_ahead": int(caught_ahead.sum()),
+        "lead_minutes": float(lead_minutes),
+        "median_lead_minutes": float(np.median(leads[caught])) if caught.any() else None,
+        "false_alarm_episodes": false_runs,
+        "false_alarms_per_day": float(false_runs / days) if days else 0.0,
+        "evaluated_days": days,
+    }
+
+
+def pr_curve_points(y: np.ndarray, scores: np.ndarray, max_points: int = 400) -> dict[str, list[float]]:
+    """A downsampled precision-recall curve for plotting."""
+    if y.sum() == 0:
+        return {"precision": [], "recall": [], "threshold": []}
+    precision, recall, thresholds = precision_recall_curve(y, scores)
+    keep = np.unique(np.linspace(0, len(thresholds) - 1, min(max_points, len(thresholds))).astype(int))
+    return {"precision": precision[keep].tolist(), "recall": recall[keep].tolist(),
+            "threshold": thresholds[keep].tolist()}

@@ -2,34 +2,50 @@
 
 Every window looks only at the past (pandas time-based rolling, right-closed), so a row's features never use
 readings that come after it. Windows are in time, not rows, because sampling is irregular and has gaps.
+Features are computed on the whole cleaned series, downtime included, exactly as they would be on live data;
+rows are excluded from training only afterwards.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from modelforge.domain.telemetry import TIMESTAMP
 
 ROLLING_WINDOWS = ("15min", "60min")
+TREND_WINDOW = "60min"
 
 
-def add_rolling_features(frame: pd.DataFrame, sensors: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
-    """``frame`` sorted by timestamp. Returns the frame with the new columns and the full feature list."""
-    indexed = frame.set_index(TIMESTAMP)[list(sensors)].astype("float64")
-    new_columns: dict[str, pd.Series] = {}
+def feature_names(sensors: Sequence[str]) -> list[str]:
+    names = list(sensors)
+    for window in ROLLING_WINDOWS:
+        names += [f"{s}__mean_{window}" for s in sensors] + [f"{s}__std_{window}" for s in sensors]
+    names += [f"{s}__trend_{TREND_WINDOW}" for s in sensors]
+    return names
+
+
+def build_features(frame: pd.DataFrame, sensors: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """``frame`` sorted by timestamp. Returns a float32 matrix (rows of ``frame``, columns ``feature_names``)."""
+    sensors = list(sensors)
+    names = feature_names(sensors)
+    width = len(sensors)
+    indexed = frame.set_index(TIMESTAMP)[sensors].astype("float64")
+    raw = indexed.to_numpy()
+    # Filled block by block, so only one float64 intermediate exists at a time.
+    matrix = np.empty((len(frame), len(names)), dtype="float32")
+    matrix[:, :width] = raw
+    column = width
     for window in ROLLING_WINDOWS:
         rolling = indexed.rolling(window, min_periods=1)
-        means = rolling.mean()
-        stds = rolling.std()
-        for sensor in sensors:
-            new_columns[f"{sensor}__mean_{window}"] = means[sensor]
-            new_columns[f"{sensor}__std_{window}"] = stds[sensor]
-    long_mean = indexed.rolling("60min", min_periods=1).mean()
-    for sensor in sensors:
-        # Deviation of the current reading from its recent level: a build-up shows as a growing trend.
-        new_columns[f"{sensor}__trend_60min"] = indexed[sensor] - long_mean[sensor]
-    extra = pd.DataFrame({name: series.to_numpy() for name, series in new_columns.items()}, index=frame.index)
-    features = [*sensors, *extra.columns]
-    return pd.concat([frame, extra], axis=1), features
+        mean = rolling.mean().to_numpy()
+        matrix[:, column:column + width] = mean
+        matrix[:, column + width:column + 2 * width] = rolling.std().to_numpy()
+        column += 2 * width
+        if window == TREND_WINDOW:
+            # Deviation of the current reading from its recent level: a build-up shows as a growing trend.
+            matrix[:, len(names) - width:] = raw - mean
+        del mean
+    return matrix, names

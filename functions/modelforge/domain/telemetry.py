@@ -26,6 +26,7 @@ not cost the whole row.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -160,7 +161,9 @@ def _parse_timestamps(column: pd.Series, machine_name: str) -> pd.Series:
         raise TelemetrySchemaError(
             f"column '{TIMESTAMP}' of '{machine_name}' must hold datetimes, found {column.dtype}")
     try:
-        parsed = pd.to_datetime(column, utc=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "could not infer format": parsed one by one
+            parsed = pd.to_datetime(column, utc=True)
     except (ValueError, TypeError, OverflowError) as error:
         raise TelemetrySchemaError(
             f"column '{TIMESTAMP}' of '{machine_name}' is not a datetime column ({column.dtype}): {error}") from error

@@ -1,119 +1,94 @@
-"""XGBoost models: a failure classifier (``status``) and a time-to-failure regressor (``health``).
+"""XGBoost plumbing: the device (GPU when there is one, chosen at run time), parameters, and serialization.
 
-Both use early stopping on a chronologically later validation slice of the training period, then refit on the
-whole training period with the number of rounds found. The classifier weighs the rare pre-failure class with
-``scale_pos_weight`` and picks its decision threshold on the validation slice (never on the test set).
+``device="auto"`` trains on CUDA when this XGBoost build has CUDA *and* a GPU is actually usable, else on the
+CPU. XGBoost silently falls back to the CPU when asked for a GPU it cannot see, so the probe reads back the
+device the trained booster really used instead of trusting that no exception was raised.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import warnings
 from functools import cache
 from typing import Any
 
 import numpy as np
 import xgboost as xgb
-from sklearn.metrics import fbeta_score
 
-DEFAULT_PARAMS: dict[str, Any] = {
-    "max_depth": 6,
-    "eta": 0.1,
-    "subsample": 0.8,
-    "colsample_bytree": 0.8,
-    "min_child_weight": 1.0,
-    "tree_method": "hist",
-}
+MODEL_FORMAT = "ubj"  # XGBoost's binary JSON: loadable without pickle, stable across versions
 
-
-@dataclass(frozen=True)
-class XGBConfig:
-    max_rounds: int = 400
-    early_stopping_rounds: int = 30
-    validation_fraction: float = 0.2
-    params: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PARAMS))
-    device: str = "auto"  # auto | cpu | cuda
-    nthread: int = 0  # 0: all cores
-
-
-@dataclass(frozen=True)
-class FittedModel:
-    booster: xgb.Booster
-    params: dict[str, Any]
-    best_rounds: int
-    threshold: float | None  # classifiers only
-    device: str
+BASE_PARAMS: dict[str, Any] = {"tree_method": "hist", "max_bin": 256}
 
 
 @cache
 def cuda_available() -> bool:
-    """True when this XGBoost build can train on a visible GPU (checked once per process)."""
+    """True when XGBoost can train on a visible GPU (checked once per process)."""
     if not xgb.build_info().get("USE_CUDA", False):
         return False
     try:
-        probe = xgb.DMatrix(np.zeros((2, 1)), label=np.array([0.0, 1.0]))
-        xgb.train({"device": "cuda", "tree_method": "hist"}, probe, num_boost_round=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            probe = xgb.DMatrix(np.array([[0.0], [1.0]]), label=np.array([0.0, 1.0]))
+            booster = xgb.train({"device": "cuda", "tree_method": "hist", "verbosity": 0}, probe,
+                                num_boost_round=1)
+        return booster_device(booster) == "cuda"
     except xgb.core.XGBoostError:
         return False
-    return True
+
+
+def booster_device(booster: xgb.Booster) -> str:
+    config = json.loads(booster.save_config())
+    device = str(config["learner"]["generic_param"].get("device", "cpu"))
+    return "cuda" if device.startswith("cuda") else "cpu"
 
 
 def resolve_device(requested: str) -> str:
-    if requested == "auto":
-        return "cuda" if cuda_available() else "cpu"
-    return requested
+    """``auto`` -> ``cuda`` or ``cpu`` depending on this machine; ``cuda`` without a GPU -> ``cpu``."""
+    if requested not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, not {requested!r}")
+    if requested == "cpu":
+        return "cpu"
+    return "cuda" if cuda_available() else "cpu"
 
 
-def _validation_cut(n_rows: int, fraction: float) -> int:
-    return max(1, min(n_rows - 1, int(round(n_rows * (1 - fraction)))))
+def dmatrix(x: np.ndarray, y: np.ndarray | None, feature_names: list[str],
+            weight: np.ndarray | None = None) -> xgb.DMatrix:
+    return xgb.DMatrix(x, label=y, weight=weight, feature_names=feature_names, nthread=-1)
 
 
-def fit_classifier(x: np.ndarray, y: np.ndarray, config: XGBConfig, feature_names: list[str]) -> FittedModel:
-    """``x`` rows in time order. Requires positives in both the fit and the validation slice."""
-    device = resolve_device(config.device)
-    cut = _validation_cut(len(y), config.validation_fraction)
-    pos_weight = _scale_pos_weight(y[:cut])
-    params = {**config.params, "objective": "binary:logistic", "eval_metric": "aucpr",
-              "scale_pos_weight": pos_weight, "device": device, "nthread": config.nthread}
-    fit = xgb.DMatrix(x[:cut], label=y[:cut], feature_names=feature_names)
-    val = xgb.DMatrix(x[cut:], label=y[cut:], feature_names=feature_names)
-    probe = xgb.train(params, fit, num_boost_round=config.max_rounds, evals=[(val, "validation")],
-                      early_stopping_rounds=config.early_stopping_rounds, verbose_eval=False)
-    rounds = probe.best_iteration + 1
-    threshold = choose_threshold(y[cut:], probe.predict(val, iteration_range=(0, rounds)))
-
-    params["scale_pos_weight"] = _scale_pos_weight(y)
-    booster = xgb.train(params, xgb.DMatrix(x, label=y, feature_names=feature_names), num_boost_round=rounds)
-    return FittedModel(booster=booster, params=params, best_rounds=rounds, threshold=threshold, device=device)
+def training_matrix(x: np.ndarray, y: np.ndarray, feature_names: list[str],
+                    weight: np.ndarray | None = None) -> xgb.DMatrix:
+    """The matrix a search trains on, built once and reused by every candidate (XGBoost caches its histogram
+    index in it). Measured on the demo fleet: a DMatrix trains ~25 % faster than a QuantileDMatrix here, for
+    ~15 MB more per 85k-row job."""
+    return xgb.DMatrix(x, label=y, weight=weight, feature_names=feature_names, nthread=-1)
 
 
-def fit_regressor(x: np.ndarray, y: np.ndarray, config: XGBConfig, feature_names: list[str]) -> FittedModel:
-    device = resolve_device(config.device)
-    cut = _validation_cut(len(y), config.validation_fraction)
-    params = {**config.params, "objective": "reg:squarederror", "eval_metric": "rmse", "device": device,
-              "nthread": config.nthread}
-    fit = xgb.DMatrix(x[:cut], label=y[:cut], feature_names=feature_names)
-    val = xgb.DMatrix(x[cut:], label=y[cut:], feature_names=feature_names)
-    probe = xgb.train(params, fit, num_boost_round=config.max_rounds, evals=[(val, "validation")],
-                      early_stopping_rounds=config.early_stopping_rounds, verbose_eval=False)
-    rounds = probe.best_iteration + 1
-    booster = xgb.train(params, xgb.DMatrix(x, label=y, feature_names=feature_names), num_boost_round=rounds)
-    return FittedModel(booster=booster, params=params, best_rounds=rounds, threshold=None, device=device)
+def predict(booster: xgb.Booster, x: np.ndarray, feature_names: list[str] | None = None,
+            rounds: int | None = None) -> np.ndarray:
+    """Predictions straight from the float32 matrix (columns in ``feature_names`` order), without a copy."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a CUDA booster predicting from host memory says so
+        if rounds is None:
+            return np.asarray(booster.inplace_predict(x))
+        return np.asarray(booster.inplace_predict(x, iteration_range=(0, rounds)))
 
 
-def choose_threshold(y_true: np.ndarray, scores: np.ndarray, beta: float = 2.0) -> float:
-    """The score cut that maximizes F-beta (beta=2: recall counts twice as much as precision) on validation
-    data. A model that flags everything scores poorly on F2 when positives are rare, so this cannot cheat."""
-    if y_true.sum() == 0:
-        return 0.5
-    candidates = np.unique(np.quantile(scores, np.linspace(0.5, 0.9995, 200)))
-    best, best_score = 0.5, -1.0
-    for cut in candidates:
-        score = fbeta_score(y_true, scores >= cut, beta=beta, zero_division=0)
-        if score > best_score:
-            best, best_score = float(cut), score
-    return best
+def serialize(booster: xgb.Booster, attributes: dict[str, Any] | None = None) -> bytes:
+    """The model in XGBoost's own binary JSON, with ``attributes`` (JSON-encoded) stored inside it."""
+    for key, value in (attributes or {}).items():
+        booster.set_attr(**{key: value if isinstance(value, str) else json.dumps(value, default=str)})
+    return bytes(booster.save_raw(raw_format=MODEL_FORMAT))
 
 
-def _scale_pos_weight(y: np.ndarray) -> float:
-    positives = float(y.sum())
-    return float((len(y) - positives) / positives) if positives else 1.0
+def load(model_bytes: bytes) -> xgb.Booster:
+    booster = xgb.Booster()
+    booster.load_model(bytearray(model_bytes))
+    return booster
+
+
+def scale_pos_weight(y: np.ndarray, weight: np.ndarray | None = None) -> float:
+    w = np.ones(len(y)) if weight is None else weight
+    positives = float(w[y > 0].sum())
+    negatives = float(w[y <= 0].sum())
+    return negatives / positives if positives else 1.0
