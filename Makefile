@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PY     := $(BIN)/python
 
-.PHONY: install run test test-unit test-integration test-e2e lint typecheck cfn-lint bench build deploy clean
+.PHONY: install run test test-unit test-integration test-e2e lint bench bench-predict bench-load build deploy clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,15 @@ lint: $(STAMP)
 	$(BIN)/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
 	$(BIN)/mypy functions/modelforge localcloud
 
+## bench: training pipeline vs the seed-faithful baseline (benchmarks/results/training.json, ~10 min)
 bench: $(STAMP)
 	$(PY) -m benchmarks.training
+
+bench-predict: $(STAMP)
+	$(PY) -m benchmarks.predict
+
+bench-load: $(STAMP)
+	$(PY) -m benchmarks.load
 
 ## build / deploy: AWS SAM (needs the SAM CLI and, for the training image, Docker)
 build:

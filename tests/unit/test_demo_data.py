@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+
 from modelforge.domain.demo_data import (
     TELEMETRY_SENSOR_COLUMNS,
     DemoMachine,
