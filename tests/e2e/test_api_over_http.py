@@ -43,7 +43,8 @@ def test_train_a_model_through_the_api(stack: Stack) -> None:
     history = json.loads(stack.aws_cli("stepfunctions", "get-execution-history", "--execution-arn",
                                        job["execution_arn"]))
     entered = [e["stateEnteredEventDetails"]["name"] for e in history["events"] if "stateEnteredEventDetails" in e]
-    assert entered[:3] == ["MarkJobRunning", "TrainModel", "MarkJobCompleted"]
+    assert entered[:4] == ["MarkJobRunning", "TrainModel", "GateChallenger", "MarkJobCompleted"]
+    assert job["gate_decision"] in ("promoted", "rejected") and job["gate_reason"]
 
 
 def test_openapi_document_describes_the_api(stack: Stack) -> None:
