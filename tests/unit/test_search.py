@@ -127,3 +127,14 @@ def test_validation_cut_moves_back_to_keep_an_event_on_each_side() -> None:
     fit, val = validation_split(t, y, fraction=0.2, purge_minutes=30)
     assert val[0] == 500 and y[val].sum() == 30 and y[fit].sum() == 30
     assert fit[-1] == 469
+
+
+def test_quantized_matrices_give_the_same_search() -> None:
+    x, y, t = synthetic()
+    plain = search_classifier(x, y, t, NAMES, SearchConfig(budget=2, max_rounds=40, device="cpu", nthread=1),
+                              purge_minutes=30)
+    quantized = search_classifier(x, y, t, NAMES, SearchConfig(budget=2, max_rounds=40, device="cpu", nthread=1,
+                                                               quantized=True), purge_minutes=30)
+    assert quantized.rounds == plain.rounds and quantized.params == plain.params
+    assert plain.threshold is not None and quantized.threshold is not None
+    assert quantized.threshold.threshold == pytest.approx(plain.threshold.threshold)

@@ -31,7 +31,7 @@ from modelforge.domain.labeling import LabelingConfig, Labels, label_failures, t
 from modelforge.domain.profile import training_profile
 from modelforge.domain.sampling import max_rows_for_budget, sample_within_budget
 from modelforge.domain.search import SearchConfig, SearchResult, search_classifier, search_regressor
-from modelforge.domain.splitting import TimeSplit, chronological_split
+from modelforge.domain.splitting import NotEnoughEventsError, TimeSplit, chronological_split
 from modelforge.domain.telemetry import RPM_VARIATION, CleanTelemetry, ValidationConfig, clean_telemetry
 from modelforge.errors import InsufficientDataError, NoFailureEventsError
 
@@ -137,7 +137,7 @@ def train_model(frame: pd.DataFrame, *, machine_name: str, indicator: str, confi
     search_fn = search_classifier if status else search_regressor
     try:
         result = search_fn(fit_x, fit_y, fit_t, names, config.search, purge_minutes=purge, weight=sample.weight)
-    except ValueError as error:
+    except NotEnoughEventsError as error:
         raise InsufficientDataError(
             f"machine '{machine_name}' needs at least two failure events in its training period (the first "
             f"{1 - config.test_fraction:.0%} of the range) to validate a model: {error}") from error

@@ -37,7 +37,7 @@ import xgboost as xgb
 from sklearn.metrics import average_precision_score, make_scorer, precision_recall_curve
 
 from modelforge.domain.evaluation import ThresholdChoice, choose_threshold, max_recall_at_precision
-from modelforge.domain.splitting import PurgedTimeSeriesSplit, validation_split
+from modelforge.domain.splitting import NotEnoughEventsError, PurgedTimeSeriesSplit, validation_split
 from modelforge.domain.xgb import BASE_PARAMS, predict, resolve_device, scale_pos_weight, training_matrix
 
 STRATEGIES = ("early_stopping", "halving", "grid")
@@ -79,6 +79,8 @@ class SearchConfig:
     early_stopping_metric: str = "logloss"  # classifiers: logloss | aucpr (measured: logloss is better)
     validation_fraction: float = 0.2
     refit: bool = True
+    # Also quantize the fit/validation matrices: less memory, same models, ~40 % slower searches (measured).
+    quantized: bool = False
     device: str = "auto"  # auto | cpu | cuda
     nthread: int = 0  # 0: every core
     seed: int = 0
@@ -151,7 +153,7 @@ class _Search:
         try:
             self.fit_rows, self.val_rows = validation_split(t, events, fraction=config.validation_fraction,
                                                             purge_minutes=purge_minutes)
-        except ValueError:
+        except NotEnoughEventsError:
             if classify:
                 raise
             self.fit_rows, self.val_rows = validation_split(t, None, fraction=config.validation_fraction,
@@ -183,7 +185,12 @@ class _Search:
             else:
                 rows = self.fit_rows if part == "fit" else self.val_rows
             w = None if self.weight is None else self.weight[rows]
-            self._matrices[part] = training_matrix(_take(self.x, rows), self.y[rows], self.names, w)
+            ref = self.matrix("fit") if part == "val" else None
+            # The refit's matrix has no evaluation set to share bins with: always quantize it (a byte per
+            # value instead of a float copy: measured, the same model and speed for ~20 MB less per 85k rows).
+            quantized = self.config.quantized or part == "all"
+            self._matrices[part] = training_matrix(_take(self.x, rows), self.y[rows], self.names, w,
+                                                   quantized=quantized, ref=ref)
         return self._matrices[part]
 
     def train(self, params: dict[str, Any], part: str, rounds: int, early_stopping: bool = False) -> xgb.Booster:

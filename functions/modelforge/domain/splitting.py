@@ -18,6 +18,10 @@ import numpy as np
 from modelforge.domain.labeling import MINUTE_NS
 
 
+class NotEnoughEventsError(ValueError):
+    """The rows cannot be cut so that both sides hold a failure."""
+
+
 @dataclass(frozen=True)
 class TimeSplit:
     train: np.ndarray  # row positions, in time order
@@ -44,14 +48,15 @@ def validation_split(t: np.ndarray, y: np.ndarray | None, *, fraction: float,
     """Splits training rows into a *fit* part and a later *validation* part (purged between them).
 
     With a classification target ``y`` the cut moves earlier when needed so that both parts hold positives
-    (a validation slice without a failure cannot choose a threshold). Raises ``ValueError`` when impossible.
+    (a validation slice without a failure cannot choose a threshold). Raises ``NotEnoughEventsError`` when
+    impossible.
     """
     n = len(t)
     cut = min(max(round(n * (1 - fraction)), 1), n - 1)
     if y is not None:
         positive_rows = np.flatnonzero(y > 0)
         if len(positive_rows) == 0:
-            raise ValueError("no positive rows")
+            raise NotEnoughEventsError("no positive rows")
         if positive_rows[-1] < cut:
             # Move the cut to the start of the last run of positives (the last event's window).
             run_starts = positive_rows[np.r_[True, np.diff(positive_rows) > 1]]
@@ -60,7 +65,7 @@ def validation_split(t: np.ndarray, y: np.ndarray | None, *, fraction: float,
     fit_end = int(np.searchsorted(t, split_ns - purge_minutes * MINUTE_NS, side="left"))
     fit, val = np.arange(fit_end), np.arange(cut, n)
     if y is not None and (len(fit) == 0 or y[fit].sum() == 0 or y[val].sum() == 0):
-        raise ValueError("positives needed on both sides of the validation cut")
+        raise NotEnoughEventsError("positives needed on both sides of the validation cut")
     return fit, val
 
 

@@ -56,11 +56,14 @@ def dmatrix(x: np.ndarray, y: np.ndarray | None, feature_names: list[str],
     return xgb.DMatrix(x, label=y, weight=weight, feature_names=feature_names, nthread=-1)
 
 
-def training_matrix(x: np.ndarray, y: np.ndarray, feature_names: list[str],
-                    weight: np.ndarray | None = None) -> xgb.DMatrix:
-    """The matrix a search trains on, built once and reused by every candidate (XGBoost caches its histogram
-    index in it). Measured on the demo fleet: a DMatrix trains ~25 % faster than a QuantileDMatrix here, for
-    ~15 MB more per 85k-row job."""
+def training_matrix(x: np.ndarray, y: np.ndarray, feature_names: list[str], weight: np.ndarray | None = None,
+                    *, quantized: bool = False, ref: xgb.DMatrix | None = None) -> xgb.DMatrix:
+    """The matrix a search trains on, built once and reused by every candidate. ``quantized``: a
+    QuantileDMatrix (one byte per value instead of a float copy; ``ref`` is the training matrix whose bins an
+    evaluation matrix shares), else a DMatrix."""
+    if quantized:
+        return xgb.QuantileDMatrix(x, label=y, weight=weight, feature_names=feature_names, ref=ref,
+                                   max_bin=BASE_PARAMS["max_bin"], nthread=-1)
     return xgb.DMatrix(x, label=y, weight=weight, feature_names=feature_names, nthread=-1)
 
 
