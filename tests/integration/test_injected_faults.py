@@ -53,21 +53,26 @@ def cloud(tmp_path: Path) -> Iterator[LocalCloud]:
         local.stop()
 
 
+def throttle_first(table: str, times: int) -> Callable[[dict[str, Any]], BaseException | None]:
+    """Raises DynamoDB's throttling error for the first ``times`` writes to ``table``."""
+    budget = {"left": times}
+
+    def throttle(call: dict[str, Any]) -> BaseException | None:
+        if _named(call, table) and budget["left"] > 0:
+            budget["left"] -= 1
+            return DynamodbException("ProvisionedThroughputExceededException", "injected throttling")
+        return None
+
+    return throttle
+
+
 def _named(call: dict[str, Any], table: str) -> bool:
     return table in (*call["args"][:1], call["kwargs"].get("table_name"))
 
 
 def test_throttled_status_writes_are_retried_and_the_job_completes(cloud: LocalCloud,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    jobs_table = cloud.stack.tables["JobsTable"].name
-    budget = {"left": 3}
-
-    def throttle(call: dict[str, Any]) -> BaseException | None:
-        if _named(call, jobs_table) and budget["left"] > 0:
-            budget["left"] -= 1
-            return DynamodbException("ProvisionedThroughputExceededException", "injected throttling")
-        return None
-
+    throttle = throttle_first(cloud.stack.tables["JobsTable"].name, times=3)
     throttled = Injector(monkeypatch, DynamoDBBackend, "update_item", throttle)
     process_id = requests.post(f"{cloud.api_url}/train", json=BODY, timeout=60).json()["process_id"]
     job = wait_for_job(cloud.api_url, process_id)
@@ -76,15 +81,7 @@ def test_throttled_status_writes_are_retried_and_the_job_completes(cloud: LocalC
 
 
 def test_throttled_job_creation_is_retried_by_the_api(cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> None:
-    jobs_table = cloud.stack.tables["JobsTable"].name
-    budget = {"left": 2}
-
-    def throttle(call: dict[str, Any]) -> BaseException | None:
-        if _named(call, jobs_table) and budget["left"] > 0:
-            budget["left"] -= 1
-            return DynamodbException("ProvisionedThroughputExceededException", "injected throttling")
-        return None
-
+    throttle = throttle_first(cloud.stack.tables["JobsTable"].name, times=2)
     throttled = Injector(monkeypatch, DynamoDBBackend, "put_item", throttle)
     response = requests.post(f"{cloud.api_url}/train", json=BODY, timeout=60)
     assert response.status_code == 200, response.text
