@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PY     := $(BIN)/python
 
-.PHONY: install run test test-unit test-integration test-e2e lint bench bench-predict bench-load build deploy clean
+.PHONY: install run test test-unit test-integration test-e2e lint bench bench-predict bench-load bench-cmapss build deploy clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ bench-predict: $(STAMP)
 
 bench-load: $(STAMP)
 	$(PY) -m benchmarks.load
+
+## bench-cmapss: NASA C-MAPSS FD001 imported, trained and scored through the API (benchmarks/results/cmapss.json)
+bench-cmapss: $(STAMP)
+	$(PY) -m benchmarks.cmapss
 
 ## build / deploy: AWS SAM (needs the SAM CLI and, for the training image, Docker)
 build:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class JobStatus(StrEnum):
@@ -18,6 +19,52 @@ class JobStatus(StrEnum):
 class Indicator(StrEnum):
     STATUS = "status"  # classifier: will the machine fail within the labeling window?
     HEALTH = "health"  # regressor: how long until the next failure?
+
+
+class FailureEventSource(StrEnum):
+    RPM_DROP = "rpm_drop"  # the seed's rule: a sharp drop of Eng_RPM_variation_percentage in the telemetry
+    RECORDS = "records"  # the failure-events dataset in the data bucket (maintenance records, run-to-failure ends)
+
+
+FeatureStatistic = Literal["mean", "std", "min", "max", "slope"]
+MINUTES_PER_YEAR = 366 * 24 * 60
+
+
+class TrainingOptions(BaseModel):
+    """Per-job overrides of the service's training settings (omitted: the deployment's defaults). Stored with
+    the job and the model, so every choice behind a model is on record."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    label_window_minutes: int | None = Field(
+        default=None, ge=1, le=MINUTES_PER_YEAR,
+        description="status: a row is pre-failure when a failure follows within this many minutes.")
+    health_horizon_minutes: int | None = Field(
+        default=None, ge=10, le=MINUTES_PER_YEAR,
+        description="health: the time-to-failure target is capped at this many minutes.")
+    feature_windows_minutes: Annotated[list[Annotated[int, Field(ge=1, le=MINUTES_PER_YEAR)]],
+                                       Field(min_length=1, max_length=6)] | None = Field(
+        default=None, description="Rolling-statistic windows (minutes, backward-looking).")
+    feature_statistics: Annotated[list[FeatureStatistic], Field(min_length=1, max_length=5)] | None = Field(
+        default=None, description="Statistics over each window.")
+    trend_window_minutes: int | None = Field(
+        default=None, ge=1, le=MINUTES_PER_YEAR,
+        description="Window of the 'reading minus its rolling mean' features (default: 60).")
+    min_precision: float | None = Field(
+        default=None, gt=0, lt=1,
+        description="status: the decision threshold maximizes recall at this precision, on validation data.")
+    holdout: Literal["auto", "time", "machines"] | None = Field(
+        default=None, description="Test on the final period (time) or on whole machines never trained on "
+        "(machines); auto: time for one machine, machines for a fleet.")
+    test_fraction: float | None = Field(default=None, ge=0.05, le=0.5,
+                                        description="Share of the period, or of the machines, held out.")
+
+    @field_validator("feature_windows_minutes", "feature_statistics")
+    @classmethod
+    def _distinct(cls, value: list[object] | None) -> list[object] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("must not repeat a value")
+        return value
 
 
 TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED})
@@ -55,3 +102,7 @@ class Job(BaseModel):
     model_id: str | None = None
     gate_decision: str | None = None  # promoted | rejected
     gate_reason: str | None = None
+    # Fleet jobs: machine_name names the model, machine_names the machines whose data trains it.
+    machine_names: list[str] | None = None
+    failure_events: FailureEventSource = FailureEventSource.RPM_DROP
+    options: TrainingOptions | None = None

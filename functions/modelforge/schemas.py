@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
-from modelforge.jobs import Indicator, JobStatus
+from modelforge.jobs import FailureEventSource, Indicator, JobStatus, TrainingOptions
 
 # Machine names become S3 partition values and DynamoDB keys: no slashes, no dots at the start, bounded length.
 MACHINE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-.]{0,63}$"
@@ -16,6 +16,7 @@ ProcessId = Annotated[
     str, StringConstraints(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 ]
 
+MAX_FLEET_MACHINES = 500
 EARLIEST_DATE = date(1970, 1, 1)
 LATEST_DATE = date(2100, 12, 31)
 
@@ -28,9 +29,27 @@ class TrainRequest(BaseModel):
                       "start_date": "2025-01-01", "end_date": "2025-08-31"}]})
 
     indicator: Indicator = Field(description="'status' trains a failure classifier, 'health' a regressor.")
-    machine_name: MachineName = Field(description="A machine with processed telemetry (see GET /machines).")
+    machine_name: MachineName = Field(
+        description="A machine with processed telemetry (see GET /machines); with machine_names, the name of the "
+        "fleet model trained on them (not itself a machine with data).")
     start_date: date | None = Field(default=None, description="First day of training data (inclusive).")
     end_date: date | None = Field(default=None, description="Last day of training data (inclusive).")
+    machine_names: Annotated[list[MachineName], Field(min_length=2, max_length=MAX_FLEET_MACHINES)] | None = Field(
+        default=None, description="A fleet: one model trained on these machines' pooled data.")
+    failure_events: FailureEventSource = Field(
+        default=FailureEventSource.RPM_DROP,
+        description="Where failures come from: 'rpm_drop' (a sharp drop of Eng_RPM_variation_percentage) or "
+        "'records' (the failure-events dataset in the data bucket).")
+    options: TrainingOptions | None = Field(default=None, description="Overrides of the training settings.")
+
+    @field_validator("machine_names")
+    @classmethod
+    def _distinct_machines(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            repeated = sorted({name for name in value if value.count(name) > 1})
+            if repeated:
+                raise ValueError(f"names a machine more than once: {', '.join(repeated)}")
+        return value
 
     @field_validator("start_date", "end_date")
     @classmethod
@@ -71,6 +90,9 @@ class JobStatusResponse(BaseModel):
     model_id: str | None = None
     gate_decision: str | None = Field(default=None, description="promoted (now the champion) or rejected")
     gate_reason: str | None = Field(default=None, description="Why the gate decided so")
+    machine_names: list[str] | None = Field(default=None, description="A fleet model's machines.")
+    failure_events: FailureEventSource = FailureEventSource.RPM_DROP
+    options: TrainingOptions | None = None
     metrics: dict[str, Any] | None = Field(default=None, description="Headline test metrics once completed.")
 
 
@@ -178,7 +200,7 @@ class PredictRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    machine_name: MachineName
+    machine_name: MachineName = Field(description="The model's name: the machine's, or the fleet's.")
     indicator: Indicator
     records: Annotated[list[dict[Annotated[str, StringConstraints(max_length=128)], TelemetryValue]],
                        Field(min_length=1, max_length=MAX_PREDICT_RECORDS)]

@@ -51,6 +51,8 @@ class TrainingSettings(_EnvSettings):
     data_bucket_name: str
     models_bucket_name: str
     processed_data_prefix: str = "processed"
+    # Recorded failure events (jobs with failure_events "records"): see README, "Data contract".
+    failure_events_prefix: str = "failure_events"
     model_key_prefix: str = "model"
     # Failure labeling: see modelforge.domain.labeling for what each one means.
     label_window_minutes: int = Field(default=30, ge=1, le=24 * 60)

@@ -683,7 +683,8 @@ def test_openapi_document_lists_the_routes_and_the_train_request(
     train_body = document["paths"]["/train"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert train_body["$ref"].endswith("/TrainRequest")
     schema = document["components"]["schemas"]["TrainRequest"]
-    assert set(schema["properties"]) == {"indicator", "machine_name", "start_date", "end_date"}
+    assert set(schema["properties"]) == {"indicator", "machine_name", "start_date", "end_date", "machine_names",
+                                         "failure_events", "options"}
     assert set(schema["required"]) == {"indicator", "machine_name"}
 
 

@@ -436,3 +436,57 @@ def test_list_machines_returns_the_catalog(jobs: FakeJobs) -> None:
     response = jobs_api.list_machines(catalog=catalog)
 
     assert [m.machine_name for m in response.machines] == ["A-1", "B-2"]
+
+
+# ---------------------------------------------------------------- fleets
+
+
+def fleet_request(**fields: Any) -> TrainRequest:
+    body = {"indicator": "status", "machine_name": "PUMP-FLEET", "machine_names": [MACHINE, "MOTOBOMBA-008"],
+            "failure_events": "records", **fields}
+    return TrainRequest.model_validate(body)
+
+
+def test_a_fleet_job_records_its_machines_event_source_and_options(jobs: FakeJobs) -> None:
+    catalog = FakeCatalog(machine(), machine("MOTOBOMBA-008"))
+    req = fleet_request(options={"label_window_minutes": 300, "holdout": "machines"})
+    jobs_api.submit_training(req, jobs=jobs, catalog=catalog, executions=FakeExecutions(jobs), new_id=lambda: "f1")
+
+    job = jobs.items["f1"]
+    assert job.machine_name == "PUMP-FLEET"
+    assert job.machine_names == [MACHINE, "MOTOBOMBA-008"]
+    assert job.failure_events.value == "records"
+    assert job.options is not None and job.options.label_window_minutes == 300
+
+
+@pytest.mark.parametrize(("fields", "field", "words"), [
+    ({"machine_names": [MACHINE, "MOTOBOMBA-404"]}, "machine_names", "MOTOBOMBA-404"),
+    ({"machine_name": MACHINE}, "machine_name", "needs a name of its own"),
+    ({"machine_name": "MOTOBOMBA-008"}, "machine_name", "needs a name of its own"),
+])
+def test_a_bad_fleet_names_the_field_and_creates_nothing(jobs: FakeJobs, fields: dict[str, Any], field: str,
+                                                         words: str) -> None:
+    catalog = FakeCatalog(machine(), machine("MOTOBOMBA-008"))
+    executions = FakeExecutions(jobs)
+    with pytest.raises(InvalidRequestError) as raised:
+        jobs_api.submit_training(fleet_request(**fields), jobs=jobs, catalog=catalog, executions=executions)
+    assert raised.value.field == field and words in raised.value.reason
+    assert jobs.items == {} and executions.started == []
+
+
+@pytest.mark.parametrize(("fields", "where"), [
+    ({"machine_names": [MACHINE, MACHINE]}, "machine_names"),
+    ({"machine_names": [MACHINE]}, "machine_names"),
+    ({"failure_events": "rumours"}, "failure_events"),
+    ({"options": {"label_window_minutes": 0}}, "label_window_minutes"),
+    ({"options": {"feature_statistics": ["mean", "mean"]}}, "feature_statistics"),
+    ({"options": {"feature_statistics": ["median"]}}, "feature_statistics"),
+    ({"options": {"holdout": "random"}}, "holdout"),
+    ({"options": {"learning_rate": 0.3}}, "learning_rate"),
+])
+def test_fleet_fields_are_validated_by_the_request_model(fields: dict[str, Any], where: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as raised:
+        fleet_request(**fields)
+    assert any(where in map(str, error["loc"]) for error in raised.value.errors())

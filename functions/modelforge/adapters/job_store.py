@@ -11,7 +11,7 @@ from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from modelforge.adapters.aws import resource
-from modelforge.adapters.dynamo import from_dynamo
+from modelforge.adapters.dynamo import from_dynamo, to_dynamo
 from modelforge.errors import JobNotFoundError, JobTransitionError
 from modelforge.jobs import Job, JobStatus
 
@@ -33,7 +33,7 @@ class JobStore:
         self._table = table if table is not None else resource("dynamodb").Table(table_name)
 
     def create(self, job: Job) -> None:
-        item = {k: v for k, v in job.model_dump(mode="json").items() if v is not None}
+        item = to_dynamo({k: v for k, v in job.model_dump(mode="json", exclude_none=True).items()})
         # The indexes sort created_at as a string: every stamp must have the same width to sort by time.
         item["created_at"] = sortable_timestamp(job.created_at)
         item["updated_at"] = sortable_timestamp(job.updated_at)

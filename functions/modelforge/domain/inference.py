@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from modelforge.domain.features import build_features
+from modelforge.domain.features import build_features, config_from_names
 from modelforge.domain.telemetry import TIMESTAMP
 
 
@@ -66,7 +66,11 @@ def records_frame(records: Sequence[Mapping[str, Any]], sensors: Sequence[str]) 
 def predict(model: LoadedModel, records: Sequence[Mapping[str, Any]]) -> list[tuple[float, float | None]]:
     """(prediction, probability) per record: status -> (0/1, score); health -> (minutes to failure, None)."""
     frame = records_frame(records, model.sensors)
-    matrix, names = build_features(frame, model.sensors)
+    try:
+        sensors, config = config_from_names(model.feature_names)
+    except ValueError as error:
+        raise IncompatibleRecordsError(f"the model's features cannot be rebuilt: {error}") from error
+    matrix, names = build_features(frame, sensors, config)
     if tuple(names) != model.feature_names:
         raise IncompatibleRecordsError("the model's features cannot be rebuilt from these records")
     scores = model.booster.inplace_predict(np.ascontiguousarray(matrix, dtype=np.float32))

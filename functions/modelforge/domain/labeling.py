@@ -1,6 +1,12 @@
 """Failure events and training targets, vectorized (numpy ``searchsorted``, no Python loop over rows).
 
-Failure events
+Failure events come from one of two sources, chosen per job (``failure_events`` of ``POST /train``):
+    ``rpm_drop`` (the seed's rule, below), found in the telemetry itself;
+    ``records``: recorded failures (maintenance records, or the last cycle of a run-to-failure test) from the
+    failure-events dataset. Each recorded timestamp is one episode whose onset and end are that timestamp.
+Either way, the labels below follow from the onsets and ends alone.
+
+Failure events from RPM drops
     A *low reading* is one with ``Eng_RPM_variation_percentage <= -drop_threshold_pct`` (default 30 %: the
     speed collapsed). Low readings less than ``episode_gap_minutes`` (default 30) apart form one *episode*:
     its **onset** is the first low reading, its **end** the last. Several failures close together are several
@@ -122,11 +128,27 @@ def find_failure_episodes(t: np.ndarray, variation: np.ndarray, config: Labeling
                            lead_observed=onset_row > window_start)
 
 
-def label_failures(frame: pd.DataFrame, config: LabelingConfig) -> Labels:
-    """``frame`` sorted by unique timestamps (as :func:`clean_telemetry` returns it)."""
+def recorded_episodes(t: np.ndarray, events_ns: np.ndarray, config: LabelingConfig) -> FailureEpisodes:
+    """Recorded failures as episodes: each distinct timestamp is an onset and its own end."""
+    onsets = np.unique(np.asarray(events_ns, dtype=np.int64))
+    if len(t) == 0 or len(onsets) == 0:
+        empty = np.array([], dtype=np.int64)
+        return FailureEpisodes(empty, empty, np.array([], dtype=bool), np.array([], dtype=bool))
+    window_start = np.searchsorted(t, onsets - config.window_minutes * MINUTE_NS, side="left")
+    onset_row = np.searchsorted(t, onsets, side="left")
+    return FailureEpisodes(onsets_ns=onsets, ends_ns=onsets.copy(), left_censored=onsets <= t[0],
+                           lead_observed=onset_row > window_start)
+
+
+def label_failures(frame: pd.DataFrame, config: LabelingConfig, events_ns: np.ndarray | None = None) -> Labels:
+    """``frame`` sorted by unique timestamps (as :func:`clean_telemetry` returns it). ``events_ns``: recorded
+    failure timestamps (epoch ns); without them the failures are the RPM drops in ``frame``."""
     t = timestamps_ns(frame)
-    variation = frame[RPM_VARIATION].to_numpy(dtype="float64")
-    episodes = find_failure_episodes(t, variation, config)
+    if events_ns is None:
+        variation = frame[RPM_VARIATION].to_numpy(dtype="float64")
+        episodes = find_failure_episodes(t, variation, config)
+    else:
+        episodes = recorded_episodes(t, events_ns, config)
     onsets, ends = episodes.onsets_ns, episodes.ends_ns
     n = len(t)
 

@@ -13,6 +13,7 @@ Indicators
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from collections.abc import Mapping
@@ -26,18 +27,21 @@ import pandas as pd
 from modelforge import __version__
 from modelforge.domain import xgb as xgb_tools
 from modelforge.domain.evaluation import classification_metrics, event_metrics, regression_metrics
-from modelforge.domain.features import build_features
+from modelforge.domain.features import FeatureConfig, build_features, feature_names
 from modelforge.domain.labeling import LabelingConfig, Labels, label_failures, timestamps_ns
 from modelforge.domain.profile import training_profile
-from modelforge.domain.sampling import max_rows_for_budget, sample_within_budget
+from modelforge.domain.sampling import SampleResult, max_rows_for_budget, sample_within_budget
 from modelforge.domain.search import SearchConfig, SearchResult, search_classifier, search_regressor
 from modelforge.domain.splitting import NotEnoughEventsError, TimeSplit, chronological_split
 from modelforge.domain.telemetry import RPM_VARIATION, CleanTelemetry, ValidationConfig, clean_telemetry
-from modelforge.errors import InsufficientDataError, NoFailureEventsError
+from modelforge.errors import InsufficientDataError, NoFailureEventsError, TelemetrySchemaError
 
 MODEL_FORMAT = xgb_tools.MODEL_FORMAT
 INDICATORS = ("status", "health")
 LIBRARIES = ("xgboost", "scikit-learn", "pandas", "numpy", "pyarrow", "matplotlib")
+
+
+HOLDOUTS = ("auto", "time", "machines")
 
 
 @dataclass(frozen=True)
@@ -45,10 +49,19 @@ class PipelineConfig:
     labeling: LabelingConfig = field(default_factory=LabelingConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
     test_fraction: float = 0.2
+    # time: test on the final period (every machine's rows after one cut in time); machines: test on whole
+    # machines never trained on (run-to-failure fleets, where every machine's end is its failure); auto:
+    # time for one machine, machines for a fleet.
+    holdout: str = "auto"
     lead_minutes: float = 15.0  # "caught at least N minutes ahead"
     memory_budget_mb: float = 1024.0  # training rows beyond it are sampled (every failure window kept)
     profile_bins: int = 20
+
+    def __post_init__(self) -> None:
+        if self.holdout not in HOLDOUTS:
+            raise ValueError(f"holdout must be one of {HOLDOUTS}, not {self.holdout!r}")
 
     def summary(self) -> dict[str, Any]:
         summary = asdict(self)
@@ -59,14 +72,31 @@ class PipelineConfig:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """The held-out period's rows, for the report's plots."""
+    """The held-out rows, for the report's plots and the gate."""
 
     timestamps_ns: np.ndarray
     y_true: np.ndarray
     predicted: np.ndarray  # status: probability of pre-failure; health: predicted minutes to failure
     alarm: np.ndarray
-    onsets_ns: np.ndarray  # every onset in the data
+    onsets_ns: np.ndarray  # every onset in the data (of every machine)
     x: np.ndarray  # the held-out rows' features (float32, columns = feature_names): the gate's shared holdout
+    machine: np.ndarray | None = None  # fleets: index into machine_names, per row
+    onset_machine: np.ndarray | None = None  # fleets: index into machine_names, per onset
+    machine_names: tuple[str, ...] = ()
+
+    def timeline_view(self) -> Evaluation:
+        """One machine's held-out rows (the one with the most), in time order: what a timeline can show."""
+        if self.machine is None or len(self.machine) == 0:
+            return self
+        counts = np.bincount(self.machine, minlength=len(self.machine_names))
+        chosen = int(np.argmax(counts))
+        rows = np.flatnonzero(self.machine == chosen)
+        rows = rows[np.argsort(self.timestamps_ns[rows], kind="stable")]
+        onsets = self.onsets_ns if self.onset_machine is None else self.onsets_ns[self.onset_machine == chosen]
+        return Evaluation(timestamps_ns=self.timestamps_ns[rows], y_true=self.y_true[rows],
+                          predicted=self.predicted[rows], alarm=self.alarm[rows], onsets_ns=onsets,
+                          x=self.x[rows], machine=None, onset_machine=None,
+                          machine_names=(self.machine_names[chosen],))
 
 
 @dataclass(frozen=True)
@@ -74,7 +104,7 @@ class TrainedModel:
     model_bytes: bytes
     model_format: str
     indicator: str
-    machine_name: str
+    machine_name: str  # the model's name: the machine's, or the fleet's
     feature_names: list[str]
     metrics: dict[str, Any]  # flat headline numbers, baseline_* beside them
     baseline_metrics: dict[str, Any]
@@ -85,13 +115,38 @@ class TrainedModel:
     feature_importance: dict[str, float]
     evaluation: Evaluation
     timings: dict[str, float]
+    machine_names: tuple[str, ...] = ()  # the machines whose data trained it
 
 
-def train_model(frame: pd.DataFrame, *, machine_name: str, indicator: str, config: PipelineConfig,
-                lineage: Mapping[str, Any] | None = None) -> TrainedModel:
-    """Trains one machine's model; raises a named TrainingDataError when the data cannot produce one."""
+@dataclass
+class _Machine:
+    """One machine's data, cleaned, labeled and featurized on its own (no window spans two machines)."""
+
+    name: str
+    clean: CleanTelemetry
+    labels: Labels
+    t: np.ndarray  # every cleaned row's timestamp
+    x: np.ndarray | None  # every cleaned row's features (released once pooled)
+    usable: np.ndarray  # rows with a known target
+    target: np.ndarray  # the indicator's target on every row (NaN: excluded)
+
+
+def train_model(frame: pd.DataFrame | Mapping[str, pd.DataFrame], *, machine_name: str, indicator: str,
+                config: PipelineConfig, lineage: Mapping[str, Any] | None = None,
+                events: Mapping[str, np.ndarray] | None = None) -> TrainedModel:
+    """Trains one model; raises a named TrainingDataError when the data cannot produce one.
+
+    ``frame`` is one machine's telemetry, or a mapping machine name -> telemetry for a fleet model named
+    ``machine_name``. ``events``: recorded failure timestamps (epoch ns) per machine; without it, failures are
+    the RPM drops in the telemetry.
+    """
     if indicator not in INDICATORS:
         raise ValueError(f"indicator must be one of {INDICATORS}, not {indicator!r}")
+    frames = dict(frame) if isinstance(frame, Mapping) else {machine_name: frame}
+    if not frames:
+        raise InsufficientDataError(f"model '{machine_name}' names no machine to train on")
+    fleet = len(frames) > 1
+    holdout = config.holdout if config.holdout != "auto" else ("machines" if fleet else "time")
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -101,46 +156,81 @@ def train_model(frame: pd.DataFrame, *, machine_name: str, indicator: str, confi
         timings[name] = round(now - clock, 4)
         clock = now
 
-    clean = clean_telemetry(frame, machine_name=machine_name, config=config.validation)
-    lap("validate")
-    labels = label_failures(clean.frame, config.labeling)
-    if len(labels.episodes) == 0:
-        raise NoFailureEventsError(_no_failure_message(clean, machine_name, config.labeling))
-    lap("label")
-    t_all = timestamps_ns(clean.frame)
-    x_all, names = build_features(clean.frame, clean.sensor_columns)
-    lap("features")
-
     status = indicator == "status"
-    target = labels.label if status else labels.time_to_failure
-    usable = np.flatnonzero(~np.isnan(target))
-    t, y = t_all[usable], target[usable]
+    source = "rpm_drop" if events is None else "records"
+    machines: list[_Machine] = []
+    # A fleet needs min_rows in all; one machine may bring fewer (each fails too rarely to learn alone).
+    per_machine = config.validation if not fleet else dataclasses.replace(config.validation, min_rows=2)
+    for name, machine_frame in frames.items():
+        clean = clean_telemetry(machine_frame, machine_name=name, config=per_machine,
+                                require_rpm_variation=events is None)
+        recorded = None if events is None else np.asarray(events.get(name, np.array([], dtype=np.int64)))
+        labels = label_failures(clean.frame, config.labeling, recorded)
+        x, names = build_features(clean.frame, clean.sensor_columns, config.features)
+        target = labels.label if status else labels.time_to_failure
+        machines.append(_Machine(name=name, clean=clean, labels=labels, t=timestamps_ns(clean.frame), x=x,
+                                 usable=np.flatnonzero(~np.isnan(target)), target=target))
+    if fleet and (rows := sum(len(m.clean.frame) for m in machines)) < config.validation.min_rows:
+        raise InsufficientDataError(f"fleet '{machine_name}' has {rows} valid rows in the range, at least "
+                                    f"{config.validation.min_rows} are needed")
+    lap("validate_label_features")
+    _check_same_sensors(machines)
+    names = feature_names(machines[0].clean.sensor_columns, config.features)
+    if sum(len(m.labels.episodes) for m in machines) == 0:
+        raise NoFailureEventsError(_no_failure_message(machines, machine_name, config.labeling, source))
+
+    # Pooled rows: target, time and machine of every usable row, and where its features are. One machine's
+    # rows are taken straight from its matrix: no intermediate copy of the usable rows.
+    if fleet:
+        x_source = np.concatenate([m.x[m.usable] for m in machines if m.x is not None])
+        index = np.arange(len(x_source))
+    else:
+        assert machines[0].x is not None
+        x_source, index = machines[0].x, machines[0].usable
+    for m in machines:
+        m.x = None
+    y = np.concatenate([m.target[m.usable] for m in machines])
+    t = np.concatenate([m.t[m.usable] for m in machines])
+    group = np.concatenate([np.full(len(m.usable), i, dtype=np.int32) for i, m in enumerate(machines)])
+    onsets = np.concatenate([m.labels.episodes.onsets_ns for m in machines])
+    onset_group = np.concatenate([np.full(len(m.labels.episodes), i, dtype=np.int32)
+                                  for i, m in enumerate(machines)])
     if len(t) < 2:
-        raise InsufficientDataError(f"machine '{machine_name}' has no rows with a known target")
+        raise InsufficientDataError(f"'{machine_name}' has no rows with a known target")
+    if holdout == "time" and fleet:
+        order = np.lexsort((group, t))  # one timeline for the fleet: a cut in time is the same for all
+        index, y, t, group = index[order], y[order], t[order], group[order]
+
     window = config.labeling.window_minutes
     purge = window if status else config.labeling.health_horizon_minutes
-    split = chronological_split(t, test_fraction=config.test_fraction, purge_minutes=purge)
-    onsets = labels.episodes.onsets_ns
-    _check_events(t, y, split, onsets, status, machine_name, config)
-    # Straight from the full matrix: no intermediate copy of the usable rows.
-    x_train, y_train, t_train = x_all[usable[split.train]], y[split.train], t[split.train]
-    x_test, y_test, t_test = x_all[usable[split.test]], y[split.test], t[split.test]
-    del x_all
+    horizon = config.labeling.health_horizon_minutes
+    if holdout == "time":
+        split = chronological_split(t, test_fraction=config.test_fraction, purge_minutes=purge)
+    else:
+        split = machine_split(group, _has_event(y, status, horizon), test_fraction=config.test_fraction,
+                              seed=config.search.seed, t=t)
+    _check_events(t, y, split, onsets, status, machine_name, config, holdout)
+    x_train, y_train, t_train, g_train = (x_source[index[split.train]], y[split.train], t[split.train],
+                                          group[split.train])
+    x_test, y_test, t_test, g_test = x_source[index[split.test]], y[split.test], t[split.test], group[split.test]
+    del x_source
 
-    sample = sample_within_budget(
-        t_train, onsets, max_rows=max_rows_for_budget(config.memory_budget_mb, len(names)),
-        keep_minutes=max(4 * window, config.labeling.health_horizon_minutes), seed=config.search.seed)
-    fit_x, fit_y, fit_t = ((x_train, y_train, t_train) if not sample.sampled
-                           else (x_train[sample.rows], y_train[sample.rows], t_train[sample.rows]))
+    sample = _sample(t_train, g_train, onsets, onset_group, names, config, window)
+    fit_x, fit_y, fit_t, fit_g = ((x_train, y_train, t_train, g_train) if not sample.sampled
+                                  else (x_train[sample.rows], y_train[sample.rows], t_train[sample.rows],
+                                        g_train[sample.rows]))
     lap("split")
 
     search_fn = search_classifier if status else search_regressor
     try:
-        result = search_fn(fit_x, fit_y, fit_t, names, config.search, purge_minutes=purge, weight=sample.weight)
+        result = search_fn(fit_x, fit_y, fit_t, names, config.search, purge_minutes=purge, weight=sample.weight,
+                           groups=fit_g if holdout == "machines" else None)
     except NotEnoughEventsError as error:
+        where = ("machines" if holdout == "machines"
+                 else f"training period (the first {1 - config.test_fraction:.0%} of the range)")
         raise InsufficientDataError(
-            f"machine '{machine_name}' needs at least two failure events in its training period (the first "
-            f"{1 - config.test_fraction:.0%} of the range) to validate a model: {error}") from error
+            f"'{machine_name}' needs failure events on both sides of its validation cut, so at least two in "
+            f"its training {where}, to validate a model: {error}") from error
     del fit_x
     lap("search")
 
@@ -156,33 +246,39 @@ def train_model(frame: pd.DataFrame, *, machine_name: str, indicator: str, confi
     else:
         alarm = predicted <= window
         metrics = regression_metrics(y_test, predicted)
-        near = y_test < config.labeling.health_horizon_minutes
+        near = y_test < horizon
         metrics["mae_near_failure"] = (float(np.mean(np.abs(predicted[near] - y_test[near])))
                                        if near.any() else None)
-        metrics["horizon_minutes"] = config.labeling.health_horizon_minutes
+        metrics["horizon_minutes"] = horizon
         mean = float(np.average(fit_y, weights=sample.weight))
         baseline = regression_metrics(y_test, np.full(len(y_test), mean))
         baseline["mae_near_failure"] = float(np.mean(np.abs(mean - y_test[near]))) if near.any() else None
         baseline["kind"] = "constant: the training mean"
         baseline_alarm = np.full(len(predicted), mean <= window)
     event_args = {"window_minutes": window, "lead_minutes": config.lead_minutes}
-    metrics.update(event_metrics(t_test, alarm, onsets, **event_args))
-    baseline.update(event_metrics(t_test, baseline_alarm, onsets, **event_args))
+    metrics.update(fleet_event_metrics(t_test, g_test, alarm, onsets, onset_group, **event_args))
+    baseline.update(fleet_event_metrics(t_test, g_test, baseline_alarm, onsets, onset_group, **event_args))
     for key in ("recall", "precision", "f2", "pr_auc", "rmse", "mae", "r2", "events_caught_ahead"):
         if key in baseline:
             metrics[f"baseline_{key}"] = baseline[key]
     lap("evaluate")
 
+    machine_names = tuple(m.name for m in machines)
     importance = _importance(result, names)
+    first_train, last_train = (int(t_train.min()), int(t_train.max())) if len(t_train) else (0, 0)
     profile = training_profile(x_train, names, bins=config.profile_bins,
                                extra={"machine_name": machine_name, "indicator": indicator,
+                                      "machine_names": list(machine_names),
                                       "target_mean": float(np.mean(y_train)),
-                                      "first_timestamp": _iso(t_train[0]), "last_timestamp": _iso(t_train[-1])})
-    data = _data_summary(clean, labels, t, split, sample.summary(), onsets, status, window)
+                                      "first_timestamp": _iso(first_train), "last_timestamp": _iso(last_train)})
+    data = _data_summary(machines, t, split, sample.summary(), onsets, status, window, holdout, source, g_test)
     lineage_info = {
         **dict(lineage or {}),
         "machine_name": machine_name,
+        "machine_names": list(machine_names),
         "indicator": indicator,
+        "failure_events": source,
+        "holdout": holdout,
         "first_timestamp": data["first_timestamp"],
         "last_timestamp": data["last_timestamp"],
         "split_time": data["split_time"],
@@ -216,58 +312,176 @@ def train_model(frame: pd.DataFrame, *, machine_name: str, indicator: str, confi
         feature_names=names, metrics=metrics, baseline_metrics=baseline, params=params, data=data,
         lineage=lineage_info, profile=profile, feature_importance=importance,
         evaluation=Evaluation(timestamps_ns=t_test, y_true=y_test, predicted=predicted, alarm=alarm,
-                              onsets_ns=onsets, x=x_test),
-        timings=timings,
+                              onsets_ns=onsets, x=x_test, machine=g_test if fleet else None,
+                              onset_machine=onset_group if fleet else None,
+                              machine_names=machine_names),
+        timings=timings, machine_names=machine_names,
     )
 
 
+def machine_split(group: np.ndarray, has_event: np.ndarray, *, test_fraction: float, seed: int,
+                  t: np.ndarray) -> TimeSplit:
+    """Whole machines held out: about ``test_fraction`` of the machines with a failure, and of those without,
+    drawn at random (seeded). Both sides keep at least one machine with a failure."""
+    machines = np.unique(group)
+    eventful = np.unique(group[has_event])
+    quiet = np.setdiff1d(machines, eventful)
+    if len(eventful) < 2:
+        raise InsufficientDataError(
+            f"holding out whole machines needs failures on at least two machines, found {len(eventful)}")
+    rng = np.random.default_rng(seed)
+    n_eventful = min(max(1, round(len(eventful) * test_fraction)), len(eventful) - 1)
+    test_machines = np.concatenate([rng.permutation(eventful)[:n_eventful],
+                                    rng.permutation(quiet)[:round(len(quiet) * test_fraction)]])
+    is_test = np.isin(group, test_machines)
+    test = np.flatnonzero(is_test)
+    return TimeSplit(train=np.flatnonzero(~is_test), test=test, split_ns=int(t[test].min()) if len(test) else 0,
+                     purged_rows=0)
+
+
+def fleet_event_metrics(t: np.ndarray, group: np.ndarray, alarm: np.ndarray, onsets: np.ndarray,
+                        onset_group: np.ndarray, *, window_minutes: float, lead_minutes: float) -> dict[str, Any]:
+    """:func:`event_metrics` machine by machine (each on its own timeline), summed."""
+    if len(np.unique(group)) <= 1 and len(np.unique(onset_group)) <= 1:
+        order = np.argsort(t, kind="stable")
+        return event_metrics(t[order], alarm[order], np.sort(onsets), window_minutes=window_minutes,
+                             lead_minutes=lead_minutes)
+    totals: dict[str, Any] = {"events_total": 0, "events_caught": 0, "events_caught_ahead": 0,
+                              "false_alarm_episodes": 0, "evaluated_days": 0.0}
+    leads: list[float] = []
+    for machine in np.unique(group):
+        rows = np.flatnonzero(group == machine)
+        rows = rows[np.argsort(t[rows], kind="stable")]
+        part = event_metrics(t[rows], alarm[rows], np.sort(onsets[onset_group == machine]),
+                             window_minutes=window_minutes, lead_minutes=lead_minutes)
+        for key in totals:
+            totals[key] += part[key]
+        if part["median_lead_minutes"] is not None:
+            leads.append(part["median_lead_minutes"])
+    days = totals["evaluated_days"]
+    return {**totals, "lead_minutes": float(lead_minutes),
+            "median_lead_minutes": float(np.median(leads)) if leads else None,
+            "false_alarms_per_day": float(totals["false_alarm_episodes"] / days) if days else 0.0}
+
+
+def _has_event(y: np.ndarray, status: bool, horizon: float) -> np.ndarray:
+    """Rows that show a failure ahead: pre-failure rows (status), rows under the cap (health)."""
+    return y > 0 if status else y < horizon
+
+
+def _sample(t_train: np.ndarray, g_train: np.ndarray, onsets: np.ndarray, onset_group: np.ndarray,
+            names: list[str], config: PipelineConfig, window: int) -> SampleResult:
+    """Rows within the memory budget; a fleet gives each machine its share of the budget."""
+    max_rows = max_rows_for_budget(config.memory_budget_mb, len(names))
+    keep = max(4 * window, config.labeling.health_horizon_minutes)
+    machines = np.unique(g_train)
+    if len(machines) <= 1 or len(t_train) <= max_rows:
+        return sample_within_budget(t_train, np.sort(onsets), max_rows=max_rows, keep_minutes=keep,
+                                    seed=config.search.seed)
+    kept: list[np.ndarray] = []
+    weights: list[np.ndarray] = []
+    for machine in machines:
+        rows = np.flatnonzero(g_train == machine)
+        share = max(1, int(max_rows * len(rows) / len(t_train)))
+        part = sample_within_budget(t_train[rows], np.sort(onsets[onset_group == machine]), max_rows=share,
+                                    keep_minutes=keep, seed=config.search.seed)
+        kept.append(rows[part.rows])
+        weights.append(part.weight if part.weight is not None else np.ones(len(part.rows)))
+    order = np.argsort(np.concatenate(kept), kind="stable")
+    rows = np.concatenate(kept)[order]
+    weight = np.concatenate(weights)[order]
+    return SampleResult(rows, weight, True, len(t_train), len(rows), len(rows) / len(t_train))
+
+
+def _check_same_sensors(machines: list[_Machine]) -> None:
+    reference = machines[0]
+    for machine in machines[1:]:
+        if machine.clean.sensor_columns != reference.clean.sensor_columns:
+            missing = sorted(set(reference.clean.sensor_columns) - set(machine.clean.sensor_columns))
+            extra = sorted(set(machine.clean.sensor_columns) - set(reference.clean.sensor_columns))
+            raise TelemetrySchemaError(
+                f"a fleet model needs the same sensor columns on every machine: '{machine.name}' differs from "
+                f"'{reference.name}' (missing: {', '.join(missing) or 'none'}; extra: {', '.join(extra) or 'none'}"
+                "; or the same columns in another order)")
+
+
 def _check_events(t: np.ndarray, y: np.ndarray, split: TimeSplit, onsets: np.ndarray, status: bool,
-                  machine_name: str, config: PipelineConfig) -> None:
+                  machine_name: str, config: PipelineConfig, holdout: str) -> None:
     split_day = _iso(split.split_ns)[:10]
+    widen = ("add machines with recorded failures" if holdout == "machines"
+             else "widen the date range to include earlier failures")
+    test_part = ("its held-out machines" if holdout == "machines"
+                 else f"its test period (the last {config.test_fraction:.0%} of the range, from {split_day})")
     if status:
         if y[split.train].sum() == 0:
+            before = "in its training machines" if holdout == "machines" else f"before {split_day}, the test period"
             raise InsufficientDataError(
-                f"machine '{machine_name}' has no observed pre-failure readings (the "
-                f"{config.labeling.window_minutes} minutes before a failure) before {split_day}, the start of "
-                "the test period: widen the date range to include earlier failures")
+                f"'{machine_name}' has no observed pre-failure readings (the "
+                f"{config.labeling.window_minutes} minutes before a failure) {before}: {widen}")
         if y[split.test].sum() == 0:
             raise InsufficientDataError(
-                f"machine '{machine_name}' has no failure event in its test period (the last "
-                f"{config.test_fraction:.0%} of the range, from {split_day}): widen the date range so that "
-                "the model can be evaluated")
+                f"'{machine_name}' has no failure event in {test_part}: widen the data so that the model can be "
+                "evaluated")
     elif not (y[split.test] < config.labeling.health_horizon_minutes).any():
         raise InsufficientDataError(
-            f"machine '{machine_name}' has no failure in its test period (the last {config.test_fraction:.0%} "
-            f"of the range, from {split_day}): widen the date range so that the model can be evaluated")
+            f"'{machine_name}' has no failure in {test_part}: widen the data so that the model can be evaluated")
 
 
-def _no_failure_message(clean: CleanTelemetry, machine_name: str, labeling: LabelingConfig) -> str:
-    frame = clean.frame
-    lowest = float(frame[RPM_VARIATION].min())
-    return (f"no failure event in the data of '{machine_name}' from {frame['timestamp'].iloc[0]:%Y-%m-%d} to "
-            f"{frame['timestamp'].iloc[-1]:%Y-%m-%d}: no reading of {RPM_VARIATION} is at or below "
+def _no_failure_message(machines: list[_Machine], machine_name: str, labeling: LabelingConfig,
+                        source: str) -> str:
+    first = min(m.clean.frame["timestamp"].iloc[0] for m in machines)
+    last = max(m.clean.frame["timestamp"].iloc[-1] for m in machines)
+    where = f"the data of '{machine_name}' from {first:%Y-%m-%d} to {last:%Y-%m-%d}"
+    if source == "records":
+        names = ", ".join(m.name for m in machines[:5]) + (" ..." if len(machines) > 5 else "")
+        return (f"no failure event in {where}: the failure-events dataset records no failure of {names} in the "
+                "range, so there is no failure to learn to predict; import the failure records or widen the range")
+    lowest = min(float(m.clean.frame[RPM_VARIATION].min()) for m in machines)
+    return (f"no failure event in {where}: no reading of {RPM_VARIATION} is at or below "
             f"-{labeling.drop_threshold_pct:g}% (the lowest is {lowest:.1f}%), so there is no failure to learn "
             "to predict; choose a range that contains failures")
 
 
-def _data_summary(clean: CleanTelemetry, labels: Labels, t: np.ndarray, split: TimeSplit,
-                  sampling: dict[str, Any], onsets: np.ndarray, status: bool, window: int) -> dict[str, Any]:
-    lead_up_start = onsets - window * 60 * 10**9
-    train_end = t[split.train[-1]] if len(split.train) else split.split_ns
+def _data_summary(machines: list[_Machine], t: np.ndarray, split: TimeSplit, sampling: dict[str, Any],
+                  onsets: np.ndarray, status: bool, window: int, holdout: str, source: str,
+                  test_group: np.ndarray) -> dict[str, Any]:
+    counts: dict[str, Any] = {}
+    for m in machines:
+        for key, value in (m.clean.counts() | m.labels.counts()).items():
+            if isinstance(value, dict):
+                merged = counts.setdefault(key, {})
+                for k, v in value.items():
+                    merged[k] = merged.get(k, 0) + v if isinstance(v, int) else v
+            else:
+                counts[key] = counts.get(key, 0) + value
+    test_machines = sorted({machines[i].name for i in np.unique(test_group)})
+    train_rows_machines = [m.name for m in machines if m.name not in test_machines]
+    if holdout == "machines":
+        onset_counts = {"failure_events_train": int(sum(len(m.labels.episodes) for m in machines
+                                                        if m.name in train_rows_machines)),
+                        "failure_events_test": int(sum(len(m.labels.episodes) for m in machines
+                                                       if m.name in test_machines))}
+    else:
+        lead_up_start = onsets - window * 60 * 10**9
+        train_end = t[split.train].max() if len(split.train) else split.split_ns
+        onset_counts = {"failure_events_train": int((onsets <= train_end).sum()),
+                        "failure_events_test": int(((lead_up_start < t.max()) & (onsets >= split.split_ns)).sum())}
     return {
-        "first_timestamp": clean.frame["timestamp"].iloc[0].isoformat(),
-        "last_timestamp": clean.frame["timestamp"].iloc[-1].isoformat(),
+        "first_timestamp": min(m.clean.frame["timestamp"].iloc[0] for m in machines).isoformat(),
+        "last_timestamp": max(m.clean.frame["timestamp"].iloc[-1] for m in machines).isoformat(),
         "split_time": _iso(split.split_ns),
-        **clean.counts(),
-        **labels.counts(),
+        "failure_events_source": source,
+        "holdout": holdout,
+        "machines": len(machines),
+        "machines_test": test_machines if holdout == "machines" else None,
+        **counts,
         "rows_usable": len(t),
         "rows_purged_at_split": split.purged_rows,
         "rows_train": len(split.train),
         "rows_test": len(split.test),
-        "failure_events_train": int((onsets <= train_end).sum()),
-        "failure_events_test": int(((lead_up_start < t[-1]) & (onsets >= split.split_ns)).sum()),
+        **onset_counts,
         **sampling,
-        "fingerprint": fingerprint(clean.frame),
+        "fingerprint": fingerprint_all([m.clean.frame for m in machines]),
     }
 
 
@@ -290,9 +504,15 @@ def _scale_pos_weight_of(result: SearchResult) -> float | None:
 def fingerprint(frame: pd.DataFrame) -> str:
     """sha256 over the cleaned rows (values, column names and dtypes), so two models can be shown to have
     seen the same data."""
+    return fingerprint_all([frame])
+
+
+def fingerprint_all(frames: list[pd.DataFrame]) -> str:
+    """:func:`fingerprint` over several machines' rows, in order (one frame gives the same digest as before)."""
     digest = hashlib.sha256()
-    digest.update(repr([(str(c), str(d)) for c, d in frame.dtypes.items()]).encode())
-    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    for frame in frames:
+        digest.update(repr([(str(c), str(d)) for c, d in frame.dtypes.items()]).encode())
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return digest.hexdigest()
 
 

@@ -10,6 +10,7 @@ Matplotlib runs on the Agg backend through its object-oriented API (no pyplot gl
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import io
 import json
@@ -72,8 +73,12 @@ def render_report(trained: TrainedModel, *, title: str | None = None) -> str:
 
 def render_plots(trained: TrainedModel) -> dict[str, bytes]:
     """Every plot as PNG bytes, by name."""
-    plots = {"timeline": _timeline(trained), "importance": _importance(trained)}
-    zoom = _zoom(trained)
+    # A fleet's held-out rows interleave several machines' timelines: plot one machine's (named in the title).
+    view = trained.evaluation.timeline_view()
+    one = trained if view is trained.evaluation else dataclasses.replace(
+        trained, evaluation=view, machine_name=f"{trained.machine_name} / {view.machine_names[0]}")
+    plots = {"timeline": _timeline(one), "importance": _importance(trained)}
+    zoom = _zoom(one)
     if zoom is not None:
         plots["zoom"] = zoom
     if trained.indicator == "status":

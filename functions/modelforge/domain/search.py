@@ -37,7 +37,12 @@ import xgboost as xgb
 from sklearn.metrics import average_precision_score, make_scorer, precision_recall_curve
 
 from modelforge.domain.evaluation import ThresholdChoice, choose_threshold, max_recall_at_precision
-from modelforge.domain.splitting import NotEnoughEventsError, PurgedTimeSeriesSplit, validation_split
+from modelforge.domain.splitting import (
+    NotEnoughEventsError,
+    PurgedTimeSeriesSplit,
+    group_validation_split,
+    validation_split,
+)
 from modelforge.domain.xgb import BASE_PARAMS, predict, resolve_device, scale_pos_weight, training_matrix
 
 STRATEGIES = ("early_stopping", "halving", "grid")
@@ -128,21 +133,22 @@ def candidate_configurations(budget: int, seed: int = 0) -> list[dict[str, Any]]
 
 def search_classifier(x: np.ndarray, y: np.ndarray, t: np.ndarray, feature_names: list[str],
                       config: SearchConfig, *, purge_minutes: float,
-                      weight: np.ndarray | None = None) -> SearchResult:
-    """``x``, ``y`` (0/1), ``t`` (epoch ns): the training period, in time order."""
-    return _Search(x, y, t, feature_names, config, purge_minutes, weight, classify=True).run()
+                      weight: np.ndarray | None = None, groups: np.ndarray | None = None) -> SearchResult:
+    """``x``, ``y`` (0/1), ``t`` (epoch ns): the training period, in time order. ``groups`` (a machine per
+    row): validate on whole machines instead of a later period (fleets held out by machine)."""
+    return _Search(x, y, t, feature_names, config, purge_minutes, weight, classify=True, groups=groups).run()
 
 
 def search_regressor(x: np.ndarray, y: np.ndarray, t: np.ndarray, feature_names: list[str],
                      config: SearchConfig, *, purge_minutes: float,
-                     weight: np.ndarray | None = None) -> SearchResult:
-    return _Search(x, y, t, feature_names, config, purge_minutes, weight, classify=False).run()
+                     weight: np.ndarray | None = None, groups: np.ndarray | None = None) -> SearchResult:
+    return _Search(x, y, t, feature_names, config, purge_minutes, weight, classify=False, groups=groups).run()
 
 
 class _Search:
     def __init__(self, x: np.ndarray, y: np.ndarray, t: np.ndarray, feature_names: list[str],
                  config: SearchConfig, purge_minutes: float, weight: np.ndarray | None, *,
-                 classify: bool) -> None:
+                 classify: bool, groups: np.ndarray | None = None) -> None:
         self.x, self.y, self.t, self.names, self.config = x, y, t, feature_names, config
         self.weight, self.classify, self.purge = weight, classify, purge_minutes
         self.device = resolve_device(config.device)
@@ -150,6 +156,25 @@ class _Search:
         # Both sides of the validation cut need failures: positives for a classifier, rows below the cap
         # (a failure ahead) for the time-to-failure regressor.
         events = y if classify else (y < np.max(y)).astype(float)
+        self.groups = groups
+        if groups is not None:
+            if self.config.strategy != "early_stopping":
+                raise ValueError("a validation by machines (groups) needs the early_stopping strategy")
+            try:
+                self.fit_rows, self.val_rows = group_validation_split(
+                    groups, events, fraction=config.validation_fraction, seed=config.seed)
+            except NotEnoughEventsError:
+                if classify:
+                    raise
+                self.fit_rows, self.val_rows = group_validation_split(
+                    groups, None, fraction=config.validation_fraction, seed=config.seed)
+        else:
+            self._time_validation(t, events, classify, config, purge_minutes)
+        self._matrices: dict[str, xgb.DMatrix] = {}  # built once per search and shared by every candidate
+        self._x_val: np.ndarray | None = None
+
+    def _time_validation(self, t: np.ndarray, events: np.ndarray, classify: bool, config: SearchConfig,
+                         purge_minutes: float) -> None:
         try:
             self.fit_rows, self.val_rows = validation_split(t, events, fraction=config.validation_fraction,
                                                             purge_minutes=purge_minutes)
@@ -158,8 +183,6 @@ class _Search:
                 raise
             self.fit_rows, self.val_rows = validation_split(t, None, fraction=config.validation_fraction,
                                                             purge_minutes=purge_minutes)
-        self._matrices: dict[str, xgb.DMatrix] = {}  # built once per search and shared by every candidate
-        self._x_val: np.ndarray | None = None
 
     # ---------------------------------------------------------------- shared pieces
 

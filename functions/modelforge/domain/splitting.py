@@ -95,3 +95,24 @@ class PurgedTimeSeriesSplit:
         for start, stop in itertools.pairwise(bounds[1:]):
             train_end = int(np.searchsorted(self.t, self.t[start] - self.purge_ns, side="left"))
             yield np.arange(train_end), np.arange(start, stop)
+
+
+def group_validation_split(groups: np.ndarray, events: np.ndarray | None, *, fraction: float,
+                           seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Splits a fleet's training rows into *fit* machines and *validation* machines (whole machines, so no
+    machine's rows sit on both sides). About ``fraction`` of the machines with an event (``events`` > 0 on
+    some row), and of those without, validate; each side keeps at least one machine with an event. Raises
+    ``NotEnoughEventsError`` with fewer than two such machines."""
+    machines = np.unique(groups)
+    if len(machines) < 2:
+        raise NotEnoughEventsError("a validation by machines needs at least two machines")
+    eventful = machines if events is None else np.unique(groups[events > 0])
+    if len(eventful) < 2:
+        raise NotEnoughEventsError(f"failures on at least two training machines are needed, found {len(eventful)}")
+    quiet = np.setdiff1d(machines, eventful)
+    rng = np.random.default_rng(seed + 1)  # not the holdout's draw
+    n_eventful = min(max(1, round(len(eventful) * fraction)), len(eventful) - 1)
+    chosen = np.concatenate([rng.permutation(eventful)[:n_eventful],
+                             rng.permutation(quiet)[:round(len(quiet) * fraction)]])
+    in_val = np.isin(groups, chosen)
+    return np.flatnonzero(~in_val), np.flatnonzero(in_val)

@@ -4,7 +4,8 @@ Required columns
     ``timestamp``: datetimes (or ISO strings); naive values are taken as UTC. Numbers are refused (epoch
     seconds and nanoseconds are indistinguishable).
     ``Eng_RPM_variation_percentage``: numeric, the % deviation of engine speed from nominal; a drop to or below
-    ``-drop_threshold_pct`` is a failure event (see :mod:`modelforge.domain.labeling`).
+    ``-drop_threshold_pct`` is a failure event (see :mod:`modelforge.domain.labeling`). Required only when
+    the job's failure events come from RPM drops; with recorded failure events only ``timestamp`` is.
 Every other numeric (non-boolean) column is a sensor and becomes a model feature. Columns that describe the
 row (``machine_name``, ``month``) and non-numeric columns are not features; the latter are listed in
 ``CleanTelemetry.columns_ignored`` so a wrongly typed sensor does not vanish silently.
@@ -82,12 +83,20 @@ class CleanTelemetry:
         }
 
 
-def clean_telemetry(frame: pd.DataFrame, *, machine_name: str,
-                    config: ValidationConfig | None = None) -> CleanTelemetry:
-    """Validates ``frame`` against the contract and returns its valid rows (see the module docstring)."""
+def clean_telemetry(frame: pd.DataFrame, *, machine_name: str, config: ValidationConfig | None = None,
+                    require_rpm_variation: bool = True) -> CleanTelemetry:
+    """Validates ``frame`` against the contract and returns its valid rows (see the module docstring).
+
+    ``require_rpm_variation=False`` when failures come from recorded events: only ``timestamp`` is required.
+    """
     config = config or ValidationConfig()
     if frame is None or len(frame) == 0:
         raise NoTrainingDataError(f"machine '{machine_name}' has no processed telemetry in the requested range")
+    if not require_rpm_variation and RPM_VARIATION not in frame.columns:
+        frame = frame.assign(**{RPM_VARIATION: 0.0})  # a neutral key column keeps one code path below
+        added_variation = True
+    else:
+        added_variation = False
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise TelemetrySchemaError(
@@ -111,8 +120,12 @@ def clean_telemetry(frame: pd.DataFrame, *, machine_name: str,
         else:
             ignored[str(column)] = str(dtype)
 
+    if added_variation:
+        sensors.remove(RPM_VARIATION)
     rows_in = len(frame)
-    key_missing = timestamps.isna().to_numpy() | variation.isna().to_numpy()
+    key_missing = timestamps.isna().to_numpy().copy()
+    if require_rpm_variation:
+        key_missing |= variation.isna().to_numpy()
     impossible = np.zeros(rows_in, dtype=bool)
     by_column: dict[str, int] = {}
 

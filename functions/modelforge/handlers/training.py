@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from modelforge.adapters.failure_events import FailureEventStore
 from modelforge.adapters.job_store import JobStore
 from modelforge.adapters.model_registry import ModelRegistry
 from modelforge.adapters.model_store import ModelArtifactStore
@@ -30,6 +31,7 @@ def build_dependencies(settings: TrainingSettings) -> TrainingDependencies:
         telemetry=TelemetryStore(settings.data_bucket_name, settings.processed_data_prefix),
         artifacts=ModelArtifactStore(settings.models_bucket_name),
         registry=ModelRegistry(settings.models_table_name),
+        failure_events=FailureEventStore(settings.data_bucket_name, settings.failure_events_prefix),
         model_key_prefix=settings.model_key_prefix,
         code_revision=settings.code_revision,
     )

@@ -53,16 +53,20 @@ def submit_training(
     request: TrainRequest, *, jobs: Jobs, catalog: Catalog, executions: Executions,
     now: Callable[[], datetime] = utc_now, new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
 ) -> TrainResponse:
-    machine = catalog.describe(request.machine_name)
-    if machine is None:
-        raise InvalidRequestError("machine_name", f"no processed data for machine '{request.machine_name}' "
-                                  "(GET /machines lists the machines that have data)")
-    _check_overlap(request, machine)
+    if request.machine_names:
+        _check_fleet(request, catalog)
+    else:
+        machine = catalog.describe(request.machine_name)
+        if machine is None:
+            raise InvalidRequestError("machine_name", f"no processed data for machine '{request.machine_name}' "
+                                      "(GET /machines lists the machines that have data)")
+        _check_overlap(request, machine.first_timestamp.date(), machine.last_timestamp.date())
 
     created = now()
     job = Job(process_id=new_id(), indicator=request.indicator, machine_name=request.machine_name,
               status=JobStatus.PENDING, created_at=created, updated_at=created,
-              start_date=request.start_date, end_date=request.end_date)
+              start_date=request.start_date, end_date=request.end_date, machine_names=request.machine_names,
+              failure_events=request.failure_events, options=request.options)
     jobs.create(job)
     try:
         executions.start(job.process_id, {"process_id": job.process_id})
@@ -77,14 +81,30 @@ def submit_training(
     return TrainResponse(process_id=job.process_id, status=job.status)
 
 
-def _check_overlap(request: TrainRequest, machine: MachineSummary) -> None:
-    first: date = machine.first_timestamp.date()
-    last: date = machine.last_timestamp.date()
+def _check_fleet(request: TrainRequest, catalog: Catalog) -> None:
+    """A fleet model's name is its own (it would otherwise share a registry entry with a machine's model), and
+    every one of its machines has data."""
+    assert request.machine_names is not None
+    if request.machine_name in request.machine_names or catalog.describe(request.machine_name) is not None:
+        raise InvalidRequestError("machine_name", f"'{request.machine_name}' is a machine with data; a fleet model "
+                                  "(machine_names given) needs a name of its own")
+    described = {name: catalog.describe(name) for name in request.machine_names}
+    unknown = [name for name, summary in described.items() if summary is None]
+    if unknown:
+        raise InvalidRequestError("machine_names", f"no processed data for machine(s) {', '.join(unknown[:10])}"
+                                  f"{' ...' if len(unknown) > 10 else ''} (GET /machines lists the machines "
+                                  "that have data)")
+    summaries = [s for s in described.values() if s is not None]
+    _check_overlap(request, min(s.first_timestamp.date() for s in summaries),
+                   max(s.last_timestamp.date() for s in summaries))
+
+
+def _check_overlap(request: TrainRequest, first: date, last: date) -> None:
     if request.start_date is not None and request.start_date > last:
-        raise InvalidRequestError("start_date", f"is after the machine's last data ({last}); data covers "
+        raise InvalidRequestError("start_date", f"is after the last data ({last}); data covers "
                                   f"{first} to {last}")
     if request.end_date is not None and request.end_date < first:
-        raise InvalidRequestError("end_date", f"is before the machine's first data ({first}); data covers "
+        raise InvalidRequestError("end_date", f"is before the first data ({first}); data covers "
                                   f"{first} to {last}")
 
 

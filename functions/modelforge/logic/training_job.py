@@ -10,8 +10,8 @@ Artifacts share the model's key stem:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from modelforge import __version__
 from modelforge.adapters.model_registry import model_name
-from modelforge.jobs import Job
+from modelforge.jobs import FailureEventSource, Job, TrainingOptions
 from modelforge.logic.clock import utc_now
 from modelforge.observability import logger
 
@@ -54,6 +54,10 @@ class TelemetryReader(Protocol):
     def read(self, machine_name: str, start: date | None, end: date | None) -> pd.DataFrame: ...
 
 
+class FailureEventReader(Protocol):
+    def read(self, machine_names: Sequence[str], start: date | None, end: date | None) -> pd.DataFrame: ...
+
+
 class Artifacts(Protocol):
     def put(self, key: str, data: bytes, content_type: str = ...) -> tuple[str, str]: ...
     def delete(self, uri: str) -> None: ...
@@ -69,6 +73,7 @@ class TrainingDependencies:
     telemetry: TelemetryReader
     artifacts: Artifacts
     registry: Registry
+    failure_events: FailureEventReader | None = None  # needed by jobs whose failures are recorded events
     model_key_prefix: str = "model"
     code_revision: str = ""  # e.g. the git commit the image was built from
 
@@ -92,12 +97,18 @@ def train_for_job(task: TrainingTask, deps: TrainingDependencies, config: Pipeli
     from modelforge.domain.report import render_report
 
     job = deps.jobs.get(task.process_id)
-    frame = deps.telemetry.read(job.machine_name, job.start_date, job.end_date)
-    logger.info("training data loaded", extra={"process_id": job.process_id, "rows": len(frame)})
+    machines = job.machine_names or [job.machine_name]
+    frames = {name: deps.telemetry.read(name, job.start_date, job.end_date) for name in machines}
+    events = recorded_events(job, machines, deps) if job.failure_events is FailureEventSource.RECORDS else None
+    logger.info("training data loaded", extra={
+        "process_id": job.process_id, "machines": len(machines), "rows": sum(len(f) for f in frames.values()),
+        "failure_events": job.failure_events.value,
+        "recorded_events": None if events is None else sum(len(e) for e in events.values())})
     lineage = {"process_id": job.process_id, "start_date": _iso(job.start_date), "end_date": _iso(job.end_date),
                "code_version": code_version(deps.code_revision)}
-    trained = train_model(frame, machine_name=job.machine_name, indicator=job.indicator.value, config=config,
-                          lineage=lineage)
+    trained = train_model(frames if job.machine_names else frames[job.machine_name], machine_name=job.machine_name,
+                          indicator=job.indicator.value, config=apply_options(config, job.options),
+                          lineage=lineage, events=events)
     if trained.data.get("sampled"):
         logger.warning("training rows sampled to fit the memory budget (every failure window kept)",
                        extra={"process_id": job.process_id, "rows_before": trained.data["rows_before_sampling"],
@@ -136,6 +147,44 @@ def train_for_job(task: TrainingTask, deps: TrainingDependencies, config: Pipeli
     return TrainingOutcome(model_id=version, bucket_address=uri)
 
 
+def recorded_events(job: Job, machines: Sequence[str], deps: TrainingDependencies) -> dict[str, Any]:
+    """Each machine's recorded failure timestamps (epoch ns) within the job's range."""
+    import numpy as np
+    import pandas as pd
+
+    if deps.failure_events is None:
+        raise RuntimeError("this training function has no failure-events store configured")
+    frame = deps.failure_events.read(machines, job.start_date, job.end_date)
+    events: dict[str, Any] = {name: np.array([], dtype=np.int64) for name in machines}
+    if len(frame):
+        stamps = pd.to_datetime(frame["timestamp"], utc=True)
+        for name, rows in frame.groupby("machine_name").groups.items():
+            if name in events:
+                events[str(name)] = pd.DatetimeIndex(stamps.loc[rows]).as_unit("ns").asi8
+    return events
+
+
+def apply_options(config: PipelineConfig, options: TrainingOptions | None) -> PipelineConfig:
+    """The job's options over the deployment's settings."""
+    if options is None:
+        return config
+    from modelforge.domain.features import FeatureConfig
+
+    labeling = replace(config.labeling, **_given(window_minutes=options.label_window_minutes,
+                                                 health_horizon_minutes=options.health_horizon_minutes))
+    features = FeatureConfig(
+        windows_minutes=tuple(options.feature_windows_minutes or config.features.windows_minutes),
+        statistics=tuple(options.feature_statistics or config.features.statistics),
+        trend_window_minutes=options.trend_window_minutes or config.features.trend_window_minutes)
+    search = replace(config.search, **_given(min_precision=options.min_precision))
+    return replace(config, labeling=labeling, features=features, search=search,
+                   **_given(holdout=options.holdout, test_fraction=options.test_fraction))
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
 def holdout_parquet(trained: TrainedModel) -> bytes:
     """The held-out period (features, target, timestamp) as parquet: what the gate scores the challenger and
     the champion on. Parquet, not pickle: reading it back cannot run code."""
@@ -160,6 +209,9 @@ def registry_item(job: Job, trained: TrainedModel, *, version: str, trained_at: 
         "model_name": model_name(job.machine_name, job.indicator.value),
         "version": version,
         "machine_name": job.machine_name,
+        "machine_names": list(trained.machine_names),
+        "failure_events": job.failure_events.value,
+        "options": job.options.model_dump(exclude_none=True) if job.options else None,
         "indicator": job.indicator.value,
         "process_id": job.process_id,
         "artifact_uri": artifact[0],
