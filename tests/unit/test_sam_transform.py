@@ -1,17 +1,24 @@
 """The template goes through the real SAM translator, as `sam deploy` would (cfn-lint 1.x validates SAM
 resources against their schema but no longer runs the transform, so only this catches e.g. an intrinsic
-where SAM needs a literal)."""
+where SAM needs a literal). The API's authorization is checked on the translated template as CloudFormation
+would deploy it for each value of ApiAuth: conditions evaluated, Fn::If resolved, AWS::NoValue removed and the
+resources of false conditions dropped (`_as_deployed`)."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
 from cfnlint.decode import decode
 from samtranslator.translator.transform import transform
 
-from localcloud.template import TEMPLATE_PATH
+from localcloud.template import TEMPLATE_PATH, resolve_stack
+
+JWT_ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Example"
+JWT_PARAMETERS = {"ApiAuth": "JWT", "JwtIssuer": JWT_ISSUER, "JwtAudience": "client-a,client-b"}
+OPEN_ROUTES = {("/health", "get")}  # liveness: no credentials, reveals nothing
 
 
 class _NoManagedPolicies:
@@ -19,9 +26,8 @@ class _NoManagedPolicies:
         return {}
 
 
-@pytest.fixture(scope="module")
-def transformed(monkeypatch_module: pytest.MonkeyPatch) -> dict[str, Any]:
-    monkeypatch_module.setenv("AWS_DEFAULT_REGION", "us-east-1")
+def _translate(parameter_values: dict[str, Any]) -> dict[str, Any]:
+    """template.yaml after the SAM transform, with the parameter values CloudFormation hands the transform."""
     template, errors = decode(str(TEMPLATE_PATH))
     assert not errors
     template = json.loads(json.dumps(template, default=str))
@@ -32,7 +38,116 @@ def transformed(monkeypatch_module: pytest.MonkeyPatch) -> dict[str, Any]:
                 properties[key] = "s3://artifacts-bucket/key"
         if properties.get("PackageType") == "Image":
             properties["ImageUri"] = "123456789012.dkr.ecr.us-east-1.amazonaws.com/modelforge:training"
-    return dict(transform(template, {}, _NoManagedPolicies()))
+    return dict(transform(template, dict(parameter_values), _NoManagedPolicies()))
+
+
+_REMOVED = object()  # what {"Ref": "AWS::NoValue"} becomes, until its key or list item is dropped
+_PSEUDO = {"AWS::AccountId", "AWS::NotificationARNs", "AWS::Partition", "AWS::Region", "AWS::StackId",
+           "AWS::StackName", "AWS::URLSuffix"}
+
+
+def _parameter_values(template: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, spec in template.get("Parameters", {}).items():
+        value = str(overrides.get(name, spec.get("Default", "")))
+        values[name] = value.split(",") if spec["Type"] == "CommaDelimitedList" else value
+    return values
+
+
+def _evaluate(expression: Any, parameters: dict[str, Any], conditions: dict[str, Any]) -> Any:
+    """A condition (or rule assertion) expression, evaluated as CloudFormation does."""
+    if not isinstance(expression, dict):
+        return expression
+    ((function, argument),) = expression.items()
+    args = argument if isinstance(argument, list) else [argument]
+    if function == "Condition":
+        return _evaluate(conditions[argument], parameters, conditions)
+    values = [_evaluate(a, parameters, conditions) for a in args]
+    if function == "Ref":
+        return parameters[argument]
+    if function == "Fn::Equals":
+        return values[0] == values[1]
+    if function == "Fn::Not":
+        return not values[0]
+    if function == "Fn::And":
+        return all(values)
+    if function == "Fn::Or":
+        return any(values)
+    if function == "Fn::Contains":
+        return values[1] in values[0]
+    if function == "Fn::Join":
+        return values[0].join(values[1])
+    raise AssertionError(f"no evaluator for {function}")
+
+
+def _as_deployed(template: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The translated template as CloudFormation would deploy it with these parameter values: parameters
+    substituted, Fn::If resolved, AWS::NoValue removed, resources and outputs of false conditions dropped."""
+    parameters = _parameter_values(template, overrides)
+    conditions = template.get("Conditions", {})
+    truth = {name: bool(_evaluate({"Condition": name}, parameters, conditions)) for name in conditions}
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, list):
+            return [item for item in map(resolve, value) if item is not _REMOVED]
+        if not isinstance(value, dict):
+            return value
+        if set(value) == {"Ref"} and value["Ref"] == "AWS::NoValue":
+            return _REMOVED
+        if set(value) == {"Ref"} and value["Ref"] in parameters:
+            return parameters[value["Ref"]]
+        if set(value) == {"Fn::If"}:
+            condition, if_true, if_false = value["Fn::If"]
+            return resolve(if_true if truth[condition] else if_false)
+        resolved = {key: resolve(item) for key, item in value.items()}
+        return {key: item for key, item in resolved.items() if item is not _REMOVED}
+
+    deployed = dict(template)
+    for section in ("Resources", "Outputs"):
+        deployed[section] = {
+            name: resolve(entry) for name, entry in template.get(section, {}).items()
+            if truth.get(entry.get("Condition", ""), True)
+        }
+    return deployed
+
+
+def _referenced_resources(value: Any) -> set[str]:
+    """Logical ids that Ref, Fn::GetAtt and Fn::Sub point at (parameters and pseudo parameters excluded by the
+    caller, Fn::Sub's own variables excluded here)."""
+    found: set[str] = set()
+    if isinstance(value, list):
+        for item in value:
+            found |= _referenced_resources(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key == "Ref" and isinstance(item, str):
+                found.add(item)
+            elif key == "Fn::GetAtt":
+                found.add((item if isinstance(item, list) else item.split("."))[0])
+            elif key == "Fn::Sub":
+                text, variables = (item, {}) if isinstance(item, str) else (item[0], item[1])
+                names = {m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", text)}
+                found |= names - set(variables)
+                found |= _referenced_resources(variables)
+            else:
+                found |= _referenced_resources(item)
+    return found
+
+
+def _http_api_body(deployed: dict[str, Any]) -> dict[str, Any]:
+    (api,) = [r for r in deployed["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Api"]
+    return dict(api["Properties"]["Body"])
+
+
+def _operations(body: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(path, method): operation for path, operations in body["paths"].items()
+            for method, operation in operations.items()}
+
+
+@pytest.fixture(scope="module")
+def transformed(monkeypatch_module: pytest.MonkeyPatch) -> dict[str, Any]:
+    monkeypatch_module.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    return _translate({})
 
 
 @pytest.fixture(scope="module")
@@ -41,18 +156,102 @@ def monkeypatch_module() -> Any:
         yield patch
 
 
-def _routes(transformed: dict[str, Any]) -> dict[tuple[str, str], Any]:
-    api = next(r for r in transformed["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Api")
-    return {(path, method): op.get("security") for path, ops in api["Properties"]["Body"]["paths"].items()
-            for method, op in ops.items()}
+@pytest.fixture(scope="module", params=["default", "IAM", "JWT"])
+def deployed(request: pytest.FixtureRequest, monkeypatch_module: pytest.MonkeyPatch) -> tuple[str, dict[str, Any]]:
+    """(ApiAuth, the translated template as CloudFormation deploys it), ApiAuth left at its default, IAM or JWT."""
+    monkeypatch_module.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    overrides = {"default": {}, "IAM": {"ApiAuth": "IAM"}, "JWT": JWT_PARAMETERS}[request.param]
+    return overrides.get("ApiAuth", "IAM"), _as_deployed(_translate(overrides), overrides)
 
 
-def test_every_route_but_health_requires_iam(transformed: dict[str, Any]) -> None:
-    routes = _routes(transformed)
-    assert ("/train", "post") in routes
-    for (path, _method), security in routes.items():
-        expected = [{"NONE": []}] if path == "/health" else [{"AWS_IAM": []}]
-        assert security == expected, path
+def test_iam_is_the_default(transformed: dict[str, Any]) -> None:
+    assert transformed["Parameters"]["ApiAuth"]["Default"] == "IAM"
+    assert set(transformed["Parameters"]["ApiAuth"]["AllowedValues"]) == {"IAM", "JWT"}
+
+
+def test_every_route_but_health_requires_the_chosen_authorization(deployed: tuple[str, dict[str, Any]]) -> None:
+    api_auth, template = deployed
+    operations = _operations(_http_api_body(template))
+    assert ("/train", "post") in operations and ("/health", "get") in operations
+    required = [{"JwtAuthorizer": []}] if api_auth == "JWT" else [{"AWS_IAM": []}]
+    for route, operation in operations.items():
+        expected = [{"NONE": []}] if route in OPEN_ROUTES else required
+        assert operation.get("security") == expected, route
+
+
+def test_routes_name_only_authorizers_the_api_defines(deployed: tuple[str, dict[str, Any]]) -> None:
+    api_auth, template = deployed
+    body = _http_api_body(template)
+    schemes = body["components"]["securitySchemes"]
+    assert schemes["AWS_IAM"]["x-amazon-apigateway-authtype"] == "awsSigv4"
+    for route, operation in _operations(body).items():
+        for requirement in operation["security"]:
+            for name in requirement:
+                assert name == "NONE" or name in schemes, (route, name)
+    if api_auth == "JWT":
+        assert schemes["JwtAuthorizer"] == {
+            "type": "oauth2",
+            "x-amazon-apigateway-authorizer": {
+                "type": "jwt",
+                "identitySource": "$request.header.Authorization",
+                "jwtConfiguration": {"issuer": JWT_ISSUER, "audience": ["client-a", "client-b"]},
+            },
+        }
+    else:  # no JWT authorizer (with an empty issuer) is created when nothing uses it
+        assert "JwtAuthorizer" not in schemes
+
+
+def test_every_route_is_an_event_and_the_local_cloud_serves_the_same_routes(
+    deployed: tuple[str, dict[str, Any]],
+) -> None:
+    """A path that DefinitionBody declares (for its security) but no function event routes would reach API
+    Gateway without an integration; the local cloud reads its routes from the events."""
+    operations = _operations(_http_api_body(deployed[1]))
+    for route, operation in operations.items():
+        assert operation["x-amazon-apigateway-integration"]["type"] == "aws_proxy", route
+    local_routes = {(path, method.lower()) for spec in resolve_stack().functions.values()
+                    for method, path in spec.http_routes}
+    assert set(operations) == local_routes
+
+
+def test_nothing_references_a_resource_that_is_not_deployed(deployed: tuple[str, dict[str, Any]]) -> None:
+    template = deployed[1]
+    resources = template["Resources"]
+    known = set(resources) | set(template["Parameters"]) | _PSEUDO
+    for section in ("Resources", "Outputs"):
+        for name, entry in template[section].items():
+            missing = _referenced_resources(entry) - known
+            depends_on = entry.get("DependsOn", [])
+            missing |= set([depends_on] if isinstance(depends_on, str) else depends_on) - set(resources)
+            assert not missing, (section, name, missing)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "accepted"),
+    [
+        ({}, True),
+        (JWT_PARAMETERS, True),
+        ({"ApiAuth": "JWT"}, False),
+        ({**JWT_PARAMETERS, "JwtIssuer": ""}, False),
+        ({**JWT_PARAMETERS, "JwtAudience": ""}, False),
+    ],
+)
+def test_jwt_needs_an_issuer_and_an_audience(
+    transformed: dict[str, Any], overrides: dict[str, Any], accepted: bool
+) -> None:
+    """The template's Rules, evaluated as CloudFormation does before it creates anything."""
+    parameters = _parameter_values(transformed, overrides)
+    conditions = transformed["Conditions"]
+    results = [
+        _evaluate(assertion["Assert"], parameters, conditions)
+        for rule in transformed["Rules"].values()
+        if _evaluate(rule.get("RuleCondition", True), parameters, conditions)
+        for assertion in rule["Assertions"]
+    ]
+    assert all(results) is accepted
+    pattern = transformed["Parameters"]["JwtIssuer"]["AllowedPattern"]
+    assert re.fullmatch(pattern, JWT_ISSUER) and re.fullmatch(pattern, "")
+    assert not re.fullmatch(pattern, "http://issuer.example")
 
 
 def test_cors_is_closed_unless_configured(transformed: dict[str, Any]) -> None:
