@@ -227,7 +227,7 @@ def train_model(frame: pd.DataFrame | Mapping[str, pd.DataFrame], *, machine_nam
                            groups=fit_g if holdout == "machines" else None)
     except NotEnoughEventsError as error:
         where = ("machines" if holdout == "machines"
-                 else f"training period (the first {1 - config.test_fraction:.0%} of the range)")
+                 else f"period (the first {1 - config.test_fraction:.0%} of the range)")
         raise InsufficientDataError(
             f"'{machine_name}' needs failure events on both sides of its validation cut, so at least two in "
             f"its training {where}, to validate a model: {error}") from error
