@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PY     := $(BIN)/python
 
-.PHONY: install run test test-unit test-integration test-e2e lint bench bench-predict bench-load bench-cmapss build deploy clean
+.PHONY: install run test test-unit test-integration test-e2e lint bench bench-predict bench-load bench-cmapss bench-gpu build deploy clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ bench-load: $(STAMP)
 ## bench-cmapss: NASA C-MAPSS FD001 imported, trained and scored through the API (benchmarks/results/cmapss.json)
 bench-cmapss: $(STAMP)
 	$(PY) -m benchmarks.cmapss
+
+## bench-gpu: the CUDA training path against the CPU path on a GPU machine (benchmarks/results/gpu.json)
+bench-gpu: $(STAMP)
+	$(PY) -m benchmarks.gpu --cmapss ../shared/datasets/cmapss-fd001/train_FD001.txt
 
 ## build / deploy: AWS SAM (needs the SAM CLI and, for the training image, Docker)
 build:
