@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "cmapss.json"
@@ -111,14 +110,14 @@ def classification(truth: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"engines": int(len(truth)), "positives": int(truth.sum()), "tp": tp, "fp": fp, "fn": fn,
+    return {"engines": len(truth), "positives": int(truth.sum()), "tp": tp, "fp": fp, "fn": fn,
             "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
 
 
 def regression(true_rul: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
     d = predicted - true_rul
     score = float(np.sum(np.where(d < 0, np.exp(-d / 13) - 1, np.exp(d / 10) - 1)))
-    return {"engines": int(len(true_rul)), "rmse": round(float(np.sqrt(np.mean(d**2))), 3),
+    return {"engines": len(true_rul), "rmse": round(float(np.sqrt(np.mean(d**2))), 3),
             "mae": round(float(np.mean(np.abs(d))), 3), "phm08_score": round(score, 1)}
 
 

@@ -101,8 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     fleet = generate_fleet(demo_machine_names(args.machines), days=args.days, seed=7)
     for machine in fleet[:2]:
         for indicator in ("status", "health"):
-            results["runs"].append(compare(f"demo machine {machine.machine_name}, {args.days:g} days", machine.telemetry,
-                                           None, machine.machine_name, indicator, config, gpu))
+            label = f"demo machine {machine.machine_name}, {args.days:g} days"
+            results["runs"].append(compare(label, machine.telemetry, None, machine.machine_name, indicator,
+                                           config, gpu))
     frames = {m.machine_name: m.telemetry for m in fleet}
     for indicator in ("status", "health"):
         results["runs"].append(compare(f"demo fleet of {args.machines} x {args.days:g} days", frames, None,

@@ -1,0 +1,123 @@
+"""Issue 6 on the local cloud: run-to-failure engines imported with their recorded failures, a fleet model
+trained through POST /train, registered under the fleet's name and served by POST /predict; a job whose
+failures should come from records that do not exist fails with a message that says so."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from localcloud.cloud import LocalCloud
+from localcloud.demo import data_location
+from modelforge.adapters.failure_events import FailureEventStore
+from modelforge.adapters.telemetry import TelemetryStore
+from modelforge.domain.importing import ImportedData, cmapss_mapping, read_cmapss, to_contract
+from modelforge.importer import import_dataset
+from tests.conftest import wait_for_job
+from tests.integration.conftest import TRAINABLE_MACHINE, load_machines, start_cloud
+
+# Engines 1-10 of NASA C-MAPSS train_FD001 (public domain, rows copied verbatim), each run to failure at its
+# last cycle: ten engines, so that whole engines can be held out for testing and for validation.
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+SAMPLES = (FIXTURES / "cmapss_fd001_sample.txt", FIXTURES / "cmapss_fd001_engines_4_10.txt")
+FLEET = "FD001-SAMPLE"
+OPTIONS = {"label_window_minutes": 300, "health_horizon_minutes": 1250, "holdout": "machines",
+           "feature_windows_minutes": [50, 100, 300], "feature_statistics": ["mean", "std", "slope"]}
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    local = start_cloud(tmp_path_factory.mktemp("fleet"))
+    try:
+        load_machines(local)
+        bucket, prefix = data_location(local.stack)
+        import_dataset(engines(), TelemetryStore(bucket, prefix), FailureEventStore(bucket))
+        yield local
+    finally:
+        local.stop()
+
+
+def engines() -> ImportedData:
+    import pandas as pd
+
+    return to_contract(pd.concat([read_cmapss(path) for path in SAMPLES], ignore_index=True), cmapss_mapping("FD001"))
+
+
+def fleet_body(**fields: Any) -> dict[str, Any]:
+    return {"indicator": "status", "machine_name": FLEET, "machine_names": sorted(engines().telemetry),
+            "failure_events": "records", "options": OPTIONS, **fields}
+
+
+@pytest.fixture(scope="module")
+def fleet_job(cloud: LocalCloud) -> dict[str, Any]:
+    answer = requests.post(f"{cloud.api_url}/train", json=fleet_body(), timeout=60)
+    assert answer.status_code == 200, answer.text
+    return wait_for_job(cloud.api_url, answer.json()["process_id"], timeout=300)
+
+
+def test_a_fleet_model_trains_on_recorded_failures_and_says_so(cloud: LocalCloud, fleet_job: dict[str, Any]) -> None:
+    assert fleet_job["status"] == "completed", fleet_job["error_message"]
+    assert fleet_job["machine_name"] == FLEET
+    assert fleet_job["machine_names"] == [f"FD001-{i:03d}" for i in range(1, 11)]
+    assert fleet_job["failure_events"] == "records"
+    assert fleet_job["options"]["holdout"] == "machines"
+    assert fleet_job["gate_decision"] == "promoted", fleet_job["gate_reason"]
+    champion = requests.get(f"{cloud.api_url}/models/{FLEET}/status", timeout=30).json()["champion"]
+    assert champion["version"] == fleet_job["model_id"]
+
+
+def test_the_registry_records_the_fleet_s_machines_and_event_source(cloud: LocalCloud,
+                                                                   fleet_job: dict[str, Any]) -> None:
+    from modelforge.adapters.model_registry import ModelRegistry, model_name
+
+    registry = ModelRegistry(cloud.stack.outputs["ModelsTableName"])
+    item = registry.get_version(model_name(FLEET, "status"), fleet_job["model_id"])
+    assert item is not None
+    assert item["machine_names"] == [f"FD001-{i:03d}" for i in range(1, 11)]
+    assert item["failure_events"] == "records"
+    assert item["data"]["holdout"] == "machines" and len(item["data"]["machines_test"]) == 2
+    assert item["data"]["failure_events"] == 10
+    assert "s2__slope_300min" in item["feature_names"]
+
+
+def test_predict_serves_the_fleet_model_for_one_engine_s_records(cloud: LocalCloud,
+                                                                 fleet_job: dict[str, Any]) -> None:
+    frame = engines().telemetry["FD001-002"]
+    records = frame.assign(timestamp=frame["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")).to_dict(orient="records")
+    answer = requests.post(f"{cloud.api_url}/predict", timeout=60,
+                           json={"machine_name": FLEET, "indicator": "status", "records": records})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["model_version"] == fleet_job["model_id"]
+    predictions = body["predictions"]
+    assert len(predictions) == len(records)
+    # The engine's own history: healthy at the start, failing at the end.
+    assert predictions[0]["prediction"] == 0.0 and predictions[-1]["prediction"] == 1.0
+
+
+def test_recorded_failures_that_do_not_exist_fail_the_job_with_a_reason(cloud: LocalCloud) -> None:
+    body = {"indicator": "status", "machine_name": TRAINABLE_MACHINE, "failure_events": "records"}
+    answer = requests.post(f"{cloud.api_url}/train", json=body, timeout=60)
+    job = wait_for_job(cloud.api_url, answer.json()["process_id"], timeout=300)
+    assert job["status"] == "failed"
+    assert "NoFailureEventsError" in job["error_message"]
+    assert "failure-events dataset records no failure" in job["error_message"]
+
+
+@pytest.mark.parametrize(("fields", "field"), [
+    ({"machine_name": TRAINABLE_MACHINE}, "machine_name"),  # a fleet may not take a machine's name
+    ({"machine_names": ["FD001-001", "FD001-404"]}, "machine_names"),
+    ({"machine_names": ["FD001-001", "FD001-001"]}, "machine_names"),
+])
+def test_a_bad_fleet_is_refused_with_the_field_and_creates_no_job(cloud: LocalCloud, fields: dict[str, Any],
+                                                                  field: str) -> None:
+    before = len(requests.get(f"{cloud.api_url}/jobs", params={"limit": 100}, timeout=30).json()["jobs"])
+    answer = requests.post(f"{cloud.api_url}/train", json=fleet_body(**fields), timeout=60)
+    assert answer.status_code == 422, answer.text
+    assert field in answer.text
+    after = len(requests.get(f"{cloud.api_url}/jobs", params={"limit": 100}, timeout=30).json()["jobs"])
+    assert after == before
