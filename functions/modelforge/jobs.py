@@ -48,8 +48,8 @@ class TrainingOptions(BaseModel):
     feature_statistics: Annotated[list[FeatureStatistic], Field(min_length=1, max_length=5)] | None = Field(
         default=None, description="Statistics over each window.")
     trend_window_minutes: int | None = Field(
-        default=None, ge=1, le=MINUTES_PER_YEAR,
-        description="Window of the 'reading minus its rolling mean' features (default: 60).")
+        default=None, ge=0, le=MINUTES_PER_YEAR,
+        description="Window of the 'reading minus its rolling mean' features (default: 60; 0: none).")
     min_precision: float | None = Field(
         default=None, gt=0, lt=1,
         description="status: the decision threshold maximizes recall at this precision, on validation data.")

@@ -222,3 +222,15 @@ def test_a_fleet_may_hold_short_machines_but_needs_enough_rows_in_all(
     config = fleet_config(validation=ValidationConfig(min_rows=100_000))
     with pytest.raises(InsufficientDataError, match=r"fleet .FLEET. has \d+ valid rows"):
         train_model(frames, machine_name="FLEET", indicator="status", config=config, events=events)
+
+
+def test_sensors_that_never_change_are_dropped_and_recorded(
+    fleet: tuple[dict[str, pd.DataFrame], dict[str, np.ndarray]],
+) -> None:
+    frames, events = fleet
+    with_constant = {name: frame.assign(setting3=100.0, empty=np.nan) for name, frame in frames.items()}
+    trained = train_model(with_constant, machine_name="FLEET", indicator="status", config=fleet_config(),
+                          events=events)
+    assert trained.data["sensors_constant_dropped"] == ["setting3", "empty"]
+    assert not [name for name in trained.feature_names if name.startswith(("setting3", "empty"))]
+    assert "temperature__slope_200min" in trained.feature_names

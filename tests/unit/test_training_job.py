@@ -191,3 +191,25 @@ def test_bad_settings_fail_loudly_with_their_names() -> None:
         TrainingSettings.from_env({**ENV, "SEARCH_STRATEGY": "random"})
     with pytest.raises(SettingsError, match="MIN_PRECISION"):
         TrainingSettings.from_env({**ENV, "MIN_PRECISION": "1.5"})
+
+
+def test_job_options_override_the_deployment_settings_and_zero_turns_the_trend_off() -> None:
+    from modelforge.domain.pipeline import PipelineConfig
+    from modelforge.jobs import TrainingOptions
+    from modelforge.logic.training_job import apply_options
+
+    base = PipelineConfig()
+    assert apply_options(base, None) is base
+    config = apply_options(base, TrainingOptions(label_window_minutes=300, health_horizon_minutes=1250,
+                                                 feature_windows_minutes=[300, 600], feature_statistics=["slope"],
+                                                 trend_window_minutes=0, min_precision=0.96, holdout="machines",
+                                                 test_fraction=0.25))
+    assert (config.labeling.window_minutes, config.labeling.health_horizon_minutes) == (300, 1250)
+    assert config.labeling.drop_threshold_pct == base.labeling.drop_threshold_pct  # untouched
+    assert config.features.windows_minutes == (300, 600) and config.features.statistics == ("slope",)
+    assert config.features.trend_window_minutes is None
+    assert config.search.min_precision == 0.96 and config.search.budget == base.search.budget
+    assert (config.holdout, config.test_fraction) == ("machines", 0.25)
+    only_windows = apply_options(base, TrainingOptions(feature_windows_minutes=[5]))
+    assert only_windows.features.trend_window_minutes == base.features.trend_window_minutes
+    assert only_windows.features.statistics == base.features.statistics

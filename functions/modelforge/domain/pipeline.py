@@ -158,24 +158,28 @@ def train_model(frame: pd.DataFrame | Mapping[str, pd.DataFrame], *, machine_nam
 
     status = indicator == "status"
     source = "rpm_drop" if events is None else "records"
-    machines: list[_Machine] = []
     # A fleet needs min_rows in all; one machine may bring fewer (each fails too rarely to learn alone).
     per_machine = config.validation if not fleet else dataclasses.replace(config.validation, min_rows=2)
-    for name, machine_frame in frames.items():
-        clean = clean_telemetry(machine_frame, machine_name=name, config=per_machine,
-                                require_rpm_variation=events is None)
+    cleaned = {name: clean_telemetry(machine_frame, machine_name=name, config=per_machine,
+                                     require_rpm_variation=events is None)
+               for name, machine_frame in frames.items()}
+    if fleet and (rows := sum(len(c.frame) for c in cleaned.values())) < config.validation.min_rows:
+        raise InsufficientDataError(f"fleet '{machine_name}' has {rows} valid rows in the range, at least "
+                                    f"{config.validation.min_rows} are needed")
+    _check_same_sensors(cleaned)
+    # A sensor that never changes carries no information, only columns: C-MAPSS has seven of them.
+    sensors, constant = _informative_sensors(cleaned)
+    machines: list[_Machine] = []
+    for name, clean in cleaned.items():
         recorded = None if events is None else np.asarray(events.get(name, np.array([], dtype=np.int64)))
         labels = label_failures(clean.frame, config.labeling, recorded)
-        x, names = build_features(clean.frame, clean.sensor_columns, config.features)
+        x, names = build_features(clean.frame, sensors, config.features)
         target = labels.label if status else labels.time_to_failure
         machines.append(_Machine(name=name, clean=clean, labels=labels, t=timestamps_ns(clean.frame), x=x,
                                  usable=np.flatnonzero(~np.isnan(target)), target=target))
-    if fleet and (rows := sum(len(m.clean.frame) for m in machines)) < config.validation.min_rows:
-        raise InsufficientDataError(f"fleet '{machine_name}' has {rows} valid rows in the range, at least "
-                                    f"{config.validation.min_rows} are needed")
+    del cleaned
     lap("validate_label_features")
-    _check_same_sensors(machines)
-    names = feature_names(machines[0].clean.sensor_columns, config.features)
+    names = feature_names(sensors, config.features)
     if sum(len(m.labels.episodes) for m in machines) == 0:
         raise NoFailureEventsError(_no_failure_message(machines, machine_name, config.labeling, source))
 
@@ -272,6 +276,7 @@ def train_model(frame: pd.DataFrame | Mapping[str, pd.DataFrame], *, machine_nam
                                       "target_mean": float(np.mean(y_train)),
                                       "first_timestamp": _iso(first_train), "last_timestamp": _iso(last_train)})
     data = _data_summary(machines, t, split, sample.summary(), onsets, status, window, holdout, source, g_test)
+    data["sensors_constant_dropped"] = list(constant)
     lineage_info = {
         **dict(lineage or {}),
         "machine_name": machine_name,
@@ -393,16 +398,34 @@ def _sample(t_train: np.ndarray, g_train: np.ndarray, onsets: np.ndarray, onset_
     return SampleResult(rows, weight, True, len(t_train), len(rows), len(rows) / len(t_train))
 
 
-def _check_same_sensors(machines: list[_Machine]) -> None:
-    reference = machines[0]
-    for machine in machines[1:]:
-        if machine.clean.sensor_columns != reference.clean.sensor_columns:
-            missing = sorted(set(reference.clean.sensor_columns) - set(machine.clean.sensor_columns))
-            extra = sorted(set(machine.clean.sensor_columns) - set(reference.clean.sensor_columns))
+def _check_same_sensors(cleaned: Mapping[str, CleanTelemetry]) -> None:
+    (reference_name, reference), *others = cleaned.items()
+    for name, clean in others:
+        if clean.sensor_columns != reference.sensor_columns:
+            missing = sorted(set(reference.sensor_columns) - set(clean.sensor_columns))
+            extra = sorted(set(clean.sensor_columns) - set(reference.sensor_columns))
             raise TelemetrySchemaError(
-                f"a fleet model needs the same sensor columns on every machine: '{machine.name}' differs from "
-                f"'{reference.name}' (missing: {', '.join(missing) or 'none'}; extra: {', '.join(extra) or 'none'}"
+                f"a fleet model needs the same sensor columns on every machine: '{name}' differs from "
+                f"'{reference_name}' (missing: {', '.join(missing) or 'none'}; extra: {', '.join(extra) or 'none'}"
                 "; or the same columns in another order)")
+
+
+def _informative_sensors(cleaned: Mapping[str, CleanTelemetry]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The sensors that vary somewhere in the data, and those that never do (same value, or always missing)."""
+    sensors = next(iter(cleaned.values())).sensor_columns
+    low = {s: np.inf for s in sensors}
+    high = {s: -np.inf for s in sensors}
+    for clean in cleaned.values():
+        for sensor in sensors:
+            values = clean.frame[sensor]
+            low[sensor] = min(low[sensor], float(values.min(skipna=True)) if values.notna().any() else np.inf)
+            high[sensor] = max(high[sensor], float(values.max(skipna=True)) if values.notna().any() else -np.inf)
+    constant = tuple(s for s in sensors if not high[s] > low[s])
+    kept = tuple(s for s in sensors if s not in constant)
+    if not kept:
+        raise TelemetrySchemaError(f"every sensor is constant or empty in the data ({', '.join(sensors)}): "
+                                   "there is nothing to learn from")
+    return kept, constant
 
 
 def _check_events(t: np.ndarray, y: np.ndarray, split: TimeSplit, onsets: np.ndarray, status: bool,

@@ -175,7 +175,8 @@ def apply_options(config: PipelineConfig, options: TrainingOptions | None) -> Pi
     features = FeatureConfig(
         windows_minutes=tuple(options.feature_windows_minutes or config.features.windows_minutes),
         statistics=tuple(options.feature_statistics or config.features.statistics),
-        trend_window_minutes=options.trend_window_minutes or config.features.trend_window_minutes)
+        trend_window_minutes=(config.features.trend_window_minutes if options.trend_window_minutes is None
+                              else options.trend_window_minutes or None))  # 0: no trend features
     search = replace(config.search, **_given(min_precision=options.min_precision))
     return replace(config, labeling=labeling, features=features, search=search,
                    **_given(holdout=options.holdout, test_fraction=options.test_fraction))
