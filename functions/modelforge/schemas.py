@@ -173,6 +173,8 @@ class ChampionResponse(BaseModel):
     reason: str | None = None
     updated_at: datetime | None = None
     history: list[PromotionRecord] = Field(default_factory=list)
+    last_drift_check: dict[str, Any] | None = Field(
+        default=None, description="The champion's latest drift check: PSI of recent data against its training data.")
 
 
 class PromoteRequest(BaseModel):

@@ -107,3 +107,18 @@ class GateSettings(_EnvSettings):
     gate_min_precision: float = Field(default=0.2, ge=0, le=1)
     gate_tolerance: float = Field(default=0.02, ge=0, le=1)
     gate_rmse_tolerance: float = Field(default=0.05, ge=0, le=10)
+
+
+class DriftSettings(_EnvSettings):
+    jobs_table_name: str
+    models_table_name: str
+    models_bucket_name: str
+    data_bucket_name: str
+    state_machine_arn: str
+    processed_data_prefix: str = "processed"
+    # How many days of each machine's newest data a check compares with the training profile.
+    drift_window_days: int = Field(default=7, ge=1, le=366)
+    # PSI above which a feature has drifted (0.1-0.25 is "moderate" by the usual rule of thumb).
+    drift_psi_threshold: float = Field(default=0.25, gt=0, le=10)
+    # Start a retraining job for a champion whose inputs drifted (the template's DriftRetrain).
+    drift_retrain: bool = False

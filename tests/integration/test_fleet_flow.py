@@ -121,3 +121,42 @@ def test_a_bad_fleet_is_refused_with_the_field_and_creates_no_job(cloud: LocalCl
     assert field in answer.text
     after = len(requests.get(f"{cloud.api_url}/jobs", params={"limit": 100}, timeout=30).json()["jobs"])
     assert after == before
+
+
+def invoke_drift(cloud: LocalCloud, payload: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    answer = cloud.client("lambda").invoke(FunctionName=cloud.stack.functions["DriftFunction"].name,
+                                           Payload=json.dumps(payload).encode())
+    body = json.loads(answer["Payload"].read())
+    assert "FunctionError" not in answer, body
+    return dict(body)
+
+
+def test_a_fleet_s_drift_check_reads_all_its_machines_and_retrains_it_on_drift(
+        cloud: LocalCloud, fleet_job: dict[str, Any]) -> None:
+    # Runs last in this module: it rewrites the engines' telemetry.
+    machines = [f"FD001-{i:03d}" for i in range(1, 11)]
+    [unchanged] = invoke_drift(cloud, {"machine_name": FLEET, "indicator": "status", "window_days": 30})["results"]
+    assert unchanged["machines"] == machines and unchanged["version"] == fleet_job["model_id"]
+    assert unchanged["status"] != "drift", unchanged
+    assert unchanged["retrain_process_id"] is None
+
+    bucket, prefix = data_location(cloud.stack)
+    store = TelemetryStore(bucket, prefix)
+    for name, frame in engines().telemetry.items():  # the LPT outlet runs 40 degrees hotter than ever before
+        store.write(name, frame.assign(s4=frame["s4"] + 40))
+    [drifted] = invoke_drift(cloud, {"machine_name": FLEET, "indicator": "status", "window_days": 30,
+                                     "retrain": True})["results"]
+    assert drifted["status"] == "drift"
+    assert drifted["top_features"][0]["feature"].startswith("s4")
+    retrain = wait_for_job(cloud.api_url, drifted["retrain_process_id"], timeout=300)
+    assert retrain["machine_name"] == FLEET and retrain["machine_names"] == machines
+    assert retrain["failure_events"] == "records" and retrain["options"]["holdout"] == "machines"
+    assert retrain["status"] == "completed", retrain["error_message"]
+    from modelforge.adapters.model_registry import ModelRegistry, model_name
+
+    checked = ModelRegistry(cloud.stack.outputs["ModelsTableName"]).get_version(model_name(FLEET, "status"),
+                                                                               fleet_job["model_id"])
+    assert checked is not None and checked["last_drift_check"]["status"] == "drift"
+    assert checked["last_drift_check"]["retrain_process_id"] == retrain["process_id"]

@@ -282,3 +282,90 @@ def test_policies_name_one_resource_and_no_wildcard_data_actions(transformed: di
                     if service in ("dynamodb", "s3", "states", "lambda", "sqs"):
                         assert not action.endswith(":*"), (name, action)
                         assert statement["Resource"] != "*", (name, action)
+
+
+# The DriftFunction's role after the transform: each service's actions on exactly these resources, nothing else.
+DRIFT_SCOPE = {
+    "dynamodb": {"ModelsTable", "JobsTable"},  # last_drift_check on the champion; retraining jobs
+    "s3": {"ModelsBucket", "DataBucket"},  # training profiles; telemetry
+    "states": {"TrainingStateMachine"},  # retraining executions
+    "sqs": {"DriftCheckFailuresQueue"},  # the OnFailure destination
+}
+
+
+def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    return [statement for policy in role["Properties"].get("Policies", [])
+            for statement in policy["PolicyDocument"]["Statement"]]
+
+
+def test_the_drift_function_may_touch_only_its_tables_buckets_state_machine_and_queue(
+    transformed: dict[str, Any],
+) -> None:
+    resources = transformed["Resources"]
+    role_id = resources["DriftFunction"]["Properties"]["Role"]["Fn::GetAtt"][0]
+    role = resources[role_id]
+    scope: dict[str, set[str]] = {}
+    for statement in _statements(role):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        services = {action.split(":", 1)[0] for action in actions}
+        assert len(services) == 1, statement
+        (service,) = services
+        targets = _referenced_resources(statement["Resource"]) - _PSEUDO
+        assert statement["Effect"] == "Allow" and "Condition" not in statement
+        assert len(targets) == 1, statement  # each statement names one resource (and its objects or indexes)
+        scope.setdefault(service, set()).update(targets)
+        if service == "s3":
+            assert all(action.split(":", 1)[1].startswith(("Get", "List")) for action in actions), actions
+        if service == "states":
+            assert actions == ["states:StartExecution"]
+        if service == "sqs":
+            assert actions == ["sqs:SendMessage"]
+
+    assert scope == DRIFT_SCOPE
+    state_machine_names = [
+        statement["Resource"]["Fn::Sub"][1]["stateMachineName"]
+        for statement in _statements(role) if statement["Action"] == ["states:StartExecution"]
+    ]
+    assert state_machine_names == [{"Fn::GetAtt": ["TrainingStateMachine", "Name"]}]
+    # Besides the policies above, only Lambda's own logging and X-Ray (Tracing: Active).
+    assert {arn.rsplit("/", 1)[-1] for arn in role["Properties"]["ManagedPolicyArns"]} == {
+        "AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"}
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"DriftRetrain": "true", "DriftSchedule": "cron(0 3 * * ? *)"}],
+    ids=["default", "retrain-nightly"],
+)
+def test_the_drift_schedule_invokes_the_drift_function_as_deployed(
+    monkeypatch_module: pytest.MonkeyPatch, overrides: dict[str, str]
+) -> None:
+    monkeypatch_module.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    template = _as_deployed(_translate(overrides), overrides)
+    resources = template["Resources"]
+    rules = {name: r for name, r in resources.items() if r["Type"] == "AWS::Events::Rule"
+             and any(t["Arn"] == {"Fn::GetAtt": ["DriftFunction", "Arn"]} for t in r["Properties"]["Targets"])}
+    ((rule_id, rule),) = rules.items()
+    (target,) = rule["Properties"]["Targets"]
+    permissions = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"
+                   and r["Properties"]["FunctionName"] == {"Ref": "DriftFunction"}]
+    queue_arn = {"Fn::GetAtt": ["DriftCheckFailuresQueue", "Arn"]}
+    (policy,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::SQS::QueuePolicy"
+                 and r["Properties"]["Queues"] == [{"Ref": "DriftCheckFailuresQueue"}]]
+    (invoke_config,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"
+                        and r["Properties"]["FunctionName"] == {"Ref": "DriftFunction"}]
+    variables = resources["DriftFunction"]["Properties"]["Environment"]["Variables"]
+
+    assert rule["Properties"]["ScheduleExpression"] == overrides.get("DriftSchedule", "rate(1 day)")
+    assert rule["Properties"].get("State", "ENABLED") == "ENABLED"
+    assert json.loads(target["Input"]) == {"source": "schedule"}
+    assert target["DeadLetterConfig"] == {"Arn": queue_arn}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    assert permissions == [{"Action": "lambda:InvokeFunction", "FunctionName": {"Ref": "DriftFunction"},
+                            "Principal": "events.amazonaws.com",
+                            "SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}]
+    assert [s["Condition"] for s in policy["PolicyDocument"]["Statement"]] == [
+        {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}}]
+    assert invoke_config["MaximumRetryAttempts"] == 1
+    assert invoke_config["DestinationConfig"]["OnFailure"]["Destination"] == queue_arn
+    assert variables["DRIFT_RETRAIN"] == overrides.get("DriftRetrain", "false")

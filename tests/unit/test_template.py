@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from localcloud.template import REPO_ROOT, TEMPLATE_PATH, LocalStack, load_template
+from localcloud.template import REPO_ROOT, TEMPLATE_PATH, LocalStack, load_template, resolve_stack
 from modelforge import errors
 from modelforge.adapters import job_store
 from modelforge.logic.training_job import TrainingOutcome, TrainingTask
@@ -285,6 +285,122 @@ def test_the_functions_read_the_settings_they_should(local_stack: LocalStack) ->
 
     assert found["ApiFunction"] == {"ApiSettings"}
     assert found["TrainingFunction"] == {"TrainingSettings"}
+    assert found["DriftFunction"] == {"DriftSettings"}
+
+
+# ---------------------------------------------------------------- asynchronous invocations and their failures
+
+ASYNC_EVENTS = ("Schedule", "EventBridgeRule")  # EventBridge invokes the function asynchronously
+
+
+def getatt(logical_id: str, attribute: str) -> dict[str, list[str]]:
+    return {"Fn::GetAtt": [logical_id, attribute]}
+
+
+def test_every_asynchronously_invoked_function_keeps_and_alarms_on_its_failures(template: dict[str, Any]) -> None:
+    """A failed EventBridge delivery and a failed invocation both land in one queue, and a message there alarms:
+    otherwise a reconciliation or a drift check is lost silently."""
+    queues = resources_of(template, "AWS::SQS::Queue")
+    queue_policies = resources_of(template, "AWS::SQS::QueuePolicy").values()
+    alarms = resources_of(template, "AWS::CloudWatch::Alarm").values()
+    checked = set()
+    for name, function in resources_of(template, "AWS::Serverless::Function").items():
+        props = function["Properties"]
+        events = {key: e for key, e in props.get("Events", {}).items() if e["Type"] in ASYNC_EVENTS}
+        if not events:
+            continue
+        on_failure = props["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
+        assert on_failure["Type"] == "SQS", name
+        queue = on_failure["Destination"]["Fn::GetAtt"][0]
+        assert queue in queues, name
+        assert queues[queue]["Properties"]["SqsManagedSseEnabled"] is True, queue
+        assert queues[queue]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600, queue
+        for event_name, event in events.items():
+            event_props = event["Properties"]
+            assert event_props["DeadLetterConfig"] == {"Arn": getatt(queue, "Arn")}, (name, event_name)
+            assert event_props["RetryPolicy"]["MaximumRetryAttempts"] > 0, (name, event_name)
+            # SAM names the rule <function><event>; only that rule may send to the queue.
+            granted = [
+                statement
+                for policy in queue_policies
+                if policy["Properties"]["Queues"] == [{"Ref": queue}]
+                for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+            ]
+            assert granted == [{
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": getatt(queue, "Arn"),
+                "Condition": {"ArnEquals": {"aws:SourceArn": getatt(f"{name}{event_name}", "Arn")}},
+            }], (name, event_name)
+        watching = [
+            a["Properties"]
+            for a in alarms
+            if a["Properties"].get("Namespace") == "AWS/SQS"
+            and a["Properties"]["Dimensions"] == [{"Name": "QueueName", "Value": getatt(queue, "QueueName")}]
+        ]
+        assert len(watching) == 1, queue
+        (alarm,) = watching
+        assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible", queue
+        assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanOrEqualToThreshold", 1), queue
+        assert alarm["TreatMissingData"] == "notBreaching", queue
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], queue
+        checked.add(name)
+
+    assert checked >= {"ReconcileFunction", "DriftFunction"}
+
+
+DRIFT_VARIABLES = {
+    "JOBS_TABLE_NAME", "MODELS_TABLE_NAME", "MODELS_BUCKET_NAME", "DATA_BUCKET_NAME", "STATE_MACHINE_ARN",
+    "PROCESSED_DATA_PREFIX", "DRIFT_WINDOW_DAYS", "DRIFT_PSI_THRESHOLD", "DRIFT_RETRAIN",
+}
+
+
+def test_the_drift_function_runs_on_the_drift_schedule(template: dict[str, Any]) -> None:
+    drift = template["Resources"]["DriftFunction"]["Properties"]
+    (event,) = drift["Events"].values()
+    parameters = template["Parameters"]
+    schedule = parameters["DriftSchedule"]
+
+    assert event["Type"] == "Schedule"
+    assert event["Properties"]["Schedule"] == {"Ref": "DriftSchedule"}
+    assert json.loads(event["Properties"]["Input"]) == {"source": "schedule"}
+    assert schedule["Default"] == "rate(1 day)"
+    assert re.fullmatch(schedule["AllowedPattern"], schedule["Default"])
+    assert re.fullmatch(schedule["AllowedPattern"], "cron(0 3 * * ? *)")
+    assert not re.fullmatch(schedule["AllowedPattern"], "daily")
+    assert (parameters["DriftRetrain"]["Default"], parameters["DriftRetrain"]["AllowedValues"]) == (
+        "false", ["true", "false"])
+    assert drift["EventInvokeConfig"]["MaximumRetryAttempts"] == 1
+    assert drift["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"] == getatt(
+        "DriftCheckFailuresQueue", "Arn")
+    alarm = template["Resources"]["DriftCheckFailuresAlarm"]["Properties"]
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": getatt("DriftCheckFailuresQueue", "QueueName")}]
+    assert alarm["AlarmName"] == {"Fn::Sub": "${AWS::StackName}-DriftCheckFailures"}
+
+
+@pytest.mark.parametrize("retrain", ["false", "true"])
+def test_the_local_stack_resolves_the_drift_function(retrain: str) -> None:
+    overrides = {} if retrain == "false" else {"DriftRetrain": "true"}
+    stack = resolve_stack(parameter_overrides=overrides)
+    drift = stack.functions["DriftFunction"]
+    ours = set(drift.environment) - set(load_template()["Globals"]["Function"]["Environment"]["Variables"])
+
+    assert (drift.handler, drift.package_type, drift.memory_mb, drift.timeout_s) == (
+        "modelforge.handlers.drift.lambda_handler", "Image", 3008, 900)
+    assert drift.http_routes == () and drift.event_patterns == ()
+    assert ours == DRIFT_VARIABLES
+    assert drift.environment["DRIFT_RETRAIN"] == retrain
+    assert drift.environment["STATE_MACHINE_ARN"] == stack.state_machines["TrainingStateMachine"].arn
+    assert drift.environment["JOBS_TABLE_NAME"] == stack.tables["JobsTable"].name
+    assert drift.environment["MODELS_TABLE_NAME"] == stack.tables["ModelsTable"].name
+    assert drift.environment["DATA_BUCKET_NAME"] == stack.buckets["DataBucket"]
+    assert drift.environment["MODELS_BUCKET_NAME"] == stack.buckets["ModelsBucket"]
+    api = stack.functions["ApiFunction"]
+    # Retraining goes through the same job store, catalog and state machine as POST /train.
+    for variable in ("JOBS_TABLE_NAME", "DATA_BUCKET_NAME", "STATE_MACHINE_ARN", "PROCESSED_DATA_PREFIX"):
+        assert drift.environment[variable] == api.environment[variable], variable
+    assert (drift.environment["DRIFT_WINDOW_DAYS"], drift.environment["DRIFT_PSI_THRESHOLD"]) == ("7", "0.25")
 
 
 # ---------------------------------------------------------------- the resolved local stack

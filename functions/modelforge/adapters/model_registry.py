@@ -106,6 +106,33 @@ class ModelRegistry:
         pointer = self.champion_pointer(name)
         return self.get_version(name, pointer["champion_version"]) if pointer else None
 
+    def list_champions(self) -> list[dict[str, Any]]:
+        """Every model's champion. A scan of the pointer items: the drift schedule runs it once a day over a
+        table of a few items per model, where an index would cost a write on every promotion."""
+        pointers: list[dict[str, Any]] = []
+        query: dict[str, Any] = {"FilterExpression": Attr("version").eq(POINTER_VERSION)
+                                 & Attr("model_name").begins_with(f"{CHAMPION}#")}
+        while True:
+            page = self._table.scan(**query)
+            pointers += [from_dynamo(item) for item in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                break
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        champions = []
+        for pointer in pointers:
+            name = pointer["model_name"].removeprefix(f"{CHAMPION}#")
+            item = self.get_version(name, pointer["champion_version"])
+            if item is not None:
+                champions.append(item)
+        return champions
+
+    def record_drift(self, name: str, version: str, check: dict[str, Any]) -> None:
+        """Keeps the latest drift check on the version's item (only if the version exists)."""
+        self._table.update_item(Key={"model_name": name, "version": version},
+                                UpdateExpression="SET last_drift_check = :check",
+                                ConditionExpression=Attr("version").exists(),
+                                ExpressionAttributeValues={":check": to_dynamo(check)})
+
     def promote(self, name: str, version: str, *, reason: str, by: str, now: datetime) -> dict[str, Any]:
         """Makes ``version`` the champion, atomically. Raises ModelNotFoundError for an unknown version and
         PromotionConflictError when another promotion won the race (read again and retry if still wanted)."""

@@ -56,7 +56,8 @@ def get_champion(*, registry: Registry, machine_name: str, indicator: Indicator)
         raise ModelNotFoundError(f"the champion of {machine_name}/{indicator.value} is missing from the registry")
     history = [PromotionRecord.model_validate(item) for item in registry.history(name, 20)]
     return ChampionResponse(champion=summarize(champion), promoted_by=pointer.get("promoted_by"),
-                            reason=pointer.get("reason"), updated_at=pointer.get("updated_at"), history=history)
+                            reason=pointer.get("reason"), updated_at=pointer.get("updated_at"), history=history,
+                            last_drift_check=champion.get("last_drift_check"))
 
 
 def promote_version(request: PromoteRequest, *, registry: Registry, artifacts: ArtifactVerifier,

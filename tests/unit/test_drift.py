@@ -1,0 +1,218 @@
+"""Drift checks: the domain verdict on DataFrames (no mocks), and the scheduled use case against fakes."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelforge.domain.drift import DRIFT, STABLE, DriftDataError, check_drift
+from modelforge.domain.features import FeatureConfig, build_features, feature_names
+from modelforge.domain.profile import training_profile
+from modelforge.jobs import Indicator
+from modelforge.logic.drift import DriftCheckRequest, DriftDependencies, DriftPolicy, run_drift_checks
+from modelforge.schemas import MachineSummary, TrainRequest, TrainResponse
+
+NOW = datetime(2025, 3, 1, tzinfo=UTC)
+RECIPE = FeatureConfig(windows_minutes=(30,), statistics=("mean",), trend_window_minutes=None)
+NAMES = feature_names(["temperature", "pressure"], RECIPE)
+
+
+def telemetry(days: float, *, seed: int, temperature_shift: float = 0.0, start: str = "2025-02-01") -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n = int(days * 1440)
+    return pd.DataFrame({
+        "timestamp": pd.date_range(start, periods=n, freq="min", tz="UTC"),
+        "temperature": 60 + rng.normal(0, 2, n) + temperature_shift,
+        "pressure": 5 + rng.normal(0, 0.3, n),
+    })
+
+
+def profile_of(frames: list[pd.DataFrame]) -> dict[str, Any]:
+    x = np.concatenate([build_features(f, ["temperature", "pressure"], RECIPE)[0] for f in frames])
+    return training_profile(x, NAMES)
+
+
+def test_data_like_the_training_data_is_not_drift() -> None:
+    profile = profile_of([telemetry(3, seed=1)])
+    assert check_drift({"M": telemetry(3, seed=1)}, NAMES, profile, threshold=0.25)["status"] == STABLE
+    # New draws of the same process: rolling means are autocorrelated, so a little sampling noise remains.
+    verdict = check_drift({"M": telemetry(2, seed=2)}, NAMES, profile, threshold=0.25)
+    assert verdict["status"] != DRIFT and verdict["max_psi"] < 0.15
+    assert verdict["rows"] == 2 * 1440 and verdict["features_checked"] == len(NAMES)
+
+
+def test_a_shifted_sensor_is_drift_and_is_named_first() -> None:
+    profile = profile_of([telemetry(3, seed=1)])
+    verdict = check_drift({"M": telemetry(2, seed=2, temperature_shift=4)}, NAMES, profile, threshold=0.25)
+    assert verdict["status"] == DRIFT
+    assert verdict["top_features"][0]["feature"].startswith("temperature")
+    assert all(not f["feature"].startswith("pressure") for f in verdict["top_features"][:2])
+
+
+def test_a_fleet_is_featurized_machine_by_machine() -> None:
+    profile = profile_of([telemetry(2, seed=1), telemetry(2, seed=3)])
+    # The same period on two machines: stacked, not interleaved, so their rolling windows stay apart.
+    verdict = check_drift({"A": telemetry(1, seed=4), "B": telemetry(1, seed=5)}, NAMES, profile, threshold=0.25)
+    assert verdict["status"] != DRIFT and verdict["rows"] == 2 * 1440
+
+
+def test_recent_data_without_a_model_sensor_is_refused_by_name() -> None:
+    with pytest.raises(DriftDataError, match=r"lacks the model.s sensor\(s\) pressure"):
+        check_drift({"M": telemetry(1, seed=2).drop(columns=["pressure"])}, NAMES, profile_of([telemetry(1, seed=1)]),
+                    threshold=0.25)
+    with pytest.raises(DriftDataError, match="no recent telemetry"):
+        check_drift({"M": pd.DataFrame()}, NAMES, profile_of([telemetry(1, seed=1)]), threshold=0.25)
+
+
+# ---------------------------------------------------------------- the scheduled use case
+
+
+class FakeRegistry:
+    def __init__(self, *items: dict[str, Any]) -> None:
+        self.items = {item["model_name"]: item for item in items}
+        self.recorded: list[tuple[str, str, dict[str, Any]]] = []
+
+    def champion(self, name: str) -> dict[str, Any] | None:
+        return self.items.get(name)
+
+    def list_champions(self) -> list[dict[str, Any]]:
+        return list(self.items.values())
+
+    def record_drift(self, name: str, version: str, check: dict[str, Any]) -> None:
+        self.recorded.append((name, version, check))
+
+
+class FakeArtifacts:
+    def __init__(self, blobs: dict[str, bytes]) -> None:
+        self.blobs = blobs
+
+    def get_verified(self, uri: str, expected_sha256: str) -> bytes:
+        if expected_sha256 != "sha-" + uri:
+            raise ValueError(f"sha256 of {uri} does not match the registry")
+        return self.blobs[uri]
+
+
+class FakeTelemetry:
+    def __init__(self, frames: dict[str, pd.DataFrame]) -> None:
+        self.frames = frames
+        self.reads: list[tuple[str, Any, Any]] = []
+
+    def read(self, machine_name: str, start: Any, end: Any) -> pd.DataFrame:
+        self.reads.append((machine_name, start, end))
+        return self.frames.get(machine_name, pd.DataFrame())
+
+
+class FakeCatalog:
+    def __init__(self, frames: dict[str, pd.DataFrame]) -> None:
+        self.frames = frames
+
+    def describe(self, machine_name: str) -> MachineSummary | None:
+        frame = self.frames.get(machine_name)
+        if frame is None:
+            return None
+        return MachineSummary(machine_name=machine_name, first_timestamp=frame["timestamp"].iloc[0],
+                              last_timestamp=frame["timestamp"].iloc[-1], rows=len(frame), columns=list(frame))
+
+
+def champion(name: str, machines: list[str], **fields: Any) -> dict[str, Any]:
+    return {"model_name": f"{name}#status", "machine_name": name, "indicator": "status", "version": "v1",
+            "machine_names": machines, "feature_names": NAMES, "profile_uri": f"s3://m/{name}.profile.json",
+            "profile_sha256": f"sha-s3://m/{name}.profile.json", **fields}
+
+
+def deps_for(items: list[dict[str, Any]], frames: dict[str, pd.DataFrame], profile: dict[str, Any],
+             submitted: list[TrainRequest]) -> tuple[DriftDependencies, FakeRegistry, FakeTelemetry]:
+    registry = FakeRegistry(*items)
+    telemetry_store = FakeTelemetry(frames)
+
+    def submit(request: TrainRequest) -> TrainResponse:
+        submitted.append(request)
+        return TrainResponse(process_id=f"retrain-{len(submitted)}", status="pending")
+
+    blobs = {item["profile_uri"]: json.dumps(profile).encode() for item in items}
+    return (DriftDependencies(registry=registry, artifacts=FakeArtifacts(blobs), telemetry=telemetry_store,
+                              catalog=FakeCatalog(frames), submit_training=submit), registry, telemetry_store)
+
+
+def test_a_drifted_fleet_champion_is_retrained_with_its_own_fields_when_allowed() -> None:
+    profile = profile_of([telemetry(3, seed=1)])
+    frames = {"P-1": telemetry(10, seed=2, temperature_shift=5), "P-2": telemetry(10, seed=3, temperature_shift=5)}
+    options = {"label_window_minutes": 300, "holdout": "machines"}
+    item = champion("PUMPS", ["P-1", "P-2"], failure_events="records", options=options)
+    submitted: list[TrainRequest] = []
+    deps, registry, store = deps_for([item], frames, profile, submitted)
+
+    [result] = run_drift_checks(DriftCheckRequest(), deps, DriftPolicy(window_days=3, retrain=True), now=lambda: NOW)
+
+    assert result.status == "drift" and result.retrain_process_id == "retrain-1"
+    assert {m for m, _, _ in store.reads} == {"P-1", "P-2"}
+    # The newest three days of data, ending on the last day with data.
+    assert {(str(s), str(e)) for _, s, e in store.reads} == {("2025-02-08", "2025-02-10")}
+    [request] = submitted
+    assert (request.machine_name, request.machine_names) == ("PUMPS", ["P-1", "P-2"])
+    assert request.failure_events.value == "records" and request.options is not None
+    assert request.options.label_window_minutes == 300 and request.indicator is Indicator.STATUS
+    assert registry.recorded[0][:2] == ("PUMPS#status", "v1")
+    assert registry.recorded[0][2]["retrain_process_id"] == "retrain-1"
+
+
+def test_drift_without_permission_to_retrain_is_only_recorded() -> None:
+    profile = profile_of([telemetry(3, seed=1)])
+    frames = {"M-1": telemetry(3, seed=2, temperature_shift=5)}
+    submitted: list[TrainRequest] = []
+    deps, registry, _ = deps_for([champion("M-1", ["M-1"])], frames, profile, submitted)
+    [result] = run_drift_checks(DriftCheckRequest(machine_name="M-1", indicator=Indicator.STATUS), deps,
+                                DriftPolicy(retrain=False), now=lambda: NOW)
+    assert result.status == "drift" and result.retrain_process_id is None and submitted == []
+    assert registry.recorded[0][2]["status"] == "drift"
+
+
+def test_a_single_machine_retrain_is_not_a_fleet() -> None:
+    profile = profile_of([telemetry(3, seed=1)])
+    frames = {"M-1": telemetry(3, seed=2, temperature_shift=5)}
+    submitted: list[TrainRequest] = []
+    deps, _, _ = deps_for([champion("M-1", ["M-1"])], frames, profile, submitted)
+    run_drift_checks(DriftCheckRequest(), deps, DriftPolicy(retrain=True), now=lambda: NOW)
+    assert submitted[0].machine_name == "M-1" and submitted[0].machine_names is None
+
+
+def test_a_champion_whose_machines_have_no_data_is_recorded_as_no_data() -> None:
+    submitted: list[TrainRequest] = []
+    deps, registry, _ = deps_for([champion("GONE", ["G-1"])], {}, profile_of([telemetry(1, seed=1)]), submitted)
+    [result] = run_drift_checks(DriftCheckRequest(), deps, DriftPolicy(retrain=True), now=lambda: NOW)
+    assert result.status == "no_data" and "none of the model's machines has data" in (result.message or "")
+    assert submitted == [] and registry.recorded[0][2]["status"] == "no_data"
+
+
+def test_one_model_needs_both_its_name_and_indicator() -> None:
+    deps, _, _ = deps_for([], {}, {}, [])
+    with pytest.raises(ValueError, match="both machine_name and indicator"):
+        run_drift_checks(DriftCheckRequest(machine_name="M-1"), deps, DriftPolicy())
+    with pytest.raises(LookupError, match="no champion"):
+        run_drift_checks(DriftCheckRequest(machine_name="M-1", indicator=Indicator.HEALTH), deps, DriftPolicy())
+
+
+def test_a_retried_run_over_the_same_data_does_not_retrain_twice() -> None:
+    profile = profile_of([telemetry(3, seed=1)])
+    frames = {"M-1": telemetry(3, seed=2, temperature_shift=5)}
+    submitted: list[TrainRequest] = []
+    earlier = {"status": "drift", "end_date": "2025-02-03", "retrain_process_id": "already"}
+    deps, _, _ = deps_for([champion("M-1", ["M-1"], last_drift_check=earlier)], frames, profile, submitted)
+    [result] = run_drift_checks(DriftCheckRequest(), deps, DriftPolicy(retrain=True), now=lambda: NOW)
+    assert result.retrain_process_id == "already" and submitted == []
+
+
+def test_one_champion_s_failure_is_recorded_and_the_others_are_still_checked() -> None:
+    profile = profile_of([telemetry(3, seed=1)])
+    frames = {"M-1": telemetry(3, seed=2), "M-2": telemetry(3, seed=3)}
+    broken = champion("M-1", ["M-1"], profile_sha256="tampered")
+    deps, registry, _ = deps_for([broken, champion("M-2", ["M-2"])], frames, profile, [])
+    results = run_drift_checks(DriftCheckRequest(), deps, DriftPolicy(), now=lambda: NOW)
+    assert results[0].status == "error" and "sha256 of s3://m/M-1.profile.json" in (results[0].message or "")
+    assert results[1].status != "error"
+    assert [name for name, _, _ in registry.recorded] == ["M-1#status", "M-2#status"]
