@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from modelforge.jobs import FailureEventSource, Indicator, JobStatus, TrainingOptions
 
@@ -41,6 +49,12 @@ class TrainRequest(BaseModel):
         description="Where failures come from: 'rpm_drop' (a sharp drop of Eng_RPM_variation_percentage) or "
         "'records' (the failure-events dataset in the data bucket).")
     options: TrainingOptions | None = Field(default=None, description="Overrides of the training settings.")
+
+    @model_validator(mode="after")
+    def _machines_holdout_needs_a_fleet(self) -> TrainRequest:
+        if self.options is not None and self.options.holdout == "machines" and not self.machine_names:
+            raise ValueError("options.holdout 'machines' holds out whole machines: it needs a fleet (machine_names)")
+        return self
 
     @field_validator("machine_names")
     @classmethod

@@ -150,6 +150,10 @@ def test_a_fleet_s_drift_check_reads_all_its_machines_and_retrains_it_on_drift(
                                      "retrain": True})["results"]
     assert drifted["status"] == "drift"
     assert drifted["top_features"][0]["feature"].startswith("s4")
+    # Until the retrained model has been trained and gated (tens of seconds), the champion is the checked one.
+    shown = requests.get(f"{cloud.api_url}/models/{FLEET}/status", timeout=30).json()
+    assert shown["champion"]["version"] == fleet_job["model_id"]
+    assert shown["last_drift_check"]["status"] == "drift"
     retrain = wait_for_job(cloud.api_url, drifted["retrain_process_id"], timeout=300)
     assert retrain["machine_name"] == FLEET and retrain["machine_names"] == machines
     assert retrain["failure_events"] == "records" and retrain["options"]["holdout"] == "machines"

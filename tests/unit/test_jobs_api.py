@@ -474,6 +474,14 @@ def test_a_bad_fleet_names_the_field_and_creates_nothing(jobs: FakeJobs, fields:
     assert jobs.items == {} and executions.started == []
 
 
+def test_holding_out_machines_needs_a_fleet() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=r"options\.holdout 'machines' holds out whole machines"):
+        request(options={"holdout": "machines"})
+    assert fleet_request(options={"holdout": "machines"}).options is not None
+
+
 @pytest.mark.parametrize(("fields", "where"), [
     ({"machine_names": [MACHINE, MACHINE]}, "machine_names"),
     ({"machine_names": [MACHINE]}, "machine_names"),
