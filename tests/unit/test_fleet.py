@@ -10,9 +10,9 @@ import pytest
 
 from modelforge.domain.features import FeatureConfig, build_features, config_from_names, feature_names
 from modelforge.domain.labeling import LabelingConfig, label_failures, recorded_episodes
-from modelforge.domain.pipeline import PipelineConfig, machine_split, train_model
+from modelforge.domain.pipeline import PipelineConfig, train_model
 from modelforge.domain.search import SearchConfig
-from modelforge.domain.splitting import NotEnoughEventsError, group_validation_split
+from modelforge.domain.splitting import NotEnoughEventsError, group_validation_split, machine_split
 from modelforge.domain.telemetry import ValidationConfig, clean_telemetry
 from modelforge.errors import InsufficientDataError, NoFailureEventsError, TelemetrySchemaError
 

@@ -184,3 +184,28 @@ def pr_curve_points(y: np.ndarray, scores: np.ndarray, max_points: int = 400) ->
     keep = np.unique(np.linspace(0, len(thresholds) - 1, min(max_points, len(thresholds))).astype(int))
     return {"precision": precision[keep].tolist(), "recall": recall[keep].tolist(),
             "threshold": thresholds[keep].tolist()}
+
+
+def fleet_event_metrics(t: np.ndarray, group: np.ndarray, alarm: np.ndarray, onsets: np.ndarray,
+                        onset_group: np.ndarray, *, window_minutes: float, lead_minutes: float) -> dict[str, Any]:
+    """:func:`event_metrics` machine by machine (each on its own timeline), summed."""
+    if len(np.unique(group)) <= 1 and len(np.unique(onset_group)) <= 1:
+        order = np.argsort(t, kind="stable")
+        return event_metrics(t[order], alarm[order], np.sort(onsets), window_minutes=window_minutes,
+                             lead_minutes=lead_minutes)
+    totals: dict[str, Any] = {"events_total": 0, "events_caught": 0, "events_caught_ahead": 0,
+                              "false_alarm_episodes": 0, "evaluated_days": 0.0}
+    leads: list[float] = []
+    for machine in np.unique(group):
+        rows = np.flatnonzero(group == machine)
+        rows = rows[np.argsort(t[rows], kind="stable")]
+        part = event_metrics(t[rows], alarm[rows], np.sort(onsets[onset_group == machine]),
+                             window_minutes=window_minutes, lead_minutes=lead_minutes)
+        for key in totals:
+            totals[key] += part[key]
+        if part["median_lead_minutes"] is not None:
+            leads.append(part["median_lead_minutes"])
+    days = totals["evaluated_days"]
+    return {**totals, "lead_minutes": float(lead_minutes),
+            "median_lead_minutes": float(np.median(leads)) if leads else None,
+            "false_alarms_per_day": float(totals["false_alarm_episodes"] / days) if days else 0.0}

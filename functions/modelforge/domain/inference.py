@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from modelforge.domain.features import build_features, config_from_names
+from modelforge.domain.features import FeatureConfig, build_features, config_from_names
 from modelforge.domain.telemetry import TIMESTAMP
 
 
@@ -41,6 +42,12 @@ def sensors_of(feature_names: Sequence[str]) -> tuple[str, ...]:
     return tuple(name for name in feature_names if "__" not in name)
 
 
+@lru_cache(maxsize=64)
+def _recipe(feature_names: tuple[str, ...]) -> tuple[tuple[str, ...], FeatureConfig]:
+    """A model's feature recipe, parsed once per model rather than on every request."""
+    return config_from_names(feature_names)
+
+
 def records_frame(records: Sequence[Mapping[str, Any]], sensors: Sequence[str]) -> pd.DataFrame:
     """Records in time order. Without timestamps they are taken as consecutive minutes (rolling features are
     time-based)."""
@@ -67,7 +74,7 @@ def predict(model: LoadedModel, records: Sequence[Mapping[str, Any]]) -> list[tu
     """(prediction, probability) per record: status -> (0/1, score); health -> (minutes to failure, None)."""
     frame = records_frame(records, model.sensors)
     try:
-        sensors, config = config_from_names(model.feature_names)
+        sensors, config = _recipe(model.feature_names)
     except ValueError as error:
         raise IncompatibleRecordsError(f"the model's features cannot be rebuilt: {error}") from error
     matrix, names = build_features(frame, sensors, config)

@@ -121,11 +121,7 @@ def find_failure_episodes(t: np.ndarray, variation: np.ndarray, config: Labeling
         return FailureEpisodes(empty, empty, np.array([], dtype=bool), np.array([], dtype=bool))
     starts_new = np.r_[True, np.diff(low_times) >= config.episode_gap_minutes * MINUTE_NS]
     ends_here = np.r_[starts_new[1:], True]
-    onsets, ends = low_times[starts_new], low_times[ends_here]
-    window_start = np.searchsorted(t, onsets - config.window_minutes * MINUTE_NS, side="left")
-    onset_row = np.searchsorted(t, onsets, side="left")
-    return FailureEpisodes(onsets_ns=onsets, ends_ns=ends, left_censored=onsets == t[0],
-                           lead_observed=onset_row > window_start)
+    return _episodes(t, low_times[starts_new], low_times[ends_here], config)
 
 
 def recorded_episodes(t: np.ndarray, events_ns: np.ndarray, config: LabelingConfig) -> FailureEpisodes:
@@ -134,9 +130,15 @@ def recorded_episodes(t: np.ndarray, events_ns: np.ndarray, config: LabelingConf
     if len(t) == 0 or len(onsets) == 0:
         empty = np.array([], dtype=np.int64)
         return FailureEpisodes(empty, empty, np.array([], dtype=bool), np.array([], dtype=bool))
+    return _episodes(t, onsets, onsets.copy(), config)
+
+
+def _episodes(t: np.ndarray, onsets: np.ndarray, ends: np.ndarray, config: LabelingConfig) -> FailureEpisodes:
+    """``onsets`` at or before the first reading are left-censored (an RPM drop's onset is always a reading,
+    so for it this is ``onset == t[0]``); the lead-up is observed when a reading falls in its window."""
     window_start = np.searchsorted(t, onsets - config.window_minutes * MINUTE_NS, side="left")
     onset_row = np.searchsorted(t, onsets, side="left")
-    return FailureEpisodes(onsets_ns=onsets, ends_ns=onsets.copy(), left_censored=onsets <= t[0],
+    return FailureEpisodes(onsets_ns=onsets, ends_ns=ends, left_censored=onsets <= t[0],
                            lead_observed=onset_row > window_start)
 
 

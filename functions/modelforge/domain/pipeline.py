@@ -26,13 +26,13 @@ import pandas as pd
 
 from modelforge import __version__
 from modelforge.domain import xgb as xgb_tools
-from modelforge.domain.evaluation import classification_metrics, event_metrics, regression_metrics
+from modelforge.domain.evaluation import classification_metrics, fleet_event_metrics, regression_metrics
 from modelforge.domain.features import FeatureConfig, build_features, feature_names
 from modelforge.domain.labeling import LabelingConfig, Labels, label_failures, timestamps_ns
 from modelforge.domain.profile import training_profile
-from modelforge.domain.sampling import SampleResult, max_rows_for_budget, sample_within_budget
+from modelforge.domain.sampling import max_rows_for_budget, sample_fleet_within_budget
 from modelforge.domain.search import SearchConfig, SearchResult, search_classifier, search_regressor
-from modelforge.domain.splitting import NotEnoughEventsError, TimeSplit, chronological_split
+from modelforge.domain.splitting import NotEnoughEventsError, TimeSplit, chronological_split, machine_split
 from modelforge.domain.telemetry import RPM_VARIATION, CleanTelemetry, ValidationConfig, clean_telemetry
 from modelforge.errors import InsufficientDataError, NoFailureEventsError, TelemetrySchemaError
 
@@ -219,7 +219,9 @@ def train_model(frame: pd.DataFrame | Mapping[str, pd.DataFrame], *, machine_nam
     x_test, y_test, t_test, g_test = x_source[index[split.test]], y[split.test], t[split.test], group[split.test]
     del x_source
 
-    sample = _sample(t_train, g_train, onsets, onset_group, names, config, window)
+    sample = sample_fleet_within_budget(
+        t_train, g_train, onsets, onset_group, max_rows=max_rows_for_budget(config.memory_budget_mb, len(names)),
+        keep_minutes=max(4 * window, config.labeling.health_horizon_minutes), seed=config.search.seed)
     fit_x, fit_y, fit_t, fit_g = ((x_train, y_train, t_train, g_train) if not sample.sampled
                                   else (x_train[sample.rows], y_train[sample.rows], t_train[sample.rows],
                                         g_train[sample.rows]))
@@ -324,78 +326,9 @@ def train_model(frame: pd.DataFrame | Mapping[str, pd.DataFrame], *, machine_nam
     )
 
 
-def machine_split(group: np.ndarray, has_event: np.ndarray, *, test_fraction: float, seed: int,
-                  t: np.ndarray) -> TimeSplit:
-    """Whole machines held out: about ``test_fraction`` of the machines with a failure, and of those without,
-    drawn at random (seeded). Both sides keep at least one machine with a failure."""
-    machines = np.unique(group)
-    eventful = np.unique(group[has_event])
-    quiet = np.setdiff1d(machines, eventful)
-    if len(eventful) < 2:
-        raise InsufficientDataError(
-            f"holding out whole machines needs failures on at least two machines, found {len(eventful)}")
-    rng = np.random.default_rng(seed)
-    n_eventful = min(max(1, round(len(eventful) * test_fraction)), len(eventful) - 1)
-    test_machines = np.concatenate([rng.permutation(eventful)[:n_eventful],
-                                    rng.permutation(quiet)[:round(len(quiet) * test_fraction)]])
-    is_test = np.isin(group, test_machines)
-    test = np.flatnonzero(is_test)
-    return TimeSplit(train=np.flatnonzero(~is_test), test=test, split_ns=int(t[test].min()) if len(test) else 0,
-                     purged_rows=0)
-
-
-def fleet_event_metrics(t: np.ndarray, group: np.ndarray, alarm: np.ndarray, onsets: np.ndarray,
-                        onset_group: np.ndarray, *, window_minutes: float, lead_minutes: float) -> dict[str, Any]:
-    """:func:`event_metrics` machine by machine (each on its own timeline), summed."""
-    if len(np.unique(group)) <= 1 and len(np.unique(onset_group)) <= 1:
-        order = np.argsort(t, kind="stable")
-        return event_metrics(t[order], alarm[order], np.sort(onsets), window_minutes=window_minutes,
-                             lead_minutes=lead_minutes)
-    totals: dict[str, Any] = {"events_total": 0, "events_caught": 0, "events_caught_ahead": 0,
-                              "false_alarm_episodes": 0, "evaluated_days": 0.0}
-    leads: list[float] = []
-    for machine in np.unique(group):
-        rows = np.flatnonzero(group == machine)
-        rows = rows[np.argsort(t[rows], kind="stable")]
-        part = event_metrics(t[rows], alarm[rows], np.sort(onsets[onset_group == machine]),
-                             window_minutes=window_minutes, lead_minutes=lead_minutes)
-        for key in totals:
-            totals[key] += part[key]
-        if part["median_lead_minutes"] is not None:
-            leads.append(part["median_lead_minutes"])
-    days = totals["evaluated_days"]
-    return {**totals, "lead_minutes": float(lead_minutes),
-            "median_lead_minutes": float(np.median(leads)) if leads else None,
-            "false_alarms_per_day": float(totals["false_alarm_episodes"] / days) if days else 0.0}
-
-
 def _has_event(y: np.ndarray, status: bool, horizon: float) -> np.ndarray:
     """Rows that show a failure ahead: pre-failure rows (status), rows under the cap (health)."""
     return y > 0 if status else y < horizon
-
-
-def _sample(t_train: np.ndarray, g_train: np.ndarray, onsets: np.ndarray, onset_group: np.ndarray,
-            names: list[str], config: PipelineConfig, window: int) -> SampleResult:
-    """Rows within the memory budget; a fleet gives each machine its share of the budget."""
-    max_rows = max_rows_for_budget(config.memory_budget_mb, len(names))
-    keep = max(4 * window, config.labeling.health_horizon_minutes)
-    machines = np.unique(g_train)
-    if len(machines) <= 1 or len(t_train) <= max_rows:
-        return sample_within_budget(t_train, np.sort(onsets), max_rows=max_rows, keep_minutes=keep,
-                                    seed=config.search.seed)
-    kept: list[np.ndarray] = []
-    weights: list[np.ndarray] = []
-    for machine in machines:
-        rows = np.flatnonzero(g_train == machine)
-        share = max(1, int(max_rows * len(rows) / len(t_train)))
-        part = sample_within_budget(t_train[rows], np.sort(onsets[onset_group == machine]), max_rows=share,
-                                    keep_minutes=keep, seed=config.search.seed)
-        kept.append(rows[part.rows])
-        weights.append(part.weight if part.weight is not None else np.ones(len(part.rows)))
-    order = np.argsort(np.concatenate(kept), kind="stable")
-    rows = np.concatenate(kept)[order]
-    weight = np.concatenate(weights)[order]
-    return SampleResult(rows, weight, True, len(t_train), len(rows), len(rows) / len(t_train))
 
 
 def _check_same_sensors(cleaned: Mapping[str, CleanTelemetry]) -> None:

@@ -55,3 +55,25 @@ def sample_within_budget(t: np.ndarray, onsets_ns: np.ndarray, *, max_rows: int,
     # Exactly ``room`` of the far rows, each standing for len(far) / room of them.
     weight = np.where(near[rows], 1.0, len(far) / room if room else 1.0)
     return SampleResult(rows, weight, True, n, len(rows), rate)
+
+
+def sample_fleet_within_budget(t: np.ndarray, group: np.ndarray, onsets_ns: np.ndarray, onset_group: np.ndarray,
+                               *, max_rows: int, keep_minutes: float, seed: int = 0) -> SampleResult:
+    """:func:`sample_within_budget` for pooled machines (``group``: a machine per row, ``onset_group``: per
+    onset): each machine gets its share of the budget and is sampled on its own timeline."""
+    machines = np.unique(group)
+    if len(machines) <= 1 or len(t) <= max_rows:
+        return sample_within_budget(t, np.sort(onsets_ns), max_rows=max_rows, keep_minutes=keep_minutes, seed=seed)
+    kept: list[np.ndarray] = []
+    weights: list[np.ndarray] = []
+    for machine in machines:
+        rows = np.flatnonzero(group == machine)
+        share = max(1, int(max_rows * len(rows) / len(t)))
+        part = sample_within_budget(t[rows], np.sort(onsets_ns[onset_group == machine]), max_rows=share,
+                                    keep_minutes=keep_minutes, seed=seed)
+        kept.append(rows[part.rows])
+        weights.append(part.weight if part.weight is not None else np.ones(len(part.rows)))
+    order = np.argsort(np.concatenate(kept), kind="stable")
+    rows = np.concatenate(kept)[order]
+    weight = np.concatenate(weights)[order]
+    return SampleResult(rows, weight, True, len(t), len(rows), len(rows) / len(t))

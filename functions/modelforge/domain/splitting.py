@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from modelforge.domain.labeling import MINUTE_NS
+from modelforge.errors import InsufficientDataError
 
 
 class NotEnoughEventsError(ValueError):
@@ -116,3 +117,23 @@ def group_validation_split(groups: np.ndarray, events: np.ndarray | None, *, fra
                              rng.permutation(quiet)[:round(len(quiet) * fraction)]])
     in_val = np.isin(groups, chosen)
     return np.flatnonzero(~in_val), np.flatnonzero(in_val)
+
+
+def machine_split(group: np.ndarray, has_event: np.ndarray, *, test_fraction: float, seed: int,
+                  t: np.ndarray) -> TimeSplit:
+    """Whole machines held out: about ``test_fraction`` of the machines with a failure, and of those without,
+    drawn at random (seeded). Both sides keep at least one machine with a failure."""
+    machines = np.unique(group)
+    eventful = np.unique(group[has_event])
+    quiet = np.setdiff1d(machines, eventful)
+    if len(eventful) < 2:
+        raise InsufficientDataError(
+            f"holding out whole machines needs failures on at least two machines, found {len(eventful)}")
+    rng = np.random.default_rng(seed)
+    n_eventful = min(max(1, round(len(eventful) * test_fraction)), len(eventful) - 1)
+    test_machines = np.concatenate([rng.permutation(eventful)[:n_eventful],
+                                    rng.permutation(quiet)[:round(len(quiet) * test_fraction)]])
+    is_test = np.isin(group, test_machines)
+    test = np.flatnonzero(is_test)
+    return TimeSplit(train=np.flatnonzero(~is_test), test=test, split_ns=int(t[test].min()) if len(test) else 0,
+                     purged_rows=0)
