@@ -76,7 +76,7 @@ def compare(label: str, frames: Any, events: Any, name: str, indicator: str, con
 def main(argv: list[str] | None = None) -> int:
     import xgboost as xgb
 
-    from modelforge.domain.demo_data import demo_machine_names, generate_fleet
+    from localcloud.demo_data import demo_machine_names, generate_fleet
     from modelforge.domain.features import FeatureConfig
     from modelforge.domain.labeling import LabelingConfig
     from modelforge.domain.pipeline import PipelineConfig

@@ -61,10 +61,10 @@ def main() -> None:
     import xgboost as xgb
     from moto import mock_aws
 
+    from localcloud.demo_data import generate_machine_telemetry
     from localcloud.template import resolve_stack
     from modelforge.adapters.model_registry import ModelRegistry, model_name
     from modelforge.adapters.model_store import ModelArtifactStore
-    from modelforge.domain.demo_data import generate_machine_telemetry
     from modelforge.domain.features import build_features
     from modelforge.domain.inference import records_frame, sensors_of
 

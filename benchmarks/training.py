@@ -76,7 +76,7 @@ def _peak_mb() -> float:
 
 
 def _fleet(machines: int, days: float, seed: int) -> list[Any]:
-    from modelforge.domain.demo_data import demo_machine_names, generate_fleet
+    from localcloud.demo_data import demo_machine_names, generate_fleet
 
     return generate_fleet(demo_machine_names(machines), days=days, seed=seed)
 
@@ -186,7 +186,7 @@ def run_baseline(args: argparse.Namespace) -> dict[str, Any]:
 def run_ours(args: argparse.Namespace) -> dict[str, Any]:
     import numpy as np
 
-    from modelforge.domain.demo_data import generate_machine_telemetry
+    from localcloud.demo_data import generate_machine_telemetry
     from modelforge.domain.pipeline import PipelineConfig, train_model
     from modelforge.domain.report import render_report
 

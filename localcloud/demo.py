@@ -3,9 +3,9 @@ TelemetryStore the training function reads with."""
 
 from __future__ import annotations
 
+from localcloud.demo_data import demo_machine_names, generate_fleet
 from localcloud.template import LocalStack
 from modelforge.adapters.telemetry import TelemetryStore
-from modelforge.domain.demo_data import demo_machine_names, generate_fleet
 from modelforge.schemas import MachineSummary
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from localcloud.cloud import LocalCloud
 from localcloud.demo import data_location
+from localcloud.demo_data import generate_machine_telemetry
 from modelforge.adapters.telemetry import TelemetryStore
-from modelforge.domain.demo_data import generate_machine_telemetry
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration

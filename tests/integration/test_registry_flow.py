@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from localcloud.cloud import LocalCloud
-from modelforge.domain.demo_data import generate_machine_telemetry
+from localcloud.demo_data import generate_machine_telemetry
 from tests.conftest import wait_for_job
 from tests.integration.conftest import TRAINABLE_MACHINE, load_machines, start_cloud
 

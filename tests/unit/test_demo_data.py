@@ -1,4 +1,4 @@
-"""Contract tests for the synthetic pump telemetry (modelforge.domain.demo_data)."""
+"""Contract tests for the synthetic pump telemetry (localcloud.demo_data)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelforge.domain.demo_data import (
+from localcloud.demo_data import (
     TELEMETRY_SENSOR_COLUMNS,
     DemoMachine,
     demo_machine_names,

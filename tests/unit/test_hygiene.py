@@ -41,3 +41,34 @@ def test_the_scanners_find_what_they_look_for() -> None:
     assert ACCESS_KEY.search("AKIA" + "ABCDEFGHIJKLMNOP")
     assert UNPICKLING.search("model = pickle." + "loads(blob)")
     assert not UNPICKLING.search("booster.load_model(bytearray(data))")
+
+
+def _deployed_paths() -> set[Path]:
+    """What `sam build` ships: the zip functions' CodeUri and layers' ContentUri, and what the functions' image
+    Dockerfile COPYs from its context."""
+    from localcloud.template import load_template
+
+    deployed: set[Path] = set()
+    for resource in load_template()["Resources"].values():
+        properties = resource.get("Properties") or {}
+        for key in ("CodeUri", "ContentUri"):
+            if isinstance(properties.get(key), str):
+                deployed.add(ROOT / properties[key])
+        metadata = resource.get("Metadata") or {}
+        if "Dockerfile" in metadata:
+            context = ROOT / metadata.get("DockerContext", ".")
+            for line in (context / metadata["Dockerfile"]).read_text().splitlines():
+                if line.split(maxsplit=1)[:1] == ["COPY"]:
+                    deployed.update(context / source for source in line.split()[1:-1])
+    assert deployed
+    return deployed
+
+
+def test_the_demo_generator_and_the_local_cloud_are_not_deployed() -> None:
+    files = {f for path in _deployed_paths() for f in ([path] if path.is_file() else path.rglob("*"))}
+    python = [f for f in files if f.suffix == ".py"]
+
+    assert python
+    assert [f for f in files if f.name == "demo_data.py" or "localcloud" in f.relative_to(ROOT).parts] == []
+    assert [str(f.relative_to(ROOT)) for f in python
+            if re.search(r"^\s*(from|import)\s+localcloud\b", f.read_text(), re.MULTILINE)] == []

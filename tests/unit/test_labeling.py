@@ -199,7 +199,7 @@ def test_vectorized_labels_match_the_row_by_row_rules(steps: list[float], lows: 
 
 
 def test_pre_failure_labels_agree_with_the_seed_rule_on_demo_data() -> None:
-    from modelforge.domain.demo_data import generate_machine_telemetry
+    from localcloud.demo_data import generate_machine_telemetry
 
     frame = generate_machine_telemetry("M", days=10, seed=11).telemetry
     labels = label_failures(frame, CONFIG)

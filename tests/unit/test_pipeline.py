@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from localcloud.demo_data import DemoMachine, generate_machine_telemetry
 from modelforge.domain import xgb as xgb_tools
-from modelforge.domain.demo_data import DemoMachine, generate_machine_telemetry
 from modelforge.domain.features import build_features
 from modelforge.domain.labeling import timestamps_ns
 from modelforge.domain.pipeline import PipelineConfig, TrainedModel, fingerprint, train_model

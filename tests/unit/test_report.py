@@ -9,7 +9,7 @@ import struct
 import matplotlib
 import pytest
 
-from modelforge.domain.demo_data import generate_machine_telemetry
+from localcloud.demo_data import generate_machine_telemetry
 from modelforge.domain.pipeline import PipelineConfig, TrainedModel, train_model
 from modelforge.domain.report import render_plots, render_report
 from modelforge.domain.search import SearchConfig

@@ -13,8 +13,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from localcloud.demo_data import generate_machine_telemetry
 from modelforge.adapters.dynamo import to_dynamo
-from modelforge.domain.demo_data import generate_machine_telemetry
 from modelforge.domain.pipeline import PipelineConfig
 from modelforge.domain.search import SearchConfig
 from modelforge.errors import NoFailureEventsError

@@ -1,1 +1,1 @@
-"""Domain code: labeling, features, training, evaluation, demo data. Pure Python on DataFrames, no AWS."""
+"""Domain code: labeling, features, training, evaluation. Pure Python on DataFrames, no AWS."""
