@@ -1,5 +1,26 @@
-"""Named errors. The API maps them to HTTP statuses in one place (``handlers/api.py``); the state machine's
-Retry/Catch match the training errors by class name, which Lambda reports as ``errorType``."""
+"""Every named error of the service, in one module that imports nothing (any layer may raise them).
+
+Where each one ends up:
+
+* **HTTP-mapped** (``handlers/http_errors.py``, for the API and the predict function): ``InvalidRequestError``
+  422, ``JobNotFoundError`` / ``ModelNotFoundError`` / ``NoChampionError`` 404, ``PromotionConflictError`` /
+  ``ArtifactIntegrityError`` 409, ``ExecutionStartError`` 503. ``IncompatibleRecordsError`` reaches the client
+  as a 422 too, re-raised as an ``InvalidRequestError`` on ``records`` by ``logic/predict.py``.
+* **Seen by the state machine by name**: Lambda reports an error's class name as ``errorType``. The training
+  state machine's Retry lists only transient Lambda and DynamoDB errors, never one of these (a test checks
+  that no ``TrainingDataError`` is retried), and its Catch (``States.ALL``) writes ``"<class name>: <message>"``
+  into the failed job's ``error_message`` for whatever the training and gate functions raise:
+  ``TrainingDataError`` and its subclasses above all, but also, say, ``ArtifactIntegrityError`` or
+  ``SettingsError``. Renaming one changes what ``GET /status`` shows, not how the state machine behaves.
+* **Not from ModelforgeError**: these keep the built-in base they were born with, which callers and tests
+  catch them by:
+  ``SettingsError`` (a ``RuntimeError``: configuration, raised at a handler's entry); ``DataImportError``
+  (``ValueError``: the import CLI and ``FailureEventStore`` report it; its tests check ``issubclass(...,
+  ValueError)``); ``NotEnoughEventsError`` (``ValueError``: internal to the search, turned into
+  ``InsufficientDataError`` by the pipeline); ``IncompatibleRecordsError`` (``ValueError``); and
+  ``DriftCheckFailedError`` (``RuntimeError``: fails the drift function's invocation, so the event goes to its
+  failure queue and alarm).
+"""
 
 from __future__ import annotations
 
@@ -30,6 +51,10 @@ class JobTransitionError(ModelforgeError):
     """A status write was refused because it would move a job backwards or out of a terminal state."""
 
 
+class SettingsError(RuntimeError):
+    """A required environment variable is missing or malformed."""
+
+
 # ---- training errors: data problems are final, the state machine fails the job instead of retrying ----
 
 
@@ -53,6 +78,18 @@ class TelemetrySchemaError(TrainingDataError):
     """Required columns are missing or have the wrong type."""
 
 
+class DriftDataError(TrainingDataError):
+    """The recent data cannot be compared with the model's training data (no rows, missing sensors)."""
+
+
+class NotEnoughEventsError(ValueError):
+    """The rows cannot be cut so that both sides hold a failure."""
+
+
+class DataImportError(ValueError):
+    """The input cannot be turned into the data contract; the message names the column or machine."""
+
+
 class ArtifactIntegrityError(ModelforgeError):
     """A stored model's bytes do not match the sha256 recorded when it was written."""
 
@@ -70,3 +107,14 @@ class PromotionConflictError(ModelforgeError):
 
 class NoChampionError(ModelforgeError):
     """Predictions need a champion and the model has none yet (HTTP 404)."""
+
+
+class IncompatibleRecordsError(ValueError):
+    """The records lack what the model was trained on."""
+
+
+# ---- drift checks ----
+
+
+class DriftCheckFailedError(RuntimeError):
+    """At least one champion could not be checked (the others were)."""

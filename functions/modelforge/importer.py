@@ -34,7 +34,6 @@ from modelforge.domain.importing import (
     DEFAULT_FAILURE_TYPE,
     DEFAULT_START,
     ColumnMapping,
-    DataImportError,
     ImportedData,
     cmapss_mapping,
     events_from_table,
@@ -42,6 +41,7 @@ from modelforge.domain.importing import (
     read_cmapss,
     to_contract,
 )
+from modelforge.errors import DataImportError
 
 __all__ = ["import_dataset", "main"]
 

@@ -12,9 +12,7 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-
-class SettingsError(RuntimeError):
-    """A required environment variable is missing or malformed."""
+from modelforge.errors import SettingsError
 
 
 class _EnvSettings(BaseModel):

@@ -23,7 +23,8 @@ from moto import mock_aws
 from modelforge.adapters import aws as aws_clients
 from modelforge.adapters.failure_events import FailureEventStore
 from modelforge.adapters.telemetry import TelemetryStore
-from modelforge.domain.importing import EVENT_COLUMNS, DataImportError
+from modelforge.domain.importing import EVENT_COLUMNS
+from modelforge.errors import DataImportError
 from modelforge.importer import main
 
 pytestmark = pytest.mark.integration

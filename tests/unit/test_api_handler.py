@@ -652,7 +652,7 @@ def test_an_unknown_route_is_404(
 def test_a_missing_setting_fails_loudly_with_its_name(
     cloud: Cloud, call: Any, monkeypatch: pytest.MonkeyPatch, load_event: Callable[[str], dict[str, Any]]
 ) -> None:
-    from modelforge.settings import SettingsError
+    from modelforge.errors import SettingsError
 
     monkeypatch.delenv("STATE_MACHINE_ARN")
     with pytest.raises(SettingsError, match="STATE_MACHINE_ARN"):

@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelforge.domain.drift import DRIFT, STABLE, DriftDataError, check_drift
+from modelforge.domain.drift import DRIFT, STABLE, check_drift
 from modelforge.domain.features import FeatureConfig, build_features, feature_names
 from modelforge.domain.profile import training_profile
+from modelforge.errors import DriftDataError
 from modelforge.jobs import Indicator
 from modelforge.logic.drift import DriftCheckRequest, DriftDependencies, DriftPolicy, run_drift_checks
 from modelforge.schemas import MachineSummary, TrainRequest, TrainResponse

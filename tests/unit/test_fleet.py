@@ -12,9 +12,9 @@ from modelforge.domain.features import FeatureConfig, build_features, config_fro
 from modelforge.domain.labeling import LabelingConfig, label_failures, recorded_episodes
 from modelforge.domain.pipeline import PipelineConfig, train_model
 from modelforge.domain.search import SearchConfig
-from modelforge.domain.splitting import NotEnoughEventsError, group_validation_split, machine_split
+from modelforge.domain.splitting import group_validation_split, machine_split
 from modelforge.domain.telemetry import ValidationConfig, clean_telemetry
-from modelforge.errors import InsufficientDataError, NoFailureEventsError, TelemetrySchemaError
+from modelforge.errors import InsufficientDataError, NoFailureEventsError, NotEnoughEventsError, TelemetrySchemaError
 
 MINUTE = pd.Timedelta(minutes=1)
 CYCLE = 10  # minutes between two cycles of the synthetic run-to-failure machines

@@ -20,7 +20,6 @@ from modelforge.domain.importing import (
     CMAPSS_COLUMNS,
     EVENT_COLUMNS,
     ColumnMapping,
-    DataImportError,
     cmapss_mapping,
     empty_events,
     events_from_table,
@@ -28,6 +27,7 @@ from modelforge.domain.importing import (
     read_cmapss,
     to_contract,
 )
+from modelforge.errors import DataImportError
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "cmapss_fd001_sample.txt"
 START = datetime(2020, 1, 1, tzinfo=UTC)

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from modelforge.settings import ApiSettings, SettingsError, TrainingSettings, _EnvSettings
+from modelforge.errors import SettingsError
+from modelforge.settings import ApiSettings, TrainingSettings, _EnvSettings
 
 
 def required(cls: type[_EnvSettings]) -> list[str]:

@@ -17,11 +17,11 @@ from localcloud.demo_data import generate_machine_telemetry
 from modelforge.adapters.dynamo import to_dynamo
 from modelforge.domain.pipeline import PipelineConfig
 from modelforge.domain.search import SearchConfig
-from modelforge.errors import NoFailureEventsError
+from modelforge.errors import NoFailureEventsError, SettingsError
 from modelforge.handlers.training import pipeline_config
 from modelforge.jobs import Indicator, Job, JobStatus
 from modelforge.logic.training_job import TrainingDependencies, TrainingTask, train_for_job
-from modelforge.settings import SettingsError, TrainingSettings
+from modelforge.settings import TrainingSettings
 
 PROCESS_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 NOW = datetime(2025, 9, 27, 10, 15, 0, tzinfo=UTC)

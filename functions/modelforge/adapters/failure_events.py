@@ -65,7 +65,8 @@ class FailureEventStore:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        from modelforge.domain.importing import DataImportError, check_machine_name, normalize_events
+        from modelforge.domain.importing import check_machine_name, normalize_events
+        from modelforge.errors import DataImportError
 
         check_machine_name(machine_name, source="FailureEventStore.write")
         data = normalize_events(events)

@@ -18,14 +18,10 @@ import pandas as pd
 from modelforge.domain.features import build_features, config_from_names
 from modelforge.domain.profile import drift_report
 from modelforge.domain.telemetry import ValidationConfig, clean_telemetry
-from modelforge.errors import TrainingDataError
+from modelforge.errors import DriftDataError
 
 STABLE, MODERATE, DRIFT = "stable", "moderate", "drift"
 MODERATE_PSI = 0.1
-
-
-class DriftDataError(TrainingDataError):
-    """The recent data cannot be compared with the model's training data (no rows, missing sensors)."""
 
 
 def recent_features(frames: Mapping[str, pd.DataFrame], feature_names: Sequence[str]) -> np.ndarray:

@@ -39,6 +39,7 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
+from modelforge.errors import DataImportError
 from modelforge.schemas import MACHINE_NAME_PATTERN
 
 __all__ = [
@@ -46,7 +47,6 @@ __all__ = [
     "EVENT_COLUMNS",
     "RESERVED_COLUMNS",
     "ColumnMapping",
-    "DataImportError",
     "ImportedData",
     "check_machine_name",
     "cmapss_mapping",
@@ -70,10 +70,6 @@ DEFAULT_FAILURE_TYPE = "run_to_failure"
 DEFAULT_START = datetime(2020, 1, 1, tzinfo=UTC)
 _MACHINE_NAME = re.compile(MACHINE_NAME_PATTERN)
 _NS_PER_MINUTE = 60 * 1_000_000_000
-
-
-class DataImportError(ValueError):
-    """The input cannot be turned into the data contract; the message names the column or machine."""
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,7 @@ import xgboost as xgb
 
 from modelforge.domain.features import FeatureConfig, build_features, config_from_names
 from modelforge.domain.telemetry import TIMESTAMP
-
-
-class IncompatibleRecordsError(ValueError):
-    """The records lack what the model was trained on."""
+from modelforge.errors import IncompatibleRecordsError
 
 
 @dataclass(frozen=True)

@@ -38,12 +38,12 @@ from sklearn.metrics import average_precision_score, make_scorer, precision_reca
 
 from modelforge.domain.evaluation import ThresholdChoice, choose_threshold, max_recall_at_precision
 from modelforge.domain.splitting import (
-    NotEnoughEventsError,
     PurgedTimeSeriesSplit,
     group_validation_split,
     validation_split,
 )
 from modelforge.domain.xgb import BASE_PARAMS, predict, resolve_device, scale_pos_weight, training_matrix
+from modelforge.errors import NotEnoughEventsError
 
 STRATEGIES = ("early_stopping", "halving", "grid")
 

@@ -16,11 +16,7 @@ from typing import Any
 import numpy as np
 
 from modelforge.domain.labeling import MINUTE_NS
-from modelforge.errors import InsufficientDataError
-
-
-class NotEnoughEventsError(ValueError):
-    """The rows cannot be cut so that both sides hold a failure."""
+from modelforge.errors import InsufficientDataError, NotEnoughEventsError
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from modelforge.adapters.job_store import JobStore
 from modelforge.adapters.model_registry import ModelRegistry
 from modelforge.adapters.model_store import ModelArtifactStore
 from modelforge.adapters.telemetry import TelemetryCatalog, TelemetryStore
+from modelforge.errors import DriftCheckFailedError
 from modelforge.logic import jobs_api
 from modelforge.logic.drift import DriftCheckRequest, DriftDependencies, DriftPolicy, run_drift_checks
 from modelforge.observability import logger, metrics, tracer
@@ -58,7 +59,3 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         # (and its alarm). A retry is safe: a retraining already asked for over the same data is not repeated.
         raise DriftCheckFailedError("; ".join(f"{r.model_name}: {r.message}" for r in failed))
     return {"checked": len(results), "drifted": drifted, "results": [r.model_dump(mode="json") for r in results]}
-
-
-class DriftCheckFailedError(RuntimeError):
-    """At least one champion could not be checked (the others were)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from modelforge.adapters.model_registry import decision_threshold, model_name
-from modelforge.errors import ArtifactIntegrityError, InvalidRequestError, NoChampionError
+from modelforge.errors import ArtifactIntegrityError, IncompatibleRecordsError, InvalidRequestError, NoChampionError
 from modelforge.observability import logger
 from modelforge.schemas import Prediction, PredictRequest, PredictResponse
 
@@ -79,7 +79,7 @@ class ChampionCache:
 
 
 def predict_for(request: PredictRequest, cache: ChampionCache) -> PredictResponse:
-    from modelforge.domain.inference import IncompatibleRecordsError, predict
+    from modelforge.domain.inference import predict
 
     started = time.perf_counter()
     model = cache.champion(model_name(request.machine_name, request.indicator.value))
