@@ -15,10 +15,9 @@ from pydantic import (
     model_validator,
 )
 
+from modelforge.domain.names import MACHINE_NAME_PATTERN
 from modelforge.jobs import FailureEventSource, Indicator, JobStatus, TrainingOptions
 
-# Machine names become S3 partition values and DynamoDB keys: no slashes, no dots at the start, bounded length.
-MACHINE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-.]{0,63}$"
 MachineName = Annotated[str, StringConstraints(pattern=MACHINE_NAME_PATTERN)]
 ProcessId = Annotated[
     str, StringConstraints(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")

@@ -7,7 +7,7 @@ own column names, machine identifiers and clocks. Rather than a converter per so
 
 * **machine**: a column of ids (``machine_column``; whole-number ids are zero-padded to ``machine_digits``
   and prefixed with ``machine_prefix``: unit 7 of FD001 becomes ``FD001-007``) or one constant
-  ``machine_name`` for a single-machine file. Every name must match the API's ``MACHINE_NAME_PATTERN``
+  ``machine_name`` for a single-machine file. Every name must match ``MACHINE_NAME_PATTERN``
   because it becomes an S3 partition value and a DynamoDB key.
 * **time**: a ``timestamp_column`` (naive values are UTC; numbers are refused because epoch seconds and
   nanoseconds cannot be told apart), or a ``cycle_column`` for data counted in cycles: cycle ``c`` is
@@ -39,8 +39,8 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
+from modelforge.domain.names import MACHINE_NAME_PATTERN
 from modelforge.errors import DataImportError
-from modelforge.schemas import MACHINE_NAME_PATTERN
 
 __all__ = [
     "CMAPSS_COLUMNS",
