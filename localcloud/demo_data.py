@@ -51,6 +51,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from modelforge.domain.units import MINUTE_NS
+
 __all__ = [
     "TELEMETRY_SENSOR_COLUMNS",
     "DemoMachine",
@@ -71,7 +73,6 @@ TELEMETRY_SENSOR_COLUMNS: tuple[str, ...] = (
 
 _VARIATION = "Eng_RPM_variation_percentage"
 _MINUTES_PER_DAY = 1440
-_NS_PER_MINUTE = 60_000_000_000
 _MAX_JITTER_MS = 10_000
 
 # Failure timing.
@@ -479,7 +480,7 @@ def _timestamps(rng: np.random.Generator, start: pd.Timestamp, n_minutes: int) -
     jitter_ms = rng.integers(-_MAX_JITTER_MS, _MAX_JITTER_MS + 1, size=n_minutes)
     jitter_ms[0] = abs(jitter_ms[0])  # nothing before ``start``
     # +/-10 s jitter on a 60 s grid keeps consecutive readings >= 40 s apart: strictly increasing by design.
-    return start.value + np.arange(n_minutes, dtype=np.int64) * _NS_PER_MINUTE + jitter_ms * 1_000_000
+    return start.value + np.arange(n_minutes, dtype=np.int64) * MINUTE_NS + jitter_ms * 1_000_000
 
 
 def _to_frame(

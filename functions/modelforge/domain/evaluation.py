@@ -29,7 +29,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from modelforge.domain.labeling import MINUTE_NS
+from modelforge.domain.units import MINUTE_NS
 
 SELECTION_METRICS = ("recall_at_precision", "f2")
 

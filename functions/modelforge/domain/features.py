@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 
 from modelforge.domain.telemetry import TIMESTAMP
+from modelforge.domain.units import MINUTE_NS
 
 STATISTICS = ("mean", "std", "min", "max", "slope", "trend")
-MINUTE_NS = 60 * 10**9
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from modelforge.domain.names import MACHINE_NAME_PATTERN
+from modelforge.domain.units import MINUTE_NS
 from modelforge.errors import DataImportError
 
 __all__ = [
@@ -69,7 +70,6 @@ RESERVED_COLUMNS = frozenset({TIMESTAMP, "machine_name", "month"})
 DEFAULT_FAILURE_TYPE = "run_to_failure"
 DEFAULT_START = datetime(2020, 1, 1, tzinfo=UTC)
 _MACHINE_NAME = re.compile(MACHINE_NAME_PATTERN)
-_NS_PER_MINUTE = 60 * 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -444,7 +444,7 @@ def _cycles_to_timestamps(cycles: pd.Series, column: str, cycle_minutes: float, 
     origin = pd.Timestamp(start)
     origin = origin.tz_localize("UTC") if origin.tzinfo is None else origin.tz_convert("UTC")
     # Integer nanoseconds, rounded once: float minutes would drift by a few ns over thousands of cycles.
-    offsets = np.round((values - 1.0) * cycle_minutes * _NS_PER_MINUTE)
+    offsets = np.round((values - 1.0) * cycle_minutes * MINUTE_NS)
     limit = float(np.iinfo(np.int64).max) / 2
     if np.abs(offsets).max() >= limit:
         raise DataImportError(f"cycle_column '{column}': cycles up to {values.max():g} at {cycle_minutes} minutes "

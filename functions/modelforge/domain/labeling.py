@@ -45,10 +45,10 @@ import numpy as np
 import pandas as pd
 
 from modelforge.domain.telemetry import RPM_VARIATION, TIMESTAMP
+from modelforge.domain.units import MINUTE_NS
 
 LABEL = "failure_label"
 TIME_TO_FAILURE = "minutes_to_failure"
-MINUTE_NS = 60 * 10**9
 
 
 @dataclass(frozen=True)

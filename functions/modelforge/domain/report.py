@@ -24,7 +24,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from modelforge.domain.evaluation import pr_curve_points
-from modelforge.domain.labeling import MINUTE_NS
+from modelforge.domain.units import MINUTE_NS
 
 if TYPE_CHECKING:
     from modelforge.domain.pipeline import TrainedModel

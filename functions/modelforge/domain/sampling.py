@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from modelforge.domain.labeling import MINUTE_NS
+from modelforge.domain.units import MINUTE_NS
 
 # Bytes one training row costs per feature: the float32 matrix, XGBoost's DMatrix copy and its histogram
 # index, plus slack for the fit/validation copies.

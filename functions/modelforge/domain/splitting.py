@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from modelforge.domain.labeling import MINUTE_NS
+from modelforge.domain.units import MINUTE_NS
 from modelforge.errors import InsufficientDataError, NotEnoughEventsError
 
 
