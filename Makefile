@@ -36,6 +36,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check functions localcloud tests benchmarks
 	$(BIN)/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
 	$(BIN)/mypy functions/modelforge localcloud
+	$(BIN)/lint-imports
 
 ## bench: training pipeline vs the seed-faithful baseline (benchmarks/results/training.json, ~10 min)
 bench: $(STAMP)
@@ -63,4 +64,4 @@ deploy: build
 	sam deploy $(if $(ENV),--config-env $(ENV),)
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .localcloud
+	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .localcloud
