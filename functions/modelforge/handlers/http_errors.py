@@ -1,8 +1,23 @@
-"""Errors -> HTTP statuses, in one place, for every HTTP-facing function (the API and the predict function)."""
+"""Errors -> HTTP statuses, in one place, for every HTTP-facing function (the API and the predict function).
+
+Each mapped error is logged once, here, as one line ``"HTTP <status> <phrase>"`` at the level it deserves:
+
+* INFO: the client's mistake, nothing for us to do: 404, 415, 422 (with ``fields``, where in the request the
+  problem is: ``body.start_date``, ``path.process_id``, ...; never a value);
+* WARNING: 409 conflicts (a promotion raced another, an Idempotency-Key still in flight), worth watching;
+* ERROR with the exception: 503 (an execution could not be started) and a stored model that failed its
+  checksum (``ArtifactIntegrityError``, a 409 to the client but corruption or tampering to an operator).
+
+Every line carries ``status_code``, ``error_type`` (the class name), ``method``, ``route`` (API Gateway's route
+key) and, when the path names them, ``process_id``, ``machine_name``, ``indicator`` and ``model_name``, all
+taken from the current event's route and path parameters, never from the body or the query string.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -14,6 +29,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 
+from modelforge.adapters.model_registry import model_name
 from modelforge.errors import (
     ArtifactIntegrityError,
     ExecutionStartError,
@@ -23,12 +39,45 @@ from modelforge.errors import (
     NoChampionError,
     PromotionConflictError,
 )
+from modelforge.observability import logger
 from modelforge.schemas import ErrorResponse
+
+# The path parameters a log line may name (whatever else a path holds is left out), and how much of each.
+LOGGED_PATH_PARAMETERS = ("process_id", "machine_name", "indicator")
+MAX_LOGGED_LENGTH = 128
+MAX_LOGGED_FIELDS = 10
+_LOG_AT = {logging.INFO: logger.info, logging.WARNING: logger.warning, logging.ERROR: logger.error}
 
 
 def error_response(status: HTTPStatus, detail: Any) -> Response:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
                     body={"statusCode": status.value, "detail": detail})
+
+
+def request_fields(event: Mapping[str, Any]) -> dict[str, Any]:
+    """What a log line says about the request (an API Gateway HTTP API v2 event): its method, route and the ids
+    in its path."""
+    http = (event.get("requestContext") or {}).get("http") or {}
+    parameters = event.get("pathParameters") or {}
+    fields: dict[str, Any] = {"method": http.get("method"), "route": event.get("routeKey")}
+    ids = {name: str(parameters[name])[:MAX_LOGGED_LENGTH] for name in LOGGED_PATH_PARAMETERS if parameters.get(name)}
+    if "machine_name" in ids and "indicator" in ids:
+        ids["model_name"] = model_name(ids["machine_name"], ids["indicator"])
+    return {**fields, **ids}
+
+
+def log_error_response(level: int, status: HTTPStatus, error_type: str, event: Mapping[str, Any], *,
+                       fields: list[str] | None = None, exception: BaseException | None = None) -> None:
+    extra: dict[str, Any] = {"status_code": status.value, "error_type": error_type, **request_fields(event)}
+    if fields:
+        extra["fields"] = fields[:MAX_LOGGED_FIELDS]
+    _LOG_AT[level](f"HTTP {status.value} {status.phrase}", exc_info=exception, extra=extra)
+
+
+def _location(loc: Any) -> str:
+    """``body.records``, ``query.limit``: the part of the request and its top-level field, nothing deeper (a
+    record's keys are the client's data)."""
+    return ".".join(str(part) for part in tuple(loc)[:2])[:MAX_LOGGED_LENGTH]
 
 
 def resolve_json(app: APIGatewayHttpResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -38,6 +87,8 @@ def resolve_json(app: APIGatewayHttpResolver, event: dict[str, Any], context: An
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     content_type = headers.get("content-type", "")
     if event.get("body") and not content_type.split(";", 1)[0].strip().lower().endswith("json"):
+        log_error_response(logging.INFO, HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType", event,
+                           fields=["header.content-type"])
         return {"statusCode": HTTPStatus.UNSUPPORTED_MEDIA_TYPE.value,
                 "headers": {"Content-Type": content_types.APPLICATION_JSON},
                 "body": json.dumps({"statusCode": HTTPStatus.UNSUPPORTED_MEDIA_TYPE.value, "detail": [{
@@ -53,8 +104,14 @@ def error_responses(*statuses: HTTPStatus) -> dict[int, OpenAPIResponse]:
 
 
 def register_error_handlers(app: APIGatewayHttpResolver) -> None:
+    def logged(level: int, status: HTTPStatus, error: Exception, *, fields: list[str] | None = None,
+               with_exception: bool = False) -> None:
+        log_error_response(level, status, type(error).__name__, app.current_event.raw_event, fields=fields,
+                           exception=error if with_exception else None)
+
     @app.exception_handler(UnicodeDecodeError)
     def _not_utf8(error: UnicodeDecodeError) -> Response:
+        logged(logging.INFO, HTTPStatus.UNPROCESSABLE_ENTITY, error, fields=["body"])
         return error_response(HTTPStatus.UNPROCESSABLE_ENTITY,
                               [{"loc": ["body"], "msg": "the body is not UTF-8 text", "type": "json_invalid"}])
 
@@ -62,21 +119,26 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
     def _invalid_shape(error: RequestValidationError) -> Response:
         # Field and reason, never the input value or pydantic's internals (ctx, url).
         detail = [{"loc": list(e["loc"]), "msg": e.get("msg", ""), "type": e["type"]} for e in error.errors()]
+        fields = list(dict.fromkeys(_location(e["loc"]) for e in detail))
+        logged(logging.INFO, HTTPStatus.UNPROCESSABLE_ENTITY, error, fields=fields)
         return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, detail)
 
     @app.exception_handler(InvalidRequestError)
     def _invalid_value(error: InvalidRequestError) -> Response:
+        logged(logging.INFO, HTTPStatus.UNPROCESSABLE_ENTITY, error, fields=[_location((error.location, error.field))])
         return error_response(HTTPStatus.UNPROCESSABLE_ENTITY,
                               [{"loc": [error.location, error.field], "msg": error.reason, "type": "value_error"}])
 
     @app.exception_handler(IdempotencyValidationError)
     def _key_reused(error: IdempotencyValidationError) -> Response:
+        logged(logging.INFO, HTTPStatus.UNPROCESSABLE_ENTITY, error, fields=["header.Idempotency-Key"])
         return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, [{
             "loc": ["header", "Idempotency-Key"], "type": "value_error",
             "msg": "this key was already used with a different request body; use a new key for a new request"}])
 
     @app.exception_handler(IdempotencyAlreadyInProgressError)
     def _key_in_progress(error: IdempotencyAlreadyInProgressError) -> Response:
+        logged(logging.WARNING, HTTPStatus.CONFLICT, error)
         response = error_response(HTTPStatus.CONFLICT, "a request with this Idempotency-Key is still being "
                                   "processed; retry shortly")
         response.headers["Retry-After"] = "1"
@@ -84,12 +146,20 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
 
     @app.exception_handler([JobNotFoundError, ModelNotFoundError, NoChampionError])
     def _not_found(error: Exception) -> Response:
+        logged(logging.INFO, HTTPStatus.NOT_FOUND, error)
         return error_response(HTTPStatus.NOT_FOUND, str(error))
 
-    @app.exception_handler([PromotionConflictError, ArtifactIntegrityError])
-    def _conflict(error: Exception) -> Response:
+    @app.exception_handler(PromotionConflictError)
+    def _conflict(error: PromotionConflictError) -> Response:
+        logged(logging.WARNING, HTTPStatus.CONFLICT, error)
+        return error_response(HTTPStatus.CONFLICT, str(error))
+
+    @app.exception_handler(ArtifactIntegrityError)
+    def _corrupt_artifact(error: ArtifactIntegrityError) -> Response:
+        logged(logging.ERROR, HTTPStatus.CONFLICT, error, with_exception=True)
         return error_response(HTTPStatus.CONFLICT, str(error))
 
     @app.exception_handler(ExecutionStartError)
     def _not_started(error: ExecutionStartError) -> Response:
+        logged(logging.ERROR, HTTPStatus.SERVICE_UNAVAILABLE, error, with_exception=True)
         return error_response(HTTPStatus.SERVICE_UNAVAILABLE, str(error))
