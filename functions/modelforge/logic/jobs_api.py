@@ -72,7 +72,7 @@ def submit_training(
         executions.start(job.process_id, {"process_id": job.process_id})
     except Exception as error:
         reason = f"could not start the training execution: {error}"
-        logger.exception("start_execution failed; marking the job failed", extra={"process_id": job.process_id})
+        # Not logged here: the HTTP error handler logs the 503 once, with this error chained to it.
         # If something else already finished the job, its terminal state stands.
         with contextlib.suppress(JobTransitionError):
             jobs.mark_failed(job.process_id, reason, now())
