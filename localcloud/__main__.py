@@ -3,6 +3,7 @@ MODELFORGE_HOST, MODELFORGE_AWS_PORT (default 5000), MODELFORGE_API_PORT (defaul
 MODELFORGE_DEMO_MACHINES (10), MODELFORGE_DEMO_DAYS (60), MODELFORGE_RUN_SCHEDULES (off).
 
 Against a running local cloud (its API at --api-url, default http://$MODELFORGE_HOST:$MODELFORGE_API_PORT):
+  modelforge-local wait-ready [--timeout S]     wait until GET /health says ok (503 "starting" until then)
   modelforge-local schedules                   the template's schedules
   modelforge-local fire-schedule NAME          fire one now (NAME: e.g. DriftFunctionScheduled or DriftFunction)
 """
@@ -119,7 +120,25 @@ def _fire_schedule(argv: list[str]) -> int:
     return {200: 0, 202: 0, 404: 2}.get(status, 1)
 
 
-COMMANDS = {"schedules": _schedules, "fire-schedule": _fire_schedule}
+def _wait_ready(argv: list[str]) -> int:
+    parser = _client_parser(
+        "wait-ready",
+        "Wait until a local cloud (starting, say, in the background) is ready: the stack created and the demo "
+        "data loaded. Exit status 0 when GET /health answers ok, 1 after --timeout seconds.")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds to wait (300)")
+    args = parser.parse_args(argv)
+    from localcloud.readiness import wait_ready
+
+    try:
+        body = wait_ready(args.api_url, timeout=args.timeout)
+    except TimeoutError as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(json.dumps(body))
+    return 0
+
+
+COMMANDS = {"wait-ready": _wait_ready, "schedules": _schedules, "fire-schedule": _fire_schedule}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,21 +157,28 @@ def main(argv: list[str] | None = None) -> int:
         echo_logs=args.verbose,
         run_schedules=args.run_schedules,
     )
-    cloud.start()
-    print(
-        f"local AWS (moto) on {cloud.aws_endpoint}; stack '{cloud.stack.stack_name}' created from template.yaml",
-        flush=True,
-    )
-    if args.machines > 0:
-        from localcloud.demo import load_demo_data
-
-        summaries = load_demo_data(cloud.stack, machines=args.machines, days=args.days)
-        rows = sum(s.rows for s in summaries)
+    cloud.start(ready=False)  # GET /health answers 503 "starting" until the demo data is in place
+    try:
         print(
-            f"demo data: {len(summaries)} machines, {rows:,} rows ({summaries[0].first_timestamp:%Y-%m-%d} .. "
-            f"{summaries[0].last_timestamp:%Y-%m-%d})",
+            f"local AWS (moto) on {cloud.aws_endpoint}; stack '{cloud.stack.stack_name}' created from "
+            f"template.yaml; {cloud.api_url}/health says \"starting\" until it is ready",
             flush=True,
         )
+        if args.machines > 0:
+            from localcloud.demo import load_demo_data
+
+            cloud.readiness.starting(f"loading the demo data ({args.machines} machines)")
+            summaries = load_demo_data(cloud.stack, machines=args.machines, days=args.days)
+            rows = sum(s.rows for s in summaries)
+            print(
+                f"demo data: {len(summaries)} machines, {rows:,} rows ({summaries[0].first_timestamp:%Y-%m-%d} .. "
+                f"{summaries[0].last_timestamp:%Y-%m-%d})",
+                flush=True,
+            )
+    except BaseException:
+        cloud.stop()
+        raise
+    cloud.mark_ready()
     machine = "MOTOBOMBA-001"
     outputs = cloud.outputs
     api_flag = "" if cloud.api_url == _default_api_url() else f" --api-url {cloud.api_url}"

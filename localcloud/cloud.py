@@ -20,6 +20,7 @@ import requests
 from localcloud.events import ExecutionStatusEvents
 from localcloud.http_api import LocalHttpApi, Route
 from localcloud.moto_fidelity import serialize_dynamodb_writes
+from localcloud.readiness import Readiness
 from localcloud.runtime import LocalLambdaRuntime
 from localcloud.schedules import Firing, LocalSchedules
 from localcloud.template import REPO_ROOT, LocalStack, resolve_stack
@@ -73,6 +74,9 @@ class LocalCloud:
         self._saved_environment: dict[str, str] | None = None
         self.runtime: LocalLambdaRuntime | None = None
         self.schedules: LocalSchedules | None = None
+        # /health says "starting" until this is ready: at the end of start(), or, with start(ready=False),
+        # when the caller has loaded its data and calls mark_ready().
+        self.readiness = Readiness()
 
     # ------------------------------------------------------------------ addresses
 
@@ -108,7 +112,9 @@ class LocalCloud:
 
     # ------------------------------------------------------------------ life cycle
 
-    def start(self) -> LocalCloud:
+    def start(self, *, ready: bool = True) -> LocalCloud:
+        """Starts moto, creates the stack and serves the API. ``ready=False``: ``GET /health`` answers 503
+        "starting" until ``mark_ready()`` (``python -m localcloud`` loads the demo data first)."""
         from moto.server import ThreadedMotoServer
 
         serialize_dynamodb_writes()
@@ -170,10 +176,17 @@ class LocalCloud:
                                         self.region, run=self._run_schedules)
         self.schedules.start()
         self._http = LocalHttpApi(
-            routes, self.runtime.invoke, self.host, self.api_port, self.stack.account_id, schedules=self.schedules
+            routes, self.runtime.invoke, self.host, self.api_port, self.stack.account_id, schedules=self.schedules,
+            readiness=self.readiness,
         )
         self._http.start()
+        if ready:
+            self.mark_ready()
         return self
+
+    def mark_ready(self) -> None:
+        """The stack and its data are in place: ``GET /health`` now answers as the API function does."""
+        self.readiness.mark_ready()
 
     def fire_schedule(self, name: str, *, wait: bool = True) -> Firing:
         """Fires one of the template's schedules now (see localcloud.schedules): by its logical id, e.g.

@@ -2,6 +2,10 @@
 in template.yaml, turns each request into a payload-2.0 event for the API function, and the function's answer
 back into an HTTP response. Unknown routes get API Gateway's own 404.
 
+While the cloud is starting (the stack and its demo data not yet in place), ``GET /health`` answers 503
+``{"status": "starting"}`` with Retry-After, instead of the API function's liveness answer: see
+localcloud.readiness. Other routes are served meanwhile, as they are.
+
 Paths under ``/_local/`` are the local cloud's own tooling, never a template route (no deployed API has them):
 ``GET /_local/schedules`` lists the template's schedules, ``POST /_local/schedules/<name>/fire`` fires one
 now (``?wait=false``: without waiting for the function)."""
@@ -21,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from localcloud.readiness import Readiness
 from localcloud.runtime import InvocationResult
 from localcloud.schedules import LocalSchedules
 
@@ -50,11 +55,12 @@ class Route:
 
 class LocalHttpApi:
     def __init__(self, routes: list[Route], invoke: Invoke, host: str, port: int, account_id: str, *,
-                 schedules: LocalSchedules | None = None) -> None:
+                 schedules: LocalSchedules | None = None, readiness: Readiness | None = None) -> None:
         self.routes = routes
         self._invoke = invoke
         self._account_id = account_id
         self._schedules = schedules
+        self._readiness = readiness  # None: ready from the start
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -112,6 +118,9 @@ class LocalHttpApi:
         target = urlsplit(raw_target)
         if target.path.startswith(LOCAL_PREFIX):
             return self._local(method, target.path, target.query)
+        if method == "GET" and target.path == "/health" and self._readiness and not self._readiness.ready:
+            status, headers, answer = _json(503, self._readiness.answer())
+            return status, {**headers, "Retry-After": "1"}, answer
         for route in self.routes:
             params = route.match(method, target.path)
             if params is not None:
