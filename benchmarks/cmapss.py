@@ -132,6 +132,7 @@ def run(data_dir: Path, indicators: list[str]) -> dict[str, Any]:
     import requests
 
     from localcloud.cloud import LocalCloud
+    from localcloud.demo import data_location
     from modelforge.adapters.failure_events import FailureEventStore
     from modelforge.adapters.telemetry import TelemetryStore
     from modelforge.domain.importing import cmapss_mapping, read_cmapss, to_contract
@@ -152,12 +153,11 @@ def run(data_dir: Path, indicators: list[str]) -> dict[str, Any]:
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
     }
     with LocalCloud(aws_port=free_port(), api_port=free_port()) as cloud:
-        outputs = cloud.outputs
         started = time.perf_counter()
         imported = to_contract(read_cmapss(data_dir / "train_FD001.txt"),
                                cmapss_mapping(FLEET, cycle_minutes=CYCLE_MINUTES))
-        summary = import_dataset(imported, TelemetryStore(outputs["DataBucketName"], "processed"),
-                                 FailureEventStore(outputs["DataBucketName"]))
+        bucket, prefix = data_location(cloud.stack)
+        summary = import_dataset(imported, TelemetryStore(bucket, prefix), FailureEventStore(bucket))
         results["import"] = {**{k: v for k, v in summary.items() if k != "machines"},
                              "machines": len(imported.telemetry),
                              "seconds": round(time.perf_counter() - started, 1)}

@@ -20,7 +20,9 @@ import requests
 from localcloud.events import ExecutionStatusEvents
 from localcloud.http_api import LocalHttpApi, Route
 from localcloud.moto_fidelity import serialize_dynamodb_writes
+from localcloud.readiness import Readiness
 from localcloud.runtime import LocalLambdaRuntime
+from localcloud.schedules import Firing, LocalSchedules
 from localcloud.template import REPO_ROOT, LocalStack, resolve_stack
 from modelforge.adapters import aws as aws_clients
 
@@ -49,6 +51,7 @@ class LocalCloud:
         parameter_overrides: Mapping[str, Any] | None = None,
         state_dir: Path | None = None,
         echo_logs: bool = False,
+        run_schedules: bool = False,
     ) -> None:
         self.host, self.aws_port, self.api_port = host, aws_port, api_port
         self.region = region
@@ -64,11 +67,16 @@ class LocalCloud:
             self.stack.functions[logical_id] = replace(spec, environment={**spec.environment, **extra})
         self.state_dir = state_dir or Path(tempfile.mkdtemp(prefix="modelforge-local-"))
         self._echo_logs = echo_logs
+        self._run_schedules = run_schedules  # fire rate(...) schedules on their period (off: only by hand)
         self._server: Any = None
         self._http: LocalHttpApi | None = None
         self._events: ExecutionStatusEvents | None = None
         self._saved_environment: dict[str, str] | None = None
         self.runtime: LocalLambdaRuntime | None = None
+        self.schedules: LocalSchedules | None = None
+        # /health says "starting" until this is ready: at the end of start(), or, with start(ready=False),
+        # when the caller has loaded its data and calls mark_ready().
+        self.readiness = Readiness()
 
     # ------------------------------------------------------------------ addresses
 
@@ -104,7 +112,9 @@ class LocalCloud:
 
     # ------------------------------------------------------------------ life cycle
 
-    def start(self) -> LocalCloud:
+    def start(self, *, ready: bool = True) -> LocalCloud:
+        """Starts moto, creates the stack and serves the API. ``ready=False``: ``GET /health`` answers 503
+        "starting" until ``mark_ready()`` (``python -m localcloud`` loads the demo data first)."""
         from moto.server import ThreadedMotoServer
 
         serialize_dynamodb_writes()
@@ -162,13 +172,32 @@ class LocalCloud:
             self.client("stepfunctions"), [m.arn for m in self.stack.state_machines.values()],
             list(self.stack.functions.values()), self.runtime.invoke, self.stack.account_id, self.region)
         self._events.start()
+        self.schedules = LocalSchedules(self.stack.schedules, self.runtime.invoke, self.stack.account_id,
+                                        self.region, run=self._run_schedules)
+        self.schedules.start()
         self._http = LocalHttpApi(
-            routes, self.runtime.invoke, self.host, self.api_port, self.stack.account_id
+            routes, self.runtime.invoke, self.host, self.api_port, self.stack.account_id, schedules=self.schedules,
+            readiness=self.readiness,
         )
         self._http.start()
+        if ready:
+            self.mark_ready()
         return self
 
+    def mark_ready(self) -> None:
+        """The stack and its data are in place: ``GET /health`` now answers as the API function does."""
+        self.readiness.mark_ready()
+
+    def fire_schedule(self, name: str, *, wait: bool = True) -> Firing:
+        """Fires one of the template's schedules now (see localcloud.schedules): by its logical id, e.g.
+        DriftFunctionScheduled, its rule's name, or its function's name or logical id."""
+        if self.schedules is None:
+            raise RuntimeError("the local cloud is not started")
+        return self.schedules.fire(name, wait=wait)
+
     def stop(self) -> None:
+        if self.schedules:
+            self.schedules.stop()
         if self._events:
             self._events.stop()
         if self._http:
@@ -252,6 +281,28 @@ class LocalCloud:
             sfn.create_state_machine(
                 name=machine.name, definition=json.dumps(machine.definition), roleArn=role_arn
             )
+
+        # The schedules exist where the AWS CLI looks (events list-rules, scheduler list-schedules); the local
+        # cloud, not moto, fires them.
+        events, scheduler = self.client("events"), self.client("scheduler")
+        groups: set[str] = set()
+        for schedule in self.stack.schedules.values():
+            function_arn = self.stack.functions[schedule.function_logical_id].arn
+            state = "ENABLED" if schedule.enabled else "DISABLED"
+            target: dict[str, Any] = {"Arn": function_arn}
+            if schedule.input is not None:
+                target["Input"] = schedule.input
+            if schedule.kind == "Schedule":
+                events.put_rule(Name=schedule.name, ScheduleExpression=schedule.expression, State=state)
+                events.put_targets(Rule=schedule.name, Targets=[{"Id": schedule.function_logical_id, **target}])
+            else:
+                group = {"GroupName": schedule.group} if schedule.group else {}
+                if schedule.group and schedule.group not in groups:
+                    scheduler.create_schedule_group(Name=schedule.group)
+                    groups.add(schedule.group)
+                scheduler.create_schedule(Name=schedule.name, ScheduleExpression=schedule.expression, State=state,
+                                          FlexibleTimeWindow={"Mode": "OFF"},
+                                          Target={**target, "RoleArn": role_arn}, **group)
 
 
 def _dispatch_lambda_to(runtime: LocalLambdaRuntime) -> None:

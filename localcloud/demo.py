@@ -7,11 +7,14 @@ from localcloud.demo_data import demo_machine_names, generate_fleet
 from localcloud.template import LocalStack
 from modelforge.adapters.telemetry import TelemetryStore
 from modelforge.schemas import MachineSummary
+from modelforge.settings import ApiSettings
 
 
 def data_location(stack: LocalStack) -> tuple[str, str]:
-    api = stack.functions["ApiFunction"].environment
-    return api["DATA_BUCKET_NAME"], api["PROCESSED_DATA_PREFIX"]
+    """The data bucket and the processed-telemetry prefix, as the API function's settings read them (the
+    template may leave the prefix empty: the code's default)."""
+    api = ApiSettings.from_env(stack.functions["ApiFunction"].environment)
+    return api.data_bucket_name, api.processed_data_prefix
 
 
 def load_demo_data(

@@ -1,6 +1,14 @@
 """The HTTP front of the local cloud: what API Gateway (HTTP API) does in AWS. It matches the routes declared
 in template.yaml, turns each request into a payload-2.0 event for the API function, and the function's answer
-back into an HTTP response. Unknown routes get API Gateway's own 404."""
+back into an HTTP response. Unknown routes get API Gateway's own 404.
+
+While the cloud is starting (the stack and its demo data not yet in place), ``GET /health`` answers 503
+``{"status": "starting"}`` with Retry-After, instead of the API function's liveness answer: see
+localcloud.readiness. Other routes are served meanwhile, as they are.
+
+Paths under ``/_local/`` are the local cloud's own tooling, never a template route (no deployed API has them):
+``GET /_local/schedules`` lists the template's schedules, ``POST /_local/schedules/<name>/fire`` fires one
+now (``?wait=false``: without waiting for the function)."""
 
 from __future__ import annotations
 
@@ -15,13 +23,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
+from localcloud.readiness import Readiness
 from localcloud.runtime import InvocationResult
+from localcloud.schedules import LocalSchedules
 
 logger = logging.getLogger("localcloud.http")
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+LOCAL_PREFIX = "/_local/"  # the local cloud's own routes; template.yaml declares none there
+_FIRE = re.compile(r"^/_local/schedules/(?P<name>[^/]+)/fire$")
 
 Invoke = Callable[[str, bytes], InvocationResult]
 
@@ -42,10 +54,13 @@ class Route:
 
 
 class LocalHttpApi:
-    def __init__(self, routes: list[Route], invoke: Invoke, host: str, port: int, account_id: str) -> None:
+    def __init__(self, routes: list[Route], invoke: Invoke, host: str, port: int, account_id: str, *,
+                 schedules: LocalSchedules | None = None, readiness: Readiness | None = None) -> None:
         self.routes = routes
         self._invoke = invoke
         self._account_id = account_id
+        self._schedules = schedules
+        self._readiness = readiness  # None: ready from the start
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -101,6 +116,11 @@ class LocalHttpApi:
         if body is None:
             return _json(413, {"message": "Request Entity Too Large"})
         target = urlsplit(raw_target)
+        if target.path.startswith(LOCAL_PREFIX):
+            return self._local(method, target.path, target.query)
+        if method == "GET" and target.path == "/health" and self._readiness and not self._readiness.ready:
+            status, headers, answer = _json(503, self._readiness.answer())
+            return status, {**headers, "Retry-After": "1"}, answer
         for route in self.routes:
             params = route.match(method, target.path)
             if params is not None:
@@ -115,6 +135,21 @@ class LocalHttpApi:
             )
             return _json(500, {"message": "Internal Server Error"})
         return _response(json.loads(result.payload))
+
+    def _local(self, method: str, path: str, query: str) -> tuple[int, dict[str, str], bytes]:
+        fire = _FIRE.match(path)
+        if self._schedules is not None and method == "GET" and path == "/_local/schedules":
+            return _json(200, {"schedules": self._schedules.list(), "running": self._schedules.running})
+        if self._schedules is not None and method == "POST" and fire:
+            wait = dict(parse_qsl(query)).get("wait", "true").lower() not in ("false", "0", "no")
+            try:
+                firing = self._schedules.fire(unquote(fire.group("name")), wait=wait)
+            except KeyError as error:
+                return _json(404, {"message": str(error.args[0])})
+            summary = firing.summary()
+            status = {"accepted": 202, "succeeded": 200}.get(summary["status"], 502)
+            return _json(status, summary)
+        return _json(404, {"message": "Not Found"})
 
     def _event(
         self,

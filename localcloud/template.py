@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,24 @@ class FunctionSpec:
 
 
 @dataclass(frozen=True)
+class ScheduleSpec:
+    """A function's ``Schedule`` (an EventBridge rule) or ``ScheduleV2`` (an EventBridge Scheduler schedule)
+    event, resolved: what SAM creates for it and what it delivers to the function."""
+
+    logical_id: str  # the rule or schedule SAM creates: <function><event>, e.g. DriftFunctionScheduled
+    event_name: str
+    kind: str  # Schedule | ScheduleV2
+    function_logical_id: str
+    function_name: str
+    name: str
+    arn: str
+    expression: str  # rate(...) or cron(...)
+    input: str | None  # the constant JSON the target is given; None: the service's own event
+    enabled: bool = True
+    group: str | None = None  # ScheduleV2: the schedule group (None: the default group)
+
+
+@dataclass(frozen=True)
 class TableSpec:
     logical_id: str
     name: str
@@ -85,6 +104,7 @@ class LocalStack:
     buckets: dict[str, str] = field(default_factory=dict)  # logical id -> bucket name
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     state_machines: dict[str, StateMachineSpec] = field(default_factory=dict)
+    schedules: dict[str, ScheduleSpec] = field(default_factory=dict)  # logical id -> schedule
     outputs: dict[str, str] = field(default_factory=dict)
 
     def function_by_name(self, name_or_arn: str) -> FunctionSpec:
@@ -93,6 +113,23 @@ class LocalStack:
             if name in (spec.name, spec.logical_id):
                 return spec
         raise KeyError(f"no function named {name_or_arn} in the template")
+
+    def schedule(self, name: str) -> ScheduleSpec:
+        return find_schedule(self.schedules, name)
+
+
+def find_schedule(schedules: Mapping[str, ScheduleSpec], name: str) -> ScheduleSpec:
+    """A schedule by its logical id (DriftFunctionScheduled), its rule's (or schedule's) name or ARN, or its
+    function's name or logical id when that function has exactly one schedule."""
+    for spec in schedules.values():
+        if name in (spec.logical_id, spec.name, spec.arn):
+            return spec
+    of_function = [s for s in schedules.values() if name in (s.function_logical_id, s.function_name)]
+    if len(of_function) == 1:
+        return of_function[0]
+    if of_function:
+        raise KeyError(f"{name} has several schedules, name one: {', '.join(s.logical_id for s in of_function)}")
+    raise KeyError(f"no schedule named {name} in the template (schedules: {', '.join(sorted(schedules)) or 'none'})")
 
 
 class _Resolver:
@@ -225,6 +262,8 @@ def resolve_stack(
             stack.buckets[logical_id] = r.physical_name(logical_id)
         elif kind == "AWS::Serverless::Function":
             stack.functions[logical_id] = _function_spec(r, logical_id, props, globals_fn)
+            for schedule in _schedule_specs(r, stack.functions[logical_id], props):
+                stack.schedules[schedule.logical_id] = schedule
         elif kind == "AWS::Serverless::StateMachine":
             definition_text = (template_path.parent / props["DefinitionUri"]).read_text()
             substitutions = r.resolve(props.get("DefinitionSubstitutions", {}))
@@ -279,3 +318,40 @@ def _function_spec(
         http_routes=routes,
         event_patterns=patterns,
     )
+
+
+SCHEDULE_EVENTS = ("Schedule", "ScheduleV2")
+
+
+def _schedule_specs(r: _Resolver, function: FunctionSpec, props: dict[str, Any]) -> list[ScheduleSpec]:
+    """The function's Schedule and ScheduleV2 events, as SAM turns them into an AWS::Events::Rule (Schedule)
+    or an AWS::Scheduler::Schedule (ScheduleV2) named <function><event>."""
+    found = []
+    for event_name, event in props.get("Events", {}).items():
+        kind = event.get("Type")
+        if kind not in SCHEDULE_EVENTS:
+            continue
+        # Only what the local cloud uses (the retry policy and dead-letter queue are AWS's alone).
+        properties = {key: r.resolve(value) for key, value in event.get("Properties", {}).items()
+                      if key in ("Schedule", "ScheduleExpression", "Input", "Name", "Enabled", "State", "GroupName")}
+        logical_id = f"{function.logical_id}{event_name}"
+        name = str(properties.get("Name") or f"{r.stack_name}-{logical_id}")
+        if kind == "Schedule":
+            expression = properties["Schedule"]
+            arn = f"arn:aws:events:{r.region}:{r.account_id}:rule/{name}"
+            # SAM: Enabled (a boolean) or State (ENABLED | DISABLED); neither means enabled.
+            enabled = (properties.get("State", "ENABLED") == "ENABLED"
+                       and str(properties.get("Enabled", True)).lower() != "false")
+        else:
+            expression = properties["ScheduleExpression"]
+            group = properties.get("GroupName") or "default"
+            arn = f"arn:aws:scheduler:{r.region}:{r.account_id}:schedule/{group}/{name}"
+            enabled = properties.get("State", "ENABLED") == "ENABLED"
+        payload = properties.get("Input")
+        group = properties.get("GroupName") if kind == "ScheduleV2" else None
+        found.append(ScheduleSpec(
+            logical_id=logical_id, event_name=event_name, kind=kind, function_logical_id=function.logical_id,
+            function_name=function.name, name=name, arn=arn, expression=str(expression),
+            input=None if payload is None else str(payload), enabled=bool(enabled),
+            group=None if group is None else str(group)))
+    return found

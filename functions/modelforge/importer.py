@@ -29,6 +29,7 @@ import pandas as pd
 
 from modelforge.adapters.failure_events import DEFAULT_PREFIX as DEFAULT_EVENTS_PREFIX
 from modelforge.adapters.failure_events import FailureEventStore
+from modelforge.adapters.telemetry import DEFAULT_PREFIX as DEFAULT_TELEMETRY_PREFIX
 from modelforge.adapters.telemetry import TelemetryStore
 from modelforge.domain.importing import (
     DEFAULT_FAILURE_TYPE,
@@ -75,8 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     where = common.add_argument_group("where to write")
     where.add_argument("--bucket", default=env("DATA_BUCKET_NAME"),
                        help="the data bucket (default: $DATA_BUCKET_NAME)")
-    where.add_argument("--prefix", default=env("PROCESSED_DATA_PREFIX") or "processed",
-                       help="processed-telemetry prefix (default: $PROCESSED_DATA_PREFIX or 'processed')")
+    where.add_argument("--prefix", default=env("PROCESSED_DATA_PREFIX") or DEFAULT_TELEMETRY_PREFIX,
+                       help=f"processed-telemetry prefix (default: $PROCESSED_DATA_PREFIX or "
+                            f"'{DEFAULT_TELEMETRY_PREFIX}')")
     where.add_argument("--events-prefix", default=DEFAULT_EVENTS_PREFIX,
                        help=f"failure-events prefix (default: '{DEFAULT_EVENTS_PREFIX}')")
     where.add_argument("--endpoint-url", help="an S3 endpoint other than AWS: the local cloud or LocalStack")

@@ -2,33 +2,87 @@
 
 Each model lists the variables its function needs; template.yaml sets them, and the local cloud copies them
 from there, so a missing variable fails loudly with its name instead of surfacing as a None deep inside.
+
+Each default is declared once. A value that tunes the domain (a gate floor, the drift window, a labeling or
+search choice) has its default in the domain's configuration (``GateConfig``, ``DriftConfig``,
+``PipelineConfig`` and its parts); its setting here is an optional override (None unless its variable is set)
+with the bounds it must respect, and ``OVERRIDES`` maps it onto the configuration field it replaces. One
+method per model (``gate_config``, ``drift_config``, ``pipeline_config``) builds the configuration from the
+domain's defaults plus the overrides given. Wiring (table and bucket names, the state machine) is required;
+data-layout names default to their adapter's constant. An empty variable counts as unset: template.yaml passes
+an operator parameter left at its default (``""``) as an empty variable, which leaves the code's default.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Self
+from dataclasses import fields, is_dataclass, replace
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from modelforge.adapters.failure_events import DEFAULT_PREFIX as FAILURE_EVENTS_PREFIX
+from modelforge.adapters.telemetry import DEFAULT_PREFIX as TELEMETRY_PREFIX
 from modelforge.errors import SettingsError
+
+if TYPE_CHECKING:
+    from modelforge.domain.drift import DriftConfig
+    from modelforge.domain.gate import GateConfig
+    from modelforge.domain.pipeline import PipelineConfig
+
+Config = TypeVar("Config")
 
 
 class _EnvSettings(BaseModel):
-    # str_min_length: an empty variable is as missing as an absent one (it would only fail inside botocore).
+    # str_min_length: an empty value is as missing as an absent one (it would only fail inside botocore);
+    # from_env drops empty variables before validation, so this guards values given in code.
     model_config = ConfigDict(frozen=True, extra="ignore", str_min_length=1)
+
+    # settings field -> the field of the domain's configuration it overrides ("labeling.window_minutes" for a
+    # nested one). Every field named here defaults to None: the domain's configuration holds the default.
+    OVERRIDES: ClassVar[Mapping[str, str]] = {}
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
         env = os.environ if environ is None else environ
-        # Field names are the lower-case forms of the variables: JOBS_TABLE_NAME -> jobs_table_name.
-        values = {name: env[name.upper()] for name in cls.model_fields if name.upper() in env}
+        # Field names are the lower-case forms of the variables: JOBS_TABLE_NAME -> jobs_table_name. An empty
+        # variable is not set: a required one is then missing, an optional one keeps its default.
+        values = {name: env[name.upper()] for name in cls.model_fields if env.get(name.upper(), "") != ""}
         try:
             return cls.model_validate(values)
         except ValidationError as error:
             missing = ", ".join(str(e["loc"][0]).upper() for e in error.errors())
             raise SettingsError(f"{cls.__name__}: bad or missing environment variables: {missing}") from error
+
+    def overrides(self) -> dict[str, Any]:
+        """The configuration fields these settings replace: {dotted config field: value}, the set ones only."""
+        return {target: getattr(self, name) for name, target in self.OVERRIDES.items()
+                if getattr(self, name) is not None}
+
+    def _configure(self, defaults: Config) -> Config:
+        return override(defaults, self.overrides())
+
+
+def override(config: Config, values: Mapping[str, Any]) -> Config:
+    """``config`` (a frozen dataclass) with the dotted fields in ``values`` replaced, nested configurations
+    rebuilt in turn, so each one's own validation (``__post_init__``) runs on the result."""
+    if not is_dataclass(config) or isinstance(config, type):
+        raise TypeError(f"not a dataclass instance: {config!r}")
+    known = {f.name for f in fields(config)}
+    direct: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for path, value in values.items():
+        head, _, rest = path.partition(".")
+        if head not in known:
+            raise ValueError(f"{type(config).__name__} has no field {head!r}")
+        if rest:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            direct[head] = value
+    for head, inner in nested.items():
+        direct[head] = override(getattr(config, head), inner)
+    return replace(config, **direct)
 
 
 class ApiSettings(_EnvSettings):
@@ -40,7 +94,7 @@ class ApiSettings(_EnvSettings):
     idempotency_table_name: str
     # How long an Idempotency-Key is remembered (the same key and body return the same job meanwhile).
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60, le=30 * 24 * 3600)
-    processed_data_prefix: str = "processed"
+    processed_data_prefix: str = TELEMETRY_PREFIX
 
 
 class TrainingSettings(_EnvSettings):
@@ -48,40 +102,72 @@ class TrainingSettings(_EnvSettings):
     models_table_name: str
     data_bucket_name: str
     models_bucket_name: str
-    processed_data_prefix: str = "processed"
+    processed_data_prefix: str = TELEMETRY_PREFIX
     # Recorded failure events (jobs with failure_events "records"): see README, "Data contract".
-    failure_events_prefix: str = "failure_events"
-    model_key_prefix: str = "model"
+    failure_events_prefix: str = FAILURE_EVENTS_PREFIX
+    # Where artifacts go in the models bucket, and the code revision (e.g. git commit) the image was built
+    # from; None: TrainingDependencies' defaults.
+    model_key_prefix: str | None = None
+    code_revision: str | None = None
+    # Everything below overrides PipelineConfig (see OVERRIDES); None: the domain's default.
     # Failure labeling: see modelforge.domain.labeling for what each one means.
-    label_window_minutes: int = Field(default=30, ge=1, le=24 * 60)
-    failure_drop_threshold_pct: float = Field(default=30.0, gt=0, le=100)
-    post_failure_exclusion_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
-    test_fraction: float = Field(default=0.2, gt=0, lt=0.9)
+    label_window_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
+    failure_drop_threshold_pct: float | None = Field(default=None, gt=0, le=100)
+    post_failure_exclusion_minutes: int | None = Field(default=None, ge=0, le=7 * 24 * 60)
+    test_fraction: float | None = Field(default=None, gt=0, lt=0.9)
     # XGBoost device: "auto" uses CUDA when a GPU is visible, else the CPU.
-    training_device: str = Field(default="auto", pattern="^(auto|cpu|cuda)$")
+    training_device: str | None = Field(default=None, pattern="^(auto|cpu|cuda)$")
     # Low readings less than this apart are one failure episode (one onset).
-    failure_episode_gap_minutes: int = Field(default=30, ge=0, le=24 * 60)
+    failure_episode_gap_minutes: int | None = Field(default=None, ge=0, le=24 * 60)
     # health: the regression target is the minutes to the next failure, capped at this horizon.
-    health_horizon_minutes: int = Field(default=120, ge=10, le=7 * 24 * 60)
+    health_horizon_minutes: int | None = Field(default=None, ge=10, le=7 * 24 * 60)
     # Evaluation: a failure is "caught ahead" when an alarm comes at least this long before it.
-    alert_lead_minutes: float = Field(default=15.0, ge=0, le=24 * 60)
+    alert_lead_minutes: float | None = Field(default=None, ge=0, le=24 * 60)
     # Data validation: fewer valid rows than this fail the job (InsufficientDataError).
-    min_training_rows: int = Field(default=500, ge=10)
+    min_training_rows: int | None = Field(default=None, ge=10)
     # Training rows whose feature matrices exceed this are sampled, keeping every failure window.
-    training_memory_budget_mb: float = Field(default=1024.0, gt=0)
+    training_memory_budget_mb: float | None = Field(default=None, gt=0)
     # Search (see modelforge.domain.search): strategy, its budget, and how the model is chosen.
-    search_strategy: str = Field(default="early_stopping", pattern="^(early_stopping|halving|grid)$")
-    search_budget: int = Field(default=3, ge=1, le=64)
-    search_cv_folds: int = Field(default=3, ge=2, le=10)
-    selection_metric: str = Field(default="recall_at_precision", pattern="^(recall_at_precision|f2)$")
-    min_precision: float = Field(default=0.5, gt=0, lt=1)
-    max_boost_rounds: int = Field(default=400, ge=10, le=10_000)
-    early_stopping_rounds: int = Field(default=20, ge=1, le=1000)
-    validation_fraction: float = Field(default=0.2, gt=0, lt=0.5)
-    training_nthread: int = Field(default=0, ge=0, le=256)
-    training_seed: int = Field(default=0, ge=0)
-    # Lineage: the code revision (e.g. git commit) the training image was built from.
-    code_revision: str = ""
+    search_strategy: str | None = Field(default=None, pattern="^(early_stopping|halving|grid)$")
+    search_budget: int | None = Field(default=None, ge=1, le=64)
+    search_cv_folds: int | None = Field(default=None, ge=2, le=10)
+    selection_metric: str | None = Field(default=None, pattern="^(recall_at_precision|f2)$")
+    min_precision: float | None = Field(default=None, gt=0, lt=1)
+    max_boost_rounds: int | None = Field(default=None, ge=10, le=10_000)
+    early_stopping_rounds: int | None = Field(default=None, ge=1, le=1000)
+    validation_fraction: float | None = Field(default=None, gt=0, lt=0.5)
+    training_nthread: int | None = Field(default=None, ge=0, le=256)
+    training_seed: int | None = Field(default=None, ge=0)
+
+    OVERRIDES: ClassVar[Mapping[str, str]] = {
+        "label_window_minutes": "labeling.window_minutes",
+        "failure_drop_threshold_pct": "labeling.drop_threshold_pct",
+        "post_failure_exclusion_minutes": "labeling.post_failure_exclusion_minutes",
+        "failure_episode_gap_minutes": "labeling.episode_gap_minutes",
+        "health_horizon_minutes": "labeling.health_horizon_minutes",
+        "search_strategy": "search.strategy",
+        "search_budget": "search.budget",
+        "search_cv_folds": "search.cv_folds",
+        "selection_metric": "search.selection_metric",
+        "min_precision": "search.min_precision",
+        "max_boost_rounds": "search.max_rounds",
+        "early_stopping_rounds": "search.early_stopping_rounds",
+        "validation_fraction": "search.validation_fraction",
+        "training_device": "search.device",
+        "training_nthread": "search.nthread",
+        "training_seed": "search.seed",
+        "min_training_rows": "validation.min_rows",
+        "test_fraction": "test_fraction",
+        "alert_lead_minutes": "lead_minutes",
+        "training_memory_budget_mb": "memory_budget_mb",
+    }
+
+    def pipeline_config(self) -> PipelineConfig:
+        """The training pipeline's configuration: the domain's defaults with these settings' overrides (domain
+        code never reads the environment)."""
+        from modelforge.domain.pipeline import PipelineConfig
+
+        return self._configure(PipelineConfig())
 
 
 class ReconcileSettings(_EnvSettings):
@@ -99,12 +185,25 @@ class GateSettings(_EnvSettings):
     jobs_table_name: str
     models_table_name: str
     models_bucket_name: str
-    # A challenger must reach these on the shared holdout (status models), and may trail the champion's F2 by
-    # at most gate_tolerance; health models may trail the champion's RMSE by gate_rmse_tolerance (relative).
-    gate_min_recall: float = Field(default=0.5, ge=0, le=1)
-    gate_min_precision: float = Field(default=0.2, ge=0, le=1)
-    gate_tolerance: float = Field(default=0.02, ge=0, le=1)
-    gate_rmse_tolerance: float = Field(default=0.05, ge=0, le=10)
+    # Override GateConfig (see modelforge.domain.gate): a challenger must reach the floors on the shared
+    # holdout (status models) and may trail the champion's F2 by at most gate_tolerance; health models may
+    # trail the champion's RMSE by gate_rmse_tolerance (relative). None: the domain's default.
+    gate_min_recall: float | None = Field(default=None, ge=0, le=1)
+    gate_min_precision: float | None = Field(default=None, ge=0, le=1)
+    gate_tolerance: float | None = Field(default=None, ge=0, le=1)
+    gate_rmse_tolerance: float | None = Field(default=None, ge=0, le=10)
+
+    OVERRIDES: ClassVar[Mapping[str, str]] = {
+        "gate_min_recall": "min_recall",
+        "gate_min_precision": "min_precision",
+        "gate_tolerance": "tolerance",
+        "gate_rmse_tolerance": "rmse_tolerance",
+    }
+
+    def gate_config(self) -> GateConfig:
+        from modelforge.domain.gate import GateConfig
+
+        return self._configure(GateConfig())
 
 
 class DriftSettings(_EnvSettings):
@@ -113,10 +212,21 @@ class DriftSettings(_EnvSettings):
     models_bucket_name: str
     data_bucket_name: str
     state_machine_arn: str
-    processed_data_prefix: str = "processed"
-    # How many days of each machine's newest data a check compares with the training profile.
-    drift_window_days: int = Field(default=7, ge=1, le=366)
-    # PSI above which a feature has drifted (0.1-0.25 is "moderate" by the usual rule of thumb).
-    drift_psi_threshold: float = Field(default=0.25, gt=0, le=10)
-    # Start a retraining job for a champion whose inputs drifted (the template's DriftRetrain).
-    drift_retrain: bool = False
+    processed_data_prefix: str = TELEMETRY_PREFIX
+    # Override DriftConfig (see modelforge.domain.drift): the window of newest data a check compares with the
+    # training profile, the PSI above which a feature has drifted, and whether a drifted champion gets a
+    # retraining job (the template's DriftRetrain). None: the domain's default.
+    drift_window_days: int | None = Field(default=None, ge=1, le=366)
+    drift_psi_threshold: float | None = Field(default=None, gt=0, le=10)
+    drift_retrain: bool | None = None
+
+    OVERRIDES: ClassVar[Mapping[str, str]] = {
+        "drift_window_days": "window_days",
+        "drift_psi_threshold": "psi_threshold",
+        "drift_retrain": "retrain",
+    }
+
+    def drift_config(self) -> DriftConfig:
+        from modelforge.domain.drift import DriftConfig
+
+        return self._configure(DriftConfig())

@@ -28,6 +28,7 @@ from modelforge.adapters.telemetry import TelemetryCatalog
 from modelforge.handlers import api
 from modelforge.jobs import Indicator, Job, JobStatus
 from modelforge.schemas import MachineSummary
+from modelforge.settings import ApiSettings
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
@@ -64,6 +65,11 @@ class Cloud:
         return self.jobs_table.get_item(Key=self.jobs_key(process_id), ConsistentRead=True).get("Item")
 
     @property
+    def processed_prefix(self) -> str:
+        """As the function reads it (the template may leave it empty: the code's default)."""
+        return ApiSettings.from_env(self.environment).processed_data_prefix
+
+    @property
     def state_machine_arn(self) -> str:
         return self.environment["STATE_MACHINE_ARN"]
 
@@ -80,7 +86,7 @@ class Cloud:
             columns=["timestamp", "Eng_RPM_variation_percentage", "Eng_RPM"],
         )
         TelemetryCatalog(
-            self.environment["DATA_BUCKET_NAME"], self.environment["PROCESSED_DATA_PREFIX"], s3=self.s3
+            self.environment["DATA_BUCKET_NAME"], self.processed_prefix, s3=self.s3
         ).write_manifest(summary)
         return summary
 
@@ -612,7 +618,7 @@ def test_machines_lists_the_machines_with_a_manifest(
     first = cloud.write_manifest(
         "PUMP-A", datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 31, tzinfo=UTC)
     )
-    prefix = cloud.environment["PROCESSED_DATA_PREFIX"]
+    prefix = cloud.processed_prefix
     bucket = cloud.environment["DATA_BUCKET_NAME"]
     # A machine folder without a manifest (a load in progress) and a stray object are not machines.
     cloud.s3.put_object(

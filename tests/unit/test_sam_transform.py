@@ -368,4 +368,4 @@ def test_the_drift_schedule_invokes_the_drift_function_as_deployed(
         {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}}]
     assert invoke_config["MaximumRetryAttempts"] == 1
     assert invoke_config["DestinationConfig"]["OnFailure"]["Destination"] == queue_arn
-    assert variables["DRIFT_RETRAIN"] == overrides.get("DriftRetrain", "false")
+    assert variables["DRIFT_RETRAIN"] == overrides.get("DriftRetrain", "")  # "": DriftConfig's default

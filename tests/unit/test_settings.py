@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from modelforge.adapters.failure_events import DEFAULT_PREFIX as FAILURE_EVENTS_PREFIX
+from modelforge.adapters.telemetry import DEFAULT_PREFIX as TELEMETRY_PREFIX
 from modelforge.errors import SettingsError
-from modelforge.settings import ApiSettings, TrainingSettings, _EnvSettings
+from modelforge.settings import (
+    ApiSettings,
+    DriftSettings,
+    GateSettings,
+    TrainingSettings,
+    _EnvSettings,
+    override,
+)
 
 
 def required(cls: type[_EnvSettings]) -> list[str]:
@@ -99,15 +109,144 @@ def test_defaults_apply_when_optional_variables_are_absent() -> None:
     api = ApiSettings.from_env(complete(ApiSettings))
     training = TrainingSettings.from_env(complete(TrainingSettings))
 
-    assert api.processed_data_prefix == "processed"
+    # The data contract (README.md): processed telemetry under processed/, one constant says so.
+    assert api.processed_data_prefix == training.processed_data_prefix == TELEMETRY_PREFIX == "processed"
+    assert training.failure_events_prefix == FAILURE_EVENTS_PREFIX
     assert api.idempotency_ttl_seconds == 24 * 3600
-    assert training.processed_data_prefix == "processed"
-    assert training.model_key_prefix == "model"
-    assert training.label_window_minutes == 30
-    assert training.failure_drop_threshold_pct == 30.0
-    assert training.post_failure_exclusion_minutes == 60
-    assert training.test_fraction == 0.2
-    assert training.training_device == "auto"
+    # Values the domain owns are not defaulted here: unset overrides leave the domain's configuration as is.
+    assert training.label_window_minutes is None and training.training_device is None
+    assert training.model_key_prefix is None and training.code_revision is None
+
+
+# ---------------------------------------------------------------- each default declared once: the domain's
+
+
+def _pipeline() -> Any:
+    from modelforge.domain.pipeline import PipelineConfig
+
+    return PipelineConfig()
+
+
+def _gate() -> Any:
+    from modelforge.domain.gate import GateConfig
+
+    return GateConfig()
+
+
+def _drift() -> Any:
+    from modelforge.domain.drift import DriftConfig
+
+    return DriftConfig()
+
+
+# The settings models that override a domain configuration: (the method that builds it, the domain's defaults).
+CONFIGURED: dict[type[_EnvSettings], tuple[str, Callable[[], Any]]] = {
+    TrainingSettings: ("pipeline_config", _pipeline),
+    GateSettings: ("gate_config", _gate),
+    DriftSettings: ("drift_config", _drift),
+}
+# One valid value, other than the domain's default, for every override (a new override needs a row here).
+OVERRIDE_VALUES: dict[type[_EnvSettings], dict[str, tuple[str, Any]]] = {
+    TrainingSettings: {
+        "LABEL_WINDOW_MINUTES": ("45", 45),
+        "FAILURE_DROP_THRESHOLD_PCT": ("27.5", 27.5),
+        "POST_FAILURE_EXCLUSION_MINUTES": ("0", 0),
+        "FAILURE_EPISODE_GAP_MINUTES": ("10", 10),
+        "HEALTH_HORIZON_MINUTES": ("240", 240),
+        "SEARCH_STRATEGY": ("grid", "grid"),
+        "SEARCH_BUDGET": ("6", 6),
+        "SEARCH_CV_FOLDS": ("4", 4),
+        "SELECTION_METRIC": ("f2", "f2"),
+        "MIN_PRECISION": ("0.3", 0.3),
+        "MAX_BOOST_ROUNDS": ("50", 50),
+        "EARLY_STOPPING_ROUNDS": ("5", 5),
+        "VALIDATION_FRACTION": ("0.3", 0.3),
+        "TRAINING_DEVICE": ("cpu", "cpu"),
+        "TRAINING_NTHREAD": ("2", 2),
+        "TRAINING_SEED": ("42", 42),
+        "MIN_TRAINING_ROWS": ("1000", 1000),
+        "TEST_FRACTION": ("0.25", 0.25),
+        "ALERT_LEAD_MINUTES": ("20", 20.0),
+        "TRAINING_MEMORY_BUDGET_MB": ("256", 256.0),
+    },
+    GateSettings: {
+        "GATE_MIN_RECALL": ("0.6", 0.6),
+        "GATE_MIN_PRECISION": ("0.3", 0.3),
+        "GATE_TOLERANCE": ("0.05", 0.05),
+        "GATE_RMSE_TOLERANCE": ("0.1", 0.1),
+    },
+    DriftSettings: {
+        "DRIFT_WINDOW_DAYS": ("14", 14),
+        "DRIFT_PSI_THRESHOLD": ("0.2", 0.2),
+        "DRIFT_RETRAIN": ("true", True),
+    },
+}
+
+
+def field_at(config: Any, path: str) -> Any:
+    for part in path.split("."):
+        config = getattr(config, part)
+    return config
+
+
+def build(cls: type[_EnvSettings], environ: dict[str, str]) -> Any:
+    method, _ = CONFIGURED[cls]
+    return getattr(cls.from_env({**complete(cls), **environ}), method)()
+
+
+def test_every_settings_model_that_overrides_the_domain_builds_its_configuration() -> None:
+    assert {cls for cls in CLASSES if cls.OVERRIDES} == set(CONFIGURED) == set(OVERRIDE_VALUES)
+    for cls in CONFIGURED:
+        assert set(OVERRIDE_VALUES[cls]) == {name.upper() for name in cls.OVERRIDES}, cls.__name__
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_an_override_has_no_default_of_its_own(cls: type[_EnvSettings]) -> None:
+    """The domain's configuration is the one place a tuning default is written: an override is None unless
+    its variable is set, and names a field the configuration has."""
+    for name in cls.OVERRIDES:
+        field = cls.model_fields[name]
+        assert not field.is_required() and field.default is None, f"{cls.__name__}.{name} has a default"
+    if cls in CONFIGURED:
+        defaults = CONFIGURED[cls][1]()
+        for target in cls.OVERRIDES.values():
+            field_at(defaults, target)  # the field exists
+        assert len(set(cls.OVERRIDES.values())) == len(cls.OVERRIDES), "two settings override one field"
+
+
+@pytest.mark.parametrize("cls", list(CONFIGURED), ids=lambda c: c.__name__)
+def test_unset_overrides_leave_the_domain_s_defaults(cls: type[_EnvSettings]) -> None:
+    _, defaults = CONFIGURED[cls]
+    assert build(cls, {}) == defaults()
+    # An empty variable (the template's "leave the code's default") is not set either.
+    assert build(cls, {name: "" for name in OVERRIDE_VALUES[cls]}) == defaults()
+
+
+@pytest.mark.parametrize(
+    ("cls", "variable"),
+    [(cls, variable) for cls, values in OVERRIDE_VALUES.items() for variable in values],
+    ids=lambda v: v if isinstance(v, str) else v.__name__,
+)
+def test_each_override_replaces_its_domain_field_and_nothing_else(cls: type[_EnvSettings], variable: str) -> None:
+    text, value = OVERRIDE_VALUES[cls][variable]
+    target = cls.OVERRIDES[variable.lower()]
+    defaults = CONFIGURED[cls][1]()
+    assert field_at(defaults, target) != value, "pick a value other than the default"
+
+    built = build(cls, {variable: text})
+
+    assert field_at(built, target) == value
+    assert type(field_at(built, target)) is type(value)
+    assert built == override(defaults, {target: value})
+
+
+def test_overrides_still_meet_the_domain_s_own_validation() -> None:
+    from modelforge.domain.labeling import LabelingConfig
+
+    with pytest.raises(ValueError, match="has no field"):
+        override(LabelingConfig(), {"window": 5})
+    with pytest.raises(ValueError, match="strategy must be one of"):
+        override(_pipeline(), {"search.strategy": "random"})
 
 
 @pytest.mark.parametrize(

@@ -369,8 +369,9 @@ def test_the_drift_function_runs_on_the_drift_schedule(template: dict[str, Any])
     assert re.fullmatch(schedule["AllowedPattern"], schedule["Default"])
     assert re.fullmatch(schedule["AllowedPattern"], "cron(0 3 * * ? *)")
     assert not re.fullmatch(schedule["AllowedPattern"], "daily")
+    # "": the code's default (DriftConfig.retrain, off: test_the_local_stack_resolves_the_drift_function).
     assert (parameters["DriftRetrain"]["Default"], parameters["DriftRetrain"]["AllowedValues"]) == (
-        "false", ["true", "false"])
+        "", ["", "true", "false"])
     assert drift["EventInvokeConfig"]["MaximumRetryAttempts"] == 1
     assert drift["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"] == getatt(
         "DriftCheckFailuresQueue", "Arn")
@@ -379,9 +380,12 @@ def test_the_drift_function_runs_on_the_drift_schedule(template: dict[str, Any])
     assert alarm["AlarmName"] == {"Fn::Sub": "${AWS::StackName}-DriftCheckFailures"}
 
 
-@pytest.mark.parametrize("retrain", ["false", "true"])
+@pytest.mark.parametrize("retrain", ["", "true", "false"])
 def test_the_local_stack_resolves_the_drift_function(retrain: str) -> None:
-    overrides = {} if retrain == "false" else {"DriftRetrain": "true"}
+    from modelforge.domain.drift import DriftConfig
+    from modelforge.settings import DriftSettings
+
+    overrides = {"DriftRetrain": retrain} if retrain else {}
     stack = resolve_stack(parameter_overrides=overrides)
     drift = stack.functions["DriftFunction"]
     ours = set(drift.environment) - set(load_template()["Globals"]["Function"]["Environment"]["Variables"])
@@ -400,7 +404,88 @@ def test_the_local_stack_resolves_the_drift_function(retrain: str) -> None:
     # Retraining goes through the same job store, catalog and state machine as POST /train.
     for variable in ("JOBS_TABLE_NAME", "DATA_BUCKET_NAME", "STATE_MACHINE_ARN", "PROCESSED_DATA_PREFIX"):
         assert drift.environment[variable] == api.environment[variable], variable
-    assert (drift.environment["DRIFT_WINDOW_DAYS"], drift.environment["DRIFT_PSI_THRESHOLD"]) == ("7", "0.25")
+    # The template writes no default: left at theirs, the parameters leave the domain's configuration as is.
+    assert (drift.environment["DRIFT_WINDOW_DAYS"], drift.environment["DRIFT_PSI_THRESHOLD"]) == ("", "")
+    config = DriftSettings.from_env(drift.environment).drift_config()
+    assert config == DriftConfig(retrain=retrain == "true")
+    assert config.retrain is (retrain == "true")  # off unless the deployment asks for it
+
+
+# ---------------------------------------------------------------- wiring and operator parameters, no defaults
+
+# A value an operator may set per stage for each operator parameter (a new parameter needs a row here), and
+# what its function's setting then reads.
+OPERATOR_PARAMETERS: dict[str, tuple[str, Any]] = {
+    "ProcessedDataPrefix": ("curated/v2", "curated/v2"),
+    "GateMinRecall": ("0.6", 0.6),
+    "GateMinPrecision": ("0.3", 0.3),
+    "GateTolerance": ("0.05", 0.05),
+    "GateRmseTolerance": ("0.1", 0.1),
+    "DriftWindowDays": ("14", 14),
+    "DriftPsiThreshold": ("0.2", 0.2),
+    "DriftRetrain": ("true", True),
+    "ChampionRefreshSeconds": ("5", 5.0),
+}
+
+
+def passed_parameters(template: dict[str, Any]) -> dict[str, list[tuple[str, str]]]:
+    """Parameter -> the (function, variable) pairs whose environment variable is that parameter."""
+    passed: dict[str, list[tuple[str, str]]] = {}
+    for name, function in resources_of(template, "AWS::Serverless::Function").items():
+        for variable, value in function["Properties"].get("Environment", {}).get("Variables", {}).items():
+            if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in template["Parameters"]:
+                passed.setdefault(value["Ref"], []).append((name, variable))
+    return passed
+
+
+def test_function_environments_carry_wiring_and_parameters_only(template: dict[str, Any]) -> None:
+    """No literal value in a function's environment: a default written there would be a second copy of the
+    code's (Globals hold only Powertools' own switches and the stage)."""
+    for name, function in resources_of(template, "AWS::Serverless::Function").items():
+        for variable, value in function["Properties"].get("Environment", {}).get("Variables", {}).items():
+            assert isinstance(value, dict), f"{name}: {variable} is the literal {value!r}"
+
+
+def test_every_operator_parameter_defaults_to_the_code_s_default(template: dict[str, Any]) -> None:
+    passed = passed_parameters(template)
+    assert set(passed) == set(OPERATOR_PARAMETERS)
+    stack = resolve_stack()
+    for parameter in passed:
+        spec = template["Parameters"][parameter]
+        assert (spec["Type"], spec["Default"]) == ("String", ""), parameter
+        assert "Empty - " in spec["Description"], f"{parameter} does not say what empty means"
+        for function, variable in passed[parameter]:
+            environment = stack.functions[function].environment
+            assert environment[variable] == "", (parameter, function)
+            for cls in settings_classes(stack.functions[function].handler):
+                field = cls.model_fields[variable.lower()]
+                assert not field.is_required(), (parameter, cls.__name__)
+                # Left empty, the variable leaves the setting at the code's default (None: the domain's).
+                assert getattr(cls.from_env(environment), variable.lower()) == field.default, parameter
+
+
+@pytest.mark.parametrize("parameter", sorted(OPERATOR_PARAMETERS))
+def test_an_operator_parameter_reaches_its_function_s_setting(template: dict[str, Any], parameter: str) -> None:
+    text, value = OPERATOR_PARAMETERS[parameter]
+    spec = template["Parameters"][parameter]
+    accepted = spec.get("AllowedValues") or [v for v in (text, "", "seven", "-1") if re.fullmatch(
+        spec["AllowedPattern"], v)]
+    assert text in accepted and "" in accepted
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        assert "seven" not in accepted and "-1" not in accepted, "a number's pattern takes numbers only"
+    stack = resolve_stack(parameter_overrides={parameter: text})
+    targets = passed_parameters(template)[parameter]
+    assert targets
+    for function, variable in targets:
+        environment = stack.functions[function].environment
+        assert environment[variable] == text
+        for cls in settings_classes(stack.functions[function].handler):
+            settings = cls.from_env(environment)
+            assert getattr(settings, variable.lower()) == value, (function, variable)
+            target = cls.OVERRIDES.get(variable.lower())
+            if target:  # and the domain's configuration built from the settings has it
+                config = {"GateSettings": "gate_config", "DriftSettings": "drift_config"}[cls.__name__]
+                assert getattr(getattr(settings, config)(), target) == value, (function, variable)
 
 
 # ---------------------------------------------------------------- the resolved local stack

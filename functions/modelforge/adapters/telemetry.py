@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 MANIFEST_NAME = "_manifest.json"
+# Where the processed telemetry lives in the data bucket unless a deployment says otherwise (the settings'
+# PROCESSED_DATA_PREFIX, the importer's --prefix): the one place this default is written.
+DEFAULT_PREFIX = "processed"
 
 
 def machine_prefix(prefix: str, machine_name: str) -> str:

@@ -10,6 +10,7 @@ threshold (default 0.25) moderate, above it drift.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,15 @@ from modelforge.errors import DriftDataError
 
 STABLE, MODERATE, DRIFT = "stable", "moderate", "drift"
 MODERATE_PSI = 0.1
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    """How champions are checked (the deployment's DriftSettings override these, the only defaults)."""
+
+    window_days: int = 7  # how many days of each machine's newest data a check compares with the profile
+    psi_threshold: float = 0.25  # PSI above which a feature has drifted (0.1-0.25 is "moderate")
+    retrain: bool = False  # start a retraining job for a champion whose inputs drifted (DriftRetrain)
 
 
 def recent_features(frames: Mapping[str, pd.DataFrame], feature_names: Sequence[str]) -> np.ndarray:

@@ -19,7 +19,7 @@ from modelforge.adapters.model_store import ModelArtifactStore
 from modelforge.adapters.telemetry import TelemetryCatalog, TelemetryStore
 from modelforge.errors import DriftCheckFailedError
 from modelforge.logic import jobs_api
-from modelforge.logic.drift import DriftCheckRequest, DriftDependencies, DriftPolicy, run_drift_checks
+from modelforge.logic.drift import DriftCheckRequest, DriftDependencies, run_drift_checks
 from modelforge.observability import logger, metrics, tracer
 from modelforge.schemas import TrainRequest, TrainResponse
 from modelforge.settings import DriftSettings
@@ -47,9 +47,7 @@ def build_dependencies(settings: DriftSettings) -> DriftDependencies:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = DriftCheckRequest.model_validate(event)
     settings = DriftSettings.from_env()
-    policy = DriftPolicy(window_days=settings.drift_window_days, psi_threshold=settings.drift_psi_threshold,
-                         retrain=settings.drift_retrain)
-    results = run_drift_checks(request, build_dependencies(settings), policy)
+    results = run_drift_checks(request, build_dependencies(settings), settings.drift_config())
     drifted = sum(1 for r in results if r.status == "drift")
     failed = [r for r in results if r.status == "error"]
     metrics.add_metric(name="ModelsCheckedForDrift", unit="Count", value=len(results))

@@ -25,11 +25,7 @@ def build_dependencies(settings: GateSettings) -> GateDependencies:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    from modelforge.domain.gate import GateConfig
-
     task = GateTask.model_validate(event)
     settings = GateSettings.from_env()
     logger.append_keys(process_id=task.process_id)
-    config = GateConfig(min_recall=settings.gate_min_recall, min_precision=settings.gate_min_precision,
-                        tolerance=settings.gate_tolerance, rmse_tolerance=settings.gate_rmse_tolerance)
-    return gate_challenger(task, build_dependencies(settings), config).model_dump()
+    return gate_challenger(task, build_dependencies(settings), settings.gate_config()).model_dump()

@@ -26,41 +26,22 @@ if TYPE_CHECKING:
 
 @cache
 def build_dependencies(settings: TrainingSettings) -> TrainingDependencies:
+    # model_key_prefix and code_revision only when set: TrainingDependencies holds their defaults.
+    optional = {name: value for name in ("model_key_prefix", "code_revision")
+                if (value := getattr(settings, name)) is not None}
     return TrainingDependencies(
         jobs=JobStore(settings.jobs_table_name),
         telemetry=TelemetryStore(settings.data_bucket_name, settings.processed_data_prefix),
         artifacts=ModelArtifactStore(settings.models_bucket_name),
         registry=ModelRegistry(settings.models_table_name),
         failure_events=FailureEventStore(settings.data_bucket_name, settings.failure_events_prefix),
-        model_key_prefix=settings.model_key_prefix,
-        code_revision=settings.code_revision,
+        **optional,
     )
 
 
 def pipeline_config(settings: TrainingSettings) -> PipelineConfig:
-    """Every training setting, mapped into the domain's configuration (domain code never reads env)."""
-    from modelforge.domain.labeling import LabelingConfig
-    from modelforge.domain.pipeline import PipelineConfig
-    from modelforge.domain.search import SearchConfig
-    from modelforge.domain.telemetry import ValidationConfig
-
-    return PipelineConfig(
-        labeling=LabelingConfig(window_minutes=settings.label_window_minutes,
-                                drop_threshold_pct=settings.failure_drop_threshold_pct,
-                                post_failure_exclusion_minutes=settings.post_failure_exclusion_minutes,
-                                episode_gap_minutes=settings.failure_episode_gap_minutes,
-                                health_horizon_minutes=settings.health_horizon_minutes),
-        search=SearchConfig(strategy=settings.search_strategy, budget=settings.search_budget,
-                            cv_folds=settings.search_cv_folds, selection_metric=settings.selection_metric,
-                            min_precision=settings.min_precision, max_rounds=settings.max_boost_rounds,
-                            early_stopping_rounds=settings.early_stopping_rounds,
-                            validation_fraction=settings.validation_fraction, device=settings.training_device,
-                            nthread=settings.training_nthread, seed=settings.training_seed),
-        validation=ValidationConfig(min_rows=settings.min_training_rows),
-        test_fraction=settings.test_fraction,
-        lead_minutes=settings.alert_lead_minutes,
-        memory_budget_mb=settings.training_memory_budget_mb,
-    )
+    """The domain's pipeline configuration with the deployment's overrides (``TrainingSettings.pipeline_config``)."""
+    return settings.pipeline_config()
 
 
 @logger.inject_lambda_context

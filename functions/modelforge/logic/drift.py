@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelforge.adapters.model_registry import model_name
+from modelforge.domain.drift import DriftConfig as DriftPolicy  # the domain's defaults, overridden by settings
 from modelforge.errors import TrainingDataError
 from modelforge.jobs import FailureEventSource, Indicator, TrainingOptions
 from modelforge.logic.clock import utc_now
@@ -70,13 +71,6 @@ class Telemetry(Protocol):
 
 class Catalog(Protocol):
     def describe(self, machine_name: str) -> MachineSummary | None: ...
-
-
-@dataclass(frozen=True)
-class DriftPolicy:
-    window_days: int = 7
-    psi_threshold: float = 0.25
-    retrain: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,279 @@
+"""The template's Schedule events in the local stack, and localcloud.schedules firing them: what EventBridge
+would deliver, through the runtime's invoke, by hand (the command and the HTTP route) or on a rate."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from localcloud import __main__ as cli
+from localcloud.http_api import LOCAL_PREFIX, LocalHttpApi, Route
+from localcloud.runtime import InvocationResult
+from localcloud.schedules import LocalSchedules, rate_seconds, scheduled_event
+from localcloud.template import REPO_ROOT, LocalStack, load_template, resolve_stack
+from modelforge.logic.drift import DriftCheckRequest
+
+ACCOUNT, REGION = "123456789012", "us-east-1"
+DRIFT_SCHEDULE = "DriftFunctionScheduled"  # SAM's rule: <function><event>
+
+
+class FakeInvoke:
+    def __init__(self, result: Any = None, error: str | None = None) -> None:
+        self.result = InvocationResult(json.dumps(result if result is not None else {"checked": 0}).encode(), error)
+        self.calls: list[tuple[str, Any]] = []
+        self.called = threading.Event()
+
+    def __call__(self, function_name: str, payload: bytes) -> InvocationResult:
+        self.calls.append((function_name, json.loads(payload)))
+        self.called.set()
+        return self.result
+
+
+# ---------------------------------------------------------------- the template's schedules, resolved
+
+
+def test_the_drift_schedule_is_in_the_local_stack(local_stack: LocalStack) -> None:
+    (spec,) = local_stack.schedules.values()
+    drift = local_stack.functions["DriftFunction"]
+    event = load_template()["Resources"]["DriftFunction"]["Properties"]["Events"]["Scheduled"]["Properties"]
+
+    assert spec.logical_id == DRIFT_SCHEDULE and spec.kind == "Schedule" and spec.event_name == "Scheduled"
+    assert (spec.function_logical_id, spec.function_name) == ("DriftFunction", drift.name)
+    assert spec.expression == load_template()["Parameters"]["DriftSchedule"]["Default"]
+    assert spec.input == event["Input"] and json.loads(spec.input) == {"source": "schedule"}
+    assert spec.arn == f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{local_stack.stack_name}-{DRIFT_SCHEDULE}"
+    assert spec.enabled is True
+    # The drift function's HTTP routes and EventBridge patterns stay what they were: none.
+    assert drift.event_patterns == () and drift.http_routes == ()
+
+
+def test_the_schedule_follows_the_drift_schedule_parameter() -> None:
+    stack = resolve_stack(parameter_overrides={"DriftSchedule": "cron(0 3 * * ? *)"})
+
+    assert stack.schedules[DRIFT_SCHEDULE].expression == "cron(0 3 * * ? *)"
+
+
+@pytest.mark.parametrize("name", [DRIFT_SCHEDULE, "DriftFunction", "modelforge-local-DriftFunction",
+                                  "modelforge-local-DriftFunctionScheduled"])
+def test_a_schedule_is_found_by_its_id_its_rule_or_its_function(local_stack: LocalStack, name: str) -> None:
+    assert local_stack.schedule(name).logical_id == DRIFT_SCHEDULE
+    assert local_stack.schedule(local_stack.schedules[DRIFT_SCHEDULE].arn).logical_id == DRIFT_SCHEDULE
+
+
+def test_an_unknown_schedule_names_the_known_ones(local_stack: LocalStack) -> None:
+    with pytest.raises(KeyError, match=DRIFT_SCHEDULE):
+        local_stack.schedule("ApiFunction")
+
+
+def test_schedule_v2_events_and_disabled_schedules_are_resolved(tmp_path: Any) -> None:
+    template = load_template()
+    events = template["Resources"]["ReconcileFunction"]["Properties"]["Events"]
+    events["Nightly"] = {"Type": "ScheduleV2", "Properties": {
+        "ScheduleExpression": "rate(5 minutes)", "GroupName": "ops", "State": "DISABLED"}}
+    events["Hourly"] = {"Type": "Schedule", "Properties": {"Schedule": "rate(1 hour)", "Name": "hourly",
+                                                          "Enabled": False}}
+    path = tmp_path / "template.yaml"
+    path.write_text(json.dumps(template))  # JSON is YAML
+    (tmp_path / "state_machine").symlink_to(REPO_ROOT / "state_machine")
+
+    stack = resolve_stack(template_path=path)
+    nightly, hourly = stack.schedules["ReconcileFunctionNightly"], stack.schedules["ReconcileFunctionHourly"]
+
+    assert (nightly.kind, nightly.expression, nightly.input, nightly.enabled, nightly.group) == (
+        "ScheduleV2", "rate(5 minutes)", None, False, "ops")
+    assert nightly.arn == f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/ops/modelforge-local-ReconcileFunctionNightly"
+    assert (hourly.name, hourly.enabled) == ("hourly", False)
+    assert hourly.arn == f"arn:aws:events:{REGION}:{ACCOUNT}:rule/hourly"
+    with pytest.raises(KeyError, match="several schedules"):
+        stack.schedule("ReconcileFunction")
+
+
+# ---------------------------------------------------------------- what a firing delivers
+
+
+def test_a_target_with_input_gets_its_input_verbatim(local_stack: LocalStack) -> None:
+    spec = local_stack.schedules[DRIFT_SCHEDULE]
+
+    assert scheduled_event(spec, ACCOUNT, REGION) == spec.input.encode()  # type: ignore[union-attr]
+    DriftCheckRequest.model_validate(json.loads(spec.input or ""))  # the drift function takes it: every champion
+
+
+def test_without_input_eventbridge_sends_its_scheduled_event(local_stack: LocalStack) -> None:
+    spec = replace(local_stack.schedules[DRIFT_SCHEDULE], input=None)
+    now = datetime(2025, 3, 1, 6, 0, tzinfo=UTC)
+
+    event = json.loads(scheduled_event(spec, ACCOUNT, REGION, now))
+
+    assert event.pop("id")
+    assert event == {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "account": ACCOUNT,
+                     "time": "2025-03-01T06:00:00Z", "region": REGION, "resources": [spec.arn], "detail": {}}
+    request = DriftCheckRequest.model_validate(event)  # EventBridge's own fields are ignored: every champion
+    assert request.machine_name is None and request.indicator is None
+
+
+def test_without_input_scheduler_sends_its_default_notification(local_stack: LocalStack) -> None:
+    spec = replace(local_stack.schedules[DRIFT_SCHEDULE], kind="ScheduleV2", input=None,
+                   arn=f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/drift")
+
+    event = json.loads(scheduled_event(spec, ACCOUNT, REGION))
+
+    assert (event["source"], event["detail-type"], event["resources"], event["detail"]) == (
+        "aws.scheduler", "Scheduled Event", [spec.arn], "{}")
+
+
+@pytest.mark.parametrize(("expression", "seconds"), [
+    ("rate(1 minute)", 60), ("rate(5 minutes)", 300), ("rate(1 hour)", 3600), ("rate(2 days)", 172800),
+    ("cron(0 3 * * ? *)", None)])
+def test_rate_expressions(expression: str, seconds: float | None) -> None:
+    assert rate_seconds(expression) == seconds
+
+
+@pytest.mark.parametrize("expression", ["rate(1 minutes)", "rate(5 minute)", "rate(0 minutes)", "daily"])
+def test_malformed_expressions_are_refused(expression: str) -> None:
+    with pytest.raises(ValueError):
+        rate_seconds(expression)
+
+
+# ---------------------------------------------------------------- firing by hand and on a rate
+
+
+def schedules(stack: LocalStack, invoke: FakeInvoke, **kwargs: Any) -> LocalSchedules:
+    return LocalSchedules(stack.schedules, invoke, ACCOUNT, REGION, **kwargs)
+
+
+def test_fire_invokes_the_function_with_the_event_and_waits(local_stack: LocalStack) -> None:
+    invoke = FakeInvoke({"checked": 2, "drifted": 0, "results": []})
+
+    firing = schedules(local_stack, invoke).fire("DriftFunction")
+
+    assert invoke.calls == [(local_stack.functions["DriftFunction"].name, {"source": "schedule"})]
+    summary = firing.summary()
+    assert summary["status"] == "succeeded" and summary["result"]["checked"] == 2
+    assert summary["event"] == {"source": "schedule"} and summary["schedule"] == DRIFT_SCHEDULE
+
+
+def test_a_failed_function_is_reported(local_stack: LocalStack) -> None:
+    invoke = FakeInvoke({"errorType": "DriftCheckFailedError", "errorMessage": "M: boom"}, error="Unhandled")
+
+    summary = schedules(local_stack, invoke).fire(DRIFT_SCHEDULE).summary()
+
+    assert summary["status"] == "failed" and summary["error"]["errorType"] == "DriftCheckFailedError"
+
+
+def test_fire_without_waiting_delivers_asynchronously(local_stack: LocalStack) -> None:
+    invoke = FakeInvoke()
+
+    firing = schedules(local_stack, invoke).fire(DRIFT_SCHEDULE, wait=False)
+
+    assert firing.result is None and firing.summary()["status"] == "accepted"
+    assert invoke.called.wait(5)
+
+
+def test_rate_schedules_fire_on_their_period_only_when_asked(local_stack: LocalStack) -> None:
+    stack = resolve_stack(parameter_overrides={"DriftSchedule": "rate(1 minute)"})
+    now = [1000.0]
+    idle, ticking = FakeInvoke(), FakeInvoke()
+    off = schedules(stack, idle, clock=lambda: now[0])
+    on = schedules(stack, ticking, run=True, clock=lambda: now[0])
+    off.start()
+    on.start()
+    try:
+        time.sleep(1.5)
+        assert ticking.calls == []  # as in AWS, a rate schedule first fires one period after its creation
+        now[0] += 61
+        assert ticking.called.wait(5)
+        assert ticking.calls == [(stack.functions["DriftFunction"].name, {"source": "schedule"})]
+        assert idle.calls == [] and not off.running and on.running
+    finally:
+        on.stop()
+        off.stop()
+
+
+# ---------------------------------------------------------------- the HTTP route and the command
+
+
+@pytest.fixture
+def front(local_stack: LocalStack) -> tuple[LocalHttpApi, FakeInvoke, FakeInvoke]:
+    api_invoke, drift_invoke = FakeInvoke({"statusCode": 200, "body": "{}"}), FakeInvoke({"checked": 1})
+    spec = local_stack.functions["ApiFunction"]
+    routes = [Route(method, path, spec.name) for method, path in spec.http_routes]
+    api = LocalHttpApi(routes, api_invoke, "127.0.0.1", 0, ACCOUNT, schedules=schedules(local_stack, drift_invoke))
+    return api, api_invoke, drift_invoke
+
+
+def test_no_template_route_is_under_the_local_prefix(local_stack: LocalStack) -> None:
+    """So a deployed API has none of the local tooling's routes (API Gateway answers them 403/404)."""
+    paths = [path for spec in local_stack.functions.values() for _, path in spec.http_routes]
+    assert paths and not [p for p in paths if p.startswith(LOCAL_PREFIX.rstrip("/"))]
+
+
+def test_the_route_lists_the_schedules(front: tuple[LocalHttpApi, FakeInvoke, FakeInvoke]) -> None:
+    api, api_invoke, _ = front
+
+    status, _, body = api.handle("GET", "/_local/schedules", {}, b"", "127.0.0.1")
+
+    assert status == 200
+    (listed,) = json.loads(body)["schedules"]
+    assert listed["schedule"] == DRIFT_SCHEDULE and listed["period_seconds"] == 86400
+    assert api_invoke.calls == []
+
+
+@pytest.mark.parametrize(("target", "status", "state"), [
+    (f"/_local/schedules/{DRIFT_SCHEDULE}/fire", 200, "succeeded"),
+    ("/_local/schedules/DriftFunction/fire?wait=false", 202, "accepted")])
+def test_the_route_fires_a_schedule(front: tuple[LocalHttpApi, FakeInvoke, FakeInvoke], target: str, status: int,
+                                    state: str) -> None:
+    api, api_invoke, drift_invoke = front
+
+    answer, _, body = api.handle("POST", target, {}, b"", "127.0.0.1")
+
+    assert answer == status and json.loads(body)["status"] == state
+    assert drift_invoke.called.wait(5)
+    assert drift_invoke.calls[0][1] == {"source": "schedule"} and api_invoke.calls == []
+
+
+@pytest.mark.parametrize(("method", "target"), [
+    ("POST", "/_local/schedules/Nope/fire"), ("GET", f"/_local/schedules/{DRIFT_SCHEDULE}/fire"),
+    ("POST", "/_local/anything")])
+def test_other_local_requests_are_404(front: tuple[LocalHttpApi, FakeInvoke, FakeInvoke], method: str,
+                                      target: str) -> None:
+    api, api_invoke, drift_invoke = front
+
+    status, _, _ = api.handle(method, target, {}, b"", "127.0.0.1")
+
+    assert status == 404 and api_invoke.calls == [] and drift_invoke.calls == []
+
+
+def test_a_failed_scheduled_function_is_a_502(local_stack: LocalStack) -> None:
+    failing = FakeInvoke({"errorType": "DriftCheckFailedError", "errorMessage": "boom"}, error="Unhandled")
+    api = LocalHttpApi([], FakeInvoke(), "127.0.0.1", 0, ACCOUNT, schedules=schedules(local_stack, failing))
+
+    status, _, body = api.handle("POST", f"/_local/schedules/{DRIFT_SCHEDULE}/fire", {}, b"", "127.0.0.1")
+
+    assert status == 502 and json.loads(body)["error"]["errorMessage"] == "boom"
+
+
+def test_the_command_fires_through_a_running_front(local_stack: LocalStack, capsys: pytest.CaptureFixture[str]) -> None:
+    drift_invoke = FakeInvoke({"checked": 1})
+    api = LocalHttpApi([], FakeInvoke(), "127.0.0.1", 0, ACCOUNT, schedules=schedules(local_stack, drift_invoke))
+    api.start()
+    url = f"http://127.0.0.1:{api.port}"
+    try:
+        assert cli.main(["fire-schedule", "DriftFunction", "--api-url", url]) == 0
+        fired = json.loads(capsys.readouterr().out)
+        assert fired["status"] == "succeeded" and fired["result"] == {"checked": 1}
+        assert drift_invoke.calls == [(local_stack.functions["DriftFunction"].name, {"source": "schedule"})]
+
+        assert cli.main(["fire-schedule", "Nope", "--api-url", url]) == 2
+        assert "no schedule named Nope" in capsys.readouterr().out
+        assert cli.main(["schedules", "--api-url", url]) == 0
+        assert json.loads(capsys.readouterr().out)["schedules"][0]["schedule"] == DRIFT_SCHEDULE
+    finally:
+        api.stop()
+    assert cli.main(["fire-schedule", "DriftFunction", "--api-url", url]) == 2  # nothing listens any more
