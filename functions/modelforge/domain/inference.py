@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -27,7 +28,7 @@ class LoadedModel:
     feature_names: tuple[str, ...]
     sensors: tuple[str, ...]
     threshold: float | None
-    trained_at: str | None
+    trained_at: datetime | None
 
 
 def load_booster(data: bytes) -> xgb.Booster:
