@@ -7,7 +7,6 @@ only here (or by an explicit POST .../promote).
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,7 +24,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 PROMOTION_ATTEMPTS = 3
-HOLDOUT_TARGET = "target"  # the label (status) or minutes to failure (health) of each holdout row
 
 
 class GateTask(BaseModel):
@@ -63,16 +61,15 @@ class GateDependencies:
 
 def gate_challenger(task: GateTask, deps: GateDependencies, config: Any,
                     now: Callable[[], datetime] = utc_now) -> GateOutcome:
-    import pandas as pd
-
     from modelforge.domain.gate import decide
+    from modelforge.domain.scoring import read_holdout
 
     job = deps.jobs.get(task.process_id)
     name = ModelName(job.machine_name, job.indicator)
     challenger = deps.registry.get_version(name, task.model_id)
     if challenger is None:
         raise ModelNotFoundError(f"{name} has no version {task.model_id}")
-    holdout = pd.read_parquet(io.BytesIO(deps.artifacts.get_verified(*challenger.holdout_artifact())))
+    holdout = read_holdout(deps.artifacts.get_verified(*challenger.holdout_artifact()))
     challenger_metrics = score(challenger, holdout, deps.artifacts)
     by = f"gate:{job.process_id}"
     for _attempt in range(PROMOTION_ATTEMPTS):
@@ -95,9 +92,11 @@ def champion_score(champion: ModelVersion | None, holdout: pd.DataFrame,
                    artifacts: ArtifactVerifier) -> dict[str, Any] | None:
     """The champion's metrics on the challenger's holdout; None when there is no champion, or when it reads
     features the holdout lacks (the challenger is then judged on the floors alone)."""
+    from modelforge.domain.scoring import scorable_on
+
     if champion is None:
         return None
-    if not set(champion.feature_names) <= set(holdout.columns):
+    if not scorable_on(holdout, champion.feature_names):
         logger.warning("champion cannot be scored on the challenger's holdout (other features)",
                        extra={"model_name": champion.model_name.key, "champion": champion.version})
         return None
@@ -106,18 +105,8 @@ def champion_score(champion: ModelVersion | None, holdout: pd.DataFrame,
 
 def score(version: ModelVersion, holdout: pd.DataFrame, artifacts: ArtifactVerifier) -> dict[str, Any]:
     """Metrics of one registered model on the holdout (its artifact's sha256 checked before loading)."""
-    import numpy as np
-
-    from modelforge.domain.evaluation import classification_metrics, regression_metrics
-    from modelforge.domain.inference import load_booster
+    from modelforge.domain.scoring import holdout_metrics, load_booster
 
     booster = load_booster(artifacts.get_verified(*version.artifact))
-    x = np.ascontiguousarray(holdout[list(version.feature_names)].to_numpy(dtype="float32"))
-    predictions = booster.inplace_predict(x)
-    target = holdout[HOLDOUT_TARGET].to_numpy()
-    if version.indicator == "status":
-        threshold = version.decision_threshold
-        return classification_metrics(target.astype(int), predictions, 0.5 if threshold is None else threshold)
-    metrics = regression_metrics(target.astype(float), predictions)
-    metrics["baseline_rmse"] = float(np.sqrt(np.mean((target - target.mean()) ** 2)))
-    return metrics
+    return holdout_metrics(booster, holdout, feature_names=version.feature_names,
+                           indicator=version.indicator.value, threshold=version.decision_threshold)

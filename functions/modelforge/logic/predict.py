@@ -67,7 +67,8 @@ class ChampionCache:
         return entry.model
 
     def _load(self, name: ModelName, version: str) -> Any:
-        from modelforge.domain.inference import LoadedModel, load_booster, sensors_of
+        from modelforge.domain.inference import LoadedModel, sensors_of
+        from modelforge.domain.scoring import load_booster
 
         champion = self._registry.get_version(name, version)
         if champion is None:

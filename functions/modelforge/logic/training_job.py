@@ -95,6 +95,7 @@ def train_for_job(task: TrainingTask, deps: TrainingDependencies, config: Pipeli
                   now: Callable[[], datetime] = utc_now) -> TrainingOutcome:
     from modelforge.domain.pipeline import train_model  # numpy/xgboost only where training happens
     from modelforge.domain.report import render_report
+    from modelforge.domain.scoring import holdout_parquet
 
     job = deps.jobs.get(task.process_id)
     machines = job.machine_names or [job.machine_name]
@@ -116,7 +117,8 @@ def train_for_job(task: TrainingTask, deps: TrainingDependencies, config: Pipeli
     # Everything that can fail without I/O happens before the first write.
     report = render_report(trained).encode()
     profile = json.dumps(trained.profile, allow_nan=False, default=str).encode()
-    holdout = holdout_parquet(trained)
+    evaluation = trained.evaluation
+    holdout = holdout_parquet(evaluation.x, evaluation.y_true, evaluation.timestamps_ns, trained.feature_names)
 
     trained_at = now()
     version = trained_at.strftime("%Y%m%dT%H%M%SZ") + "-" + job.process_id[:8]
@@ -185,24 +187,6 @@ def apply_options(config: PipelineConfig, options: TrainingOptions | None) -> Pi
 
 def _given(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
-
-
-def holdout_parquet(trained: TrainedModel) -> bytes:
-    """The held-out period (features, target, timestamp) as parquet: what the gate scores the challenger and
-    the champion on. Parquet, not pickle: reading it back cannot run code."""
-    import io
-
-    import pandas as pd
-
-    from modelforge.logic.gate import HOLDOUT_TARGET
-
-    evaluation = trained.evaluation
-    frame = pd.DataFrame(evaluation.x, columns=trained.feature_names)
-    frame[HOLDOUT_TARGET] = evaluation.y_true
-    frame["timestamp"] = pd.to_datetime(evaluation.timestamps_ns, utc=True)
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
-    return buffer.getvalue()
 
 
 def model_version(job: Job, trained: TrainedModel, *, version: str, trained_at: datetime, artifact: ArtifactRef,
