@@ -56,15 +56,18 @@ def version_item(version: ModelVersion) -> dict[str, Any]:
 
 
 def version_from_item(item: dict[str, Any]) -> ModelVersion:
+    """A version item (Decimals and all) as a ModelVersion; attributes it does not know are kept."""
     return ModelVersion.model_validate(from_dynamo(item))
 
 
 def pointer_from_item(item: dict[str, Any]) -> ChampionPointer:
+    """The pointer item, whose key ``champion#<machine>#<indicator>`` names the model."""
     fields = from_dynamo(item)
     return ChampionPointer.model_validate({**fields, "name": ModelName.from_pointer_key(fields["model_name"])})
 
 
 def event_from_item(item: dict[str, Any]) -> PromotionEvent:
+    """A history item, whose sort key ``revision#<0-padded n>`` is the pointer revision it produced."""
     fields = from_dynamo(item)
     return PromotionEvent.model_validate({**fields, "revision": int(fields["version"].removeprefix(REVISION_PREFIX))})
 
