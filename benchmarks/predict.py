@@ -57,14 +57,11 @@ def main() -> None:
     os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true"})
     os.environ.pop("AWS_ENDPOINT_URL", None)
-    import boto3
     import xgboost as xgb
     from moto import mock_aws
 
     from localcloud.demo_data import generate_machine_telemetry
     from localcloud.template import resolve_stack
-    from modelforge.adapters.model_registry import ModelRegistry, model_name
-    from modelforge.adapters.model_store import ModelArtifactStore
     from modelforge.domain.features import build_features
     from modelforge.domain.inference import records_frame, sensors_of
 
@@ -78,23 +75,9 @@ def main() -> None:
     labels = (frame["Vibration_RMS_mm_s"] > frame["Vibration_RMS_mm_s"].quantile(0.95)).to_numpy(dtype=float)
     booster = xgb.train({"objective": "binary:logistic", "max_depth": 6, "nthread": 0},
                         xgb.DMatrix(x, label=labels, feature_names=names), num_boost_round=200)
-    artifact = bytes(booster.save_raw(raw_format="ubj"))
 
     with mock_aws():
-        table = stack.tables["ModelsTable"]
-        dynamodb = boto3.client("dynamodb")
-        dynamodb.create_table(TableName=table.name, KeySchema=table.properties["KeySchema"],
-                              AttributeDefinitions=table.properties["AttributeDefinitions"],
-                              BillingMode="PAY_PER_REQUEST")
-        boto3.client("s3").create_bucket(Bucket=environment["MODELS_BUCKET_NAME"])
-        uri, sha256 = ModelArtifactStore(environment["MODELS_BUCKET_NAME"]).put("model/bench.ubj", artifact)
-        registry = ModelRegistry(table.name)
-        name, version = model_name("MOTOBOMBA-001", "status"), "20260101T000000Z-00000001"
-        registry.put_version({"model_name": name, "version": version, "machine_name": "MOTOBOMBA-001",
-                              "indicator": "status", "artifact_uri": uri, "artifact_sha256": sha256,
-                              "feature_names": names, "metrics": {"threshold": 0.5},
-                              "trained_at": datetime.now(UTC).isoformat()})
-        registry.promote(name, version, reason="benchmark", by="bench", now=datetime.now(UTC))
+        _register_champion(stack, environment, bytes(booster.save_raw(raw_format="ubj")), names)
 
         from modelforge.handlers.predict import lambda_handler
         from modelforge.observability import logger
@@ -119,10 +102,37 @@ def main() -> None:
             rows.append({"batch_size": batch, "handler_ms": round(handler_ms, 3), "bare_inplace_predict_ms":
                          round(bare_ms, 3), "overhead_ratio": round(handler_ms / bare_ms, 1)})
 
+    _write_results(rows, features=len(names))
+
+
+def _register_champion(stack: Any, environment: dict[str, str], artifact: bytes, names: list[str]) -> None:
+    """The benchmark's model as the champion of MOTOBOMBA-001/status, in moto's table and bucket."""
+    import boto3
+
+    from modelforge.adapters.model_registry import ModelRegistry
+    from modelforge.adapters.model_store import ModelArtifactStore
+    from modelforge.jobs import Indicator
+    from modelforge.registry import ModelName, ModelVersion
+
+    table = stack.tables["ModelsTable"]
+    boto3.client("dynamodb").create_table(TableName=table.name, KeySchema=table.properties["KeySchema"],
+                                          AttributeDefinitions=table.properties["AttributeDefinitions"],
+                                          BillingMode="PAY_PER_REQUEST")
+    boto3.client("s3").create_bucket(Bucket=environment["MODELS_BUCKET_NAME"])
+    uri, sha256 = ModelArtifactStore(environment["MODELS_BUCKET_NAME"]).put("model/bench.ubj", artifact)
+    registry = ModelRegistry(table.name)
+    name, version = ModelName("MOTOBOMBA-001", Indicator.STATUS), "20260101T000000Z-00000001"
+    registry.put_version(ModelVersion(model_name=name, version=version, machine_name="MOTOBOMBA-001",
+                                      indicator=Indicator.STATUS, artifact_uri=uri, artifact_sha256=sha256,
+                                      feature_names=names, metrics={"threshold": 0.5}, trained_at=datetime.now(UTC)))
+    registry.promote(name, version, reason="benchmark", by="bench", now=datetime.now(UTC))
+
+
+def _write_results(rows: list[dict[str, Any]], *, features: int) -> None:
     result = {
         "what": "warm PredictFunction handler (validation, features from raw records, champion cache, one log "
                 "line per prediction) vs bare Booster.inplace_predict on the same feature rows",
-        "model": {"trees": 200, "max_depth": 6, "features": len(names)},
+        "model": {"trees": 200, "max_depth": 6, "features": features},
         "repeats": REPEATS, "statistic": "median",
         "batches": rows,
         "overhead_ratio": {str(r["batch_size"]): r["overhead_ratio"] for r in rows},

@@ -17,6 +17,7 @@ from modelforge.adapters.failure_events import FailureEventStore
 from modelforge.adapters.telemetry import TelemetryStore
 from modelforge.domain.importing import ImportedData, cmapss_mapping, read_cmapss, to_contract
 from modelforge.importer import import_dataset
+from modelforge.jobs import Indicator
 from tests.conftest import wait_for_job
 from tests.integration.conftest import TRAINABLE_MACHINE, load_machines, start_cloud
 
@@ -72,16 +73,17 @@ def test_a_fleet_model_trains_on_recorded_failures_and_says_so(cloud: LocalCloud
 
 def test_the_registry_records_the_fleet_s_machines_and_event_source(cloud: LocalCloud,
                                                                    fleet_job: dict[str, Any]) -> None:
-    from modelforge.adapters.model_registry import ModelRegistry, model_name
+    from modelforge.adapters.model_registry import ModelRegistry
+    from modelforge.registry import ModelName
 
     registry = ModelRegistry(cloud.stack.outputs["ModelsTableName"])
-    item = registry.get_version(model_name(FLEET, "status"), fleet_job["model_id"])
-    assert item is not None
-    assert item["machine_names"] == [f"FD001-{i:03d}" for i in range(1, 11)]
-    assert item["failure_events"] == "records"
-    assert item["data"]["holdout"] == "machines" and len(item["data"]["machines_test"]) == 2
-    assert item["data"]["failure_events"] == 10
-    assert "s2__slope_300min" in item["feature_names"]
+    version = registry.get_version(ModelName(FLEET, Indicator.STATUS), fleet_job["model_id"])
+    assert version is not None and version.data is not None
+    assert version.machine_names == [f"FD001-{i:03d}" for i in range(1, 11)] and version.is_fleet
+    assert version.failure_events == "records"
+    assert version.data["holdout"] == "machines" and len(version.data["machines_test"]) == 2
+    assert version.data["failure_events"] == 10
+    assert "s2__slope_300min" in version.feature_names
 
 
 def test_predict_serves_the_fleet_model_for_one_engine_s_records(cloud: LocalCloud,
@@ -158,9 +160,11 @@ def test_a_fleet_s_drift_check_reads_all_its_machines_and_retrains_it_on_drift(
     assert retrain["machine_name"] == FLEET and retrain["machine_names"] == machines
     assert retrain["failure_events"] == "records" and retrain["options"]["holdout"] == "machines"
     assert retrain["status"] == "completed", retrain["error_message"]
-    from modelforge.adapters.model_registry import ModelRegistry, model_name
+    from modelforge.adapters.model_registry import ModelRegistry
+    from modelforge.registry import ModelName
 
-    checked = ModelRegistry(cloud.stack.outputs["ModelsTableName"]).get_version(model_name(FLEET, "status"),
+    checked = ModelRegistry(cloud.stack.outputs["ModelsTableName"]).get_version(ModelName(FLEET, Indicator.STATUS),
                                                                                fleet_job["model_id"])
-    assert checked is not None and checked["last_drift_check"]["status"] == "drift"
-    assert checked["last_drift_check"]["retrain_process_id"] == retrain["process_id"]
+    assert checked is not None and checked.last_drift_check is not None
+    assert checked.last_drift_check["status"] == "drift"
+    assert checked.last_drift_check["retrain_process_id"] == retrain["process_id"]

@@ -23,10 +23,11 @@ import modelforge
 from localcloud.template import LocalStack
 from modelforge.adapters import aws as aws_clients
 from modelforge.adapters.job_store import JobStore
-from modelforge.adapters.model_registry import ModelRegistry, model_name
+from modelforge.adapters.model_registry import ModelRegistry
 from modelforge.adapters.telemetry import TelemetryCatalog
 from modelforge.handlers import api
 from modelforge.jobs import Indicator, Job, JobStatus
+from modelforge.registry import ModelName, ModelVersion
 from modelforge.schemas import MachineSummary
 from modelforge.settings import ApiSettings
 
@@ -408,17 +409,21 @@ def test_status_of_a_completed_job_shows_its_headline_metrics(
     process_id = created["process_id"]
     version = "20250601T120000Z-" + process_id[:8]
     ModelRegistry(with_machines.stack.tables["ModelsTable"].name).put_version(
-        {
-            "model_name": model_name(MACHINE, "status"),
-            "version": version,
-            "process_id": process_id,
-            "metrics": {
+        ModelVersion(
+            model_name=ModelName(MACHINE, Indicator.STATUS),
+            version=version,
+            machine_name=MACHINE,
+            indicator=Indicator.STATUS,
+            artifact_uri="s3://models/model/xgb_model.ubj",
+            artifact_sha256="0" * 64,
+            process_id=process_id,
+            metrics={
                 "recall": 0.75,
                 "precision": 0.5,
                 "roc_auc": 0.91,
                 "confusion_matrix": [[9, 1], [1, 3]],
             },
-        }
+        )
     )
     # What the state machine's MarkJobRunning and MarkJobCompleted write.
     with_machines.jobs_table.update_item(

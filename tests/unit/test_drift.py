@@ -16,6 +16,7 @@ from modelforge.domain.profile import training_profile
 from modelforge.errors import DriftDataError
 from modelforge.jobs import Indicator
 from modelforge.logic.drift import DriftCheckRequest, DriftDependencies, DriftPolicy, run_drift_checks
+from modelforge.registry import ModelName, ModelVersion
 from modelforge.schemas import MachineSummary, TrainRequest, TrainResponse
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
@@ -74,18 +75,18 @@ def test_recent_data_without_a_model_sensor_is_refused_by_name() -> None:
 
 
 class FakeRegistry:
-    def __init__(self, *items: dict[str, Any]) -> None:
-        self.items = {item["model_name"]: item for item in items}
+    def __init__(self, *champions: ModelVersion) -> None:
+        self.champions = {champion.model_name: champion for champion in champions}
         self.recorded: list[tuple[str, str, dict[str, Any]]] = []
 
-    def champion(self, name: str) -> dict[str, Any] | None:
-        return self.items.get(name)
+    def champion(self, name: ModelName) -> ModelVersion | None:
+        return self.champions.get(name)
 
-    def list_champions(self) -> list[dict[str, Any]]:
-        return list(self.items.values())
+    def list_champions(self) -> list[ModelVersion]:
+        return list(self.champions.values())
 
-    def record_drift(self, name: str, version: str, check: dict[str, Any]) -> None:
-        self.recorded.append((name, version, check))
+    def record_drift(self, name: ModelName, version: str, check: dict[str, Any]) -> None:
+        self.recorded.append((name.key, version, check))
 
 
 class FakeArtifacts:
@@ -120,13 +121,15 @@ class FakeCatalog:
                               last_timestamp=frame["timestamp"].iloc[-1], rows=len(frame), columns=list(frame))
 
 
-def champion(name: str, machines: list[str], **fields: Any) -> dict[str, Any]:
-    return {"model_name": f"{name}#status", "machine_name": name, "indicator": "status", "version": "v1",
-            "machine_names": machines, "feature_names": NAMES, "profile_uri": f"s3://m/{name}.profile.json",
-            "profile_sha256": f"sha-s3://m/{name}.profile.json", **fields}
+def champion(name: str, machines: list[str], **fields: Any) -> ModelVersion:
+    return ModelVersion.model_validate({
+        "model_name": f"{name}#status", "machine_name": name, "indicator": "status", "version": "v1",
+        "machine_names": machines, "feature_names": NAMES, "profile_uri": f"s3://m/{name}.profile.json",
+        "profile_sha256": f"sha-s3://m/{name}.profile.json", "artifact_uri": f"s3://m/{name}.ubj",
+        "artifact_sha256": f"sha-s3://m/{name}.ubj", **fields})
 
 
-def deps_for(items: list[dict[str, Any]], frames: dict[str, pd.DataFrame], profile: dict[str, Any],
+def deps_for(items: list[ModelVersion], frames: dict[str, pd.DataFrame], profile: dict[str, Any],
              submitted: list[TrainRequest]) -> tuple[DriftDependencies, FakeRegistry, FakeTelemetry]:
     registry = FakeRegistry(*items)
     telemetry_store = FakeTelemetry(frames)
@@ -135,7 +138,7 @@ def deps_for(items: list[dict[str, Any]], frames: dict[str, pd.DataFrame], profi
         submitted.append(request)
         return TrainResponse(process_id=f"retrain-{len(submitted)}", status="pending")
 
-    blobs = {item["profile_uri"]: json.dumps(profile).encode() for item in items}
+    blobs = {item.profile_artifact().uri: json.dumps(profile).encode() for item in items}
     return (DriftDependencies(registry=registry, artifacts=FakeArtifacts(blobs), telemetry=telemetry_store,
                               catalog=FakeCatalog(frames), submit_training=submit), registry, telemetry_store)
 
@@ -217,3 +220,13 @@ def test_one_champion_s_failure_is_recorded_and_the_others_are_still_checked() -
     assert results[0].status == "error" and "sha256 of s3://m/M-1.profile.json" in (results[0].message or "")
     assert results[1].status != "error"
     assert [name for name, _, _ in registry.recorded] == ["M-1#status", "M-2#status"]
+
+
+def test_a_champion_registered_without_a_profile_is_recorded_as_an_error_by_name() -> None:
+    frames = {"M-1": telemetry(3, seed=2)}
+    old = champion("M-1", ["M-1"]).model_copy(update={"profile_uri": None, "profile_sha256": None})
+    deps, registry, _ = deps_for([champion("M-2", ["M-2"])], frames, profile_of([telemetry(1, seed=1)]), [])
+    registry.champions[old.model_name] = old
+    [*_, result] = run_drift_checks(DriftCheckRequest(), deps, DriftPolicy(), now=lambda: NOW)
+    assert result.status == "error" and "M-1/status v1 has no stored profile" in (result.message or "")
+    assert registry.recorded[-1][:2] == ("M-1#status", "v1")

@@ -28,6 +28,7 @@ from modelforge.handlers.http_errors import resolve_json
 from modelforge.logic import jobs_api
 from modelforge.logic.predict import ChampionCache
 from modelforge.observability import logger
+from modelforge.registry import ModelName, ModelVersion
 
 JOB_ID = "3f2b8c1e-9a4d-4e6f-8b7a-1c2d3e4f5a6b"  # the canonical get_status event's
 MACHINE = "MOTOBOMBA-007"
@@ -204,11 +205,16 @@ def test_a_body_that_is_not_json_is_logged_at_info(
 # ---------------------------------------------------------------- 409: WARNING (ERROR for a corrupt model)
 
 
+def stored_version(name: ModelName, version: str) -> ModelVersion:
+    return ModelVersion(model_name=name, version=version, machine_name=name.machine_name,
+                        indicator=name.indicator, artifact_uri="s3://models/m.ubj", artifact_sha256="0" * 64)
+
+
 def test_a_promotion_conflict_is_logged_as_a_warning_naming_the_model(
     log_lines: Callable[[], list[dict[str, Any]]], load_event: Callable[[str], dict[str, Any]], lambda_context: Any
 ) -> None:
     registry = SimpleNamespace(
-        get_version=lambda name, version: {"artifact_uri": "s3://models/m.ubj", "artifact_sha256": "0" * 64},
+        get_version=lambda name, version: stored_version(name, version),
         promote=raiser(PromotionConflictError(f"the champion of {MACHINE}#status changed while promoting")))
     artifacts = SimpleNamespace(get_verified=lambda uri, sha: b"model")
 
@@ -229,7 +235,7 @@ def test_a_model_that_fails_its_checksum_is_logged_as_an_error_with_the_exceptio
     log_lines: Callable[[], list[dict[str, Any]]], load_event: Callable[[str], dict[str, Any]], lambda_context: Any
 ) -> None:
     registry = SimpleNamespace(
-        get_version=lambda name, version: {"artifact_uri": "s3://models/m.ubj", "artifact_sha256": "0" * 64})
+        get_version=lambda name, version: stored_version(name, version))
     artifacts = SimpleNamespace(get_verified=raiser(ArtifactIntegrityError("s3://models/m.ubj: sha256 mismatch")))
 
     response = call_api(promote_event(load_event), lambda_context, registry=registry, artifacts=artifacts)

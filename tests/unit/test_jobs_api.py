@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modelforge.adapters.model_registry import model_name
 from modelforge.errors import ExecutionStartError, InvalidRequestError, JobNotFoundError, JobTransitionError
 from modelforge.jobs import Indicator, Job, JobStatus, can_transition
 from modelforge.logic import jobs_api
+from modelforge.registry import ModelName, ModelVersion
 from modelforge.schemas import MachineSummary, TrainRequest
 
 T0 = datetime(2025, 6, 1, 12, 0, 0, 123_456, tzinfo=UTC)
@@ -106,13 +106,20 @@ class FakeExecutions:
 
 
 class FakeRegistry:
-    def __init__(self, versions: dict[tuple[str, str], dict[str, object]] | None = None) -> None:
+    def __init__(self, versions: dict[tuple[ModelName, str], ModelVersion] | None = None) -> None:
         self.versions = versions or {}
-        self.requests: list[tuple[str, str]] = []
+        self.requests: list[tuple[ModelName, str]] = []
 
-    def get_version(self, name: str, version: str) -> dict[str, object] | None:
+    def get_version(self, name: ModelName, version: str) -> ModelVersion | None:
         self.requests.append((name, version))
         return self.versions.get((name, version))
+
+
+def registered(name: ModelName, version: str, metrics: dict[str, Any]) -> dict[tuple[ModelName, str], ModelVersion]:
+    """A registry holding one version of ``name`` with these metrics."""
+    typed = ModelVersion(model_name=name, version=version, machine_name=name.machine_name, indicator=name.indicator,
+                         artifact_uri=f"s3://models/model/{version}.ubj", artifact_sha256="0" * 64, metrics=metrics)
+    return {(name, version): typed}
 
 
 def machine(name: str = MACHINE, first: datetime = DATA_FIRST, last: datetime = DATA_LAST) -> MachineSummary:
@@ -341,8 +348,8 @@ def test_status_of_a_completed_job_carries_its_headline_metrics(jobs: FakeJobs) 
             finished_at=T0,
         )
     )
-    name = model_name(MACHINE, "status")
-    registry = FakeRegistry({(name, "20250601T120000Z-done"): {"metrics": ALL_METRICS}})
+    name = ModelName(MACHINE, Indicator.STATUS)
+    registry = FakeRegistry(registered(name, "20250601T120000Z-done", ALL_METRICS))
 
     response = jobs_api.get_job_status("done", jobs=jobs, registry=registry, executions=FakeExecutions(jobs))
 
@@ -357,7 +364,7 @@ def test_status_of_a_completed_job_carries_its_headline_metrics(jobs: FakeJobs) 
 @pytest.mark.parametrize("status", [JobStatus.PENDING, JobStatus.RUNNING, JobStatus.FAILED])
 def test_status_of_an_unfinished_or_failed_job_has_no_metrics(jobs: FakeJobs, status: JobStatus) -> None:
     jobs.create(make_job("p", status=status, model_id="v1"))
-    registry = FakeRegistry({(model_name(MACHINE, "status"), "v1"): {"metrics": ALL_METRICS}})
+    registry = FakeRegistry(registered(ModelName(MACHINE, Indicator.STATUS), "v1", ALL_METRICS))
 
     response = jobs_api.get_job_status("p", jobs=jobs, registry=registry, executions=FakeExecutions(jobs))
 

@@ -1,4 +1,5 @@
-"""The registry's promotion invariants, on moto's DynamoDB (in-process) with the table from template.yaml."""
+"""The registry's promotion invariants and its item layout, on moto's DynamoDB (in-process) with the table from
+template.yaml."""
 
 from __future__ import annotations
 
@@ -14,10 +15,13 @@ from moto import mock_aws
 
 from localcloud.moto_fidelity import serialize_dynamodb_writes
 from localcloud.template import resolve_stack
-from modelforge.adapters.model_registry import ModelRegistry, model_name
+from modelforge.adapters.dynamo import from_dynamo, to_dynamo
+from modelforge.adapters.model_registry import ModelRegistry, version_item
 from modelforge.errors import ModelNotFoundError, PromotionConflictError
+from modelforge.jobs import FailureEventSource, Indicator
+from modelforge.registry import ModelName, ModelVersion, PromotionResult, VersionStatus
 
-NAME = model_name("MOTOBOMBA-001", "status")
+NAME = ModelName("MOTOBOMBA-001", Indicator.STATUS)
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -39,18 +43,18 @@ def registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModelRegistry]:
 
 
 def _add(registry: ModelRegistry, version: str) -> None:
-    registry.put_version({"model_name": NAME, "version": version, "machine_name": "MOTOBOMBA-001",
-                          "indicator": "status", "artifact_uri": f"s3://b/{version}.ubj", "artifact_sha256": "0" * 64,
-                          "metrics": {"recall": 0.9}})
+    registry.put_version(ModelVersion(model_name=NAME, version=version, machine_name="MOTOBOMBA-001",
+                                      indicator=Indicator.STATUS, artifact_uri=f"s3://b/{version}.ubj",
+                                      artifact_sha256="0" * 64, metrics={"recall": 0.9}))
 
 
 def _champions(registry: ModelRegistry) -> list[str]:
-    return [v["version"] for v in registry.list_versions(NAME) if v["status"] == "champion"]
+    return [v.version for v in registry.list_versions(NAME) if v.status == "champion"]
 
 
 def test_new_versions_are_candidates_and_are_never_overwritten(registry: ModelRegistry) -> None:
     _add(registry, "20260101T000000Z-aaaaaaaa")
-    assert registry.get_version(NAME, "20260101T000000Z-aaaaaaaa")["status"] == "candidate"  # type: ignore[index]
+    assert registry.get_version(NAME, "20260101T000000Z-aaaaaaaa").status == "candidate"  # type: ignore[union-attr]
     with pytest.raises(Exception, match="ConditionalCheckFailed"):
         _add(registry, "20260101T000000Z-aaaaaaaa")
 
@@ -62,16 +66,16 @@ def test_promotion_moves_the_champion_and_archives_the_old_one(registry: ModelRe
     registry.promote(NAME, first, reason="first model", by="gate", now=NOW)
     assert _champions(registry) == [first]
     result = registry.promote(NAME, second, reason="better F2", by="gate", now=NOW)
-    assert result["previous_version"] == first
+    assert result.previous_version == first
     assert _champions(registry) == [second]
-    assert registry.get_version(NAME, first)["status"] == "archived"  # type: ignore[index]
+    assert registry.get_version(NAME, first).status == "archived"  # type: ignore[union-attr]
     # Rollback: an archived version can come back, recorded with its reason.
     registry.promote(NAME, first, reason="rollback: false alarms", by="alice", now=NOW)
     assert _champions(registry) == [first]
     history = registry.history(NAME)
-    assert [(h["from_version"], h["to_version"]) for h in history][::-1] == [
+    assert [(h.from_version, h.to_version) for h in history][::-1] == [
         (None, first), (first, second), (second, first)]
-    assert history[0]["promoted_by"] == "alice"
+    assert history[0].promoted_by == "alice"
 
 
 def test_unknown_version_cannot_be_promoted(registry: ModelRegistry) -> None:
@@ -99,16 +103,16 @@ def test_racing_promotions_leave_exactly_one_champion(registry: ModelRegistry) -
         thread.start()
     for thread in threads:
         thread.join()
-    winners = [o for o in outcomes if isinstance(o, dict)]
+    winners = [o for o in outcomes if isinstance(o, PromotionResult)]
     assert len(winners) >= 1
     champions = _champions(registry)
     assert len(champions) == 1
-    assert registry.champion_pointer(NAME)["champion_version"] == champions[0]  # type: ignore[index]
+    assert registry.champion_pointer(NAME).champion_version == champions[0]  # type: ignore[union-attr]
     # Every successful promotion is in the history, and the history chains from one champion to the next.
     history = registry.history(NAME)[::-1]
     assert len(history) == 1 + len(winners)
     for before, after in itertools.pairwise(history):
-        assert after["from_version"] == before["to_version"]
+        assert after.from_version == before.to_version
 
 
 def test_reject_only_touches_candidates(registry: ModelRegistry) -> None:
@@ -117,7 +121,121 @@ def test_reject_only_touches_candidates(registry: ModelRegistry) -> None:
     _add(registry, challenger)
     registry.promote(NAME, champion, reason="first", by="gate", now=NOW)
     registry.reject(NAME, challenger, reason="recall below floor", by="gate", now=NOW)
-    assert registry.get_version(NAME, challenger)["status_reason"] == "recall below floor"  # type: ignore[index]
+    assert registry.get_version(NAME, challenger).status_reason == "recall below floor"  # type: ignore[union-attr]
     with pytest.raises(PromotionConflictError):
         registry.reject(NAME, champion, reason="no", by="gate", now=NOW)
     assert _champions(registry) == [champion]
+
+
+# ---------------------------------------------------------------- the item layout
+
+TRAINED = "20250927T101500Z-0f8fad5b"
+# A version as training and then the registry wrote it before the types existed: the 27 attributes of the
+# training step's item, its holdout, and what the registry adds later (status, decision, drift check).
+STORED = {
+    "model_name": "MOTOBOMBA-001#status", "version": TRAINED, "machine_name": "MOTOBOMBA-001",
+    "machine_names": ["MOTOBOMBA-001"], "failure_events": "rpm_drop", "options": None, "indicator": "status",
+    "process_id": "0f8fad5b-d9cb-469f-a165-70867728950e", "artifact_uri": "s3://m/model/x.ubj",
+    "artifact_sha256": "a" * 64, "model_format": "ubj", "report_uri": "s3://m/model/x.report.html",
+    "report_sha256": "b" * 64, "profile_uri": "s3://m/model/x.profile.json", "profile_sha256": "c" * 64,
+    "holdout_uri": "s3://m/model/x.holdout.parquet", "holdout_sha256": "d" * 64,
+    "feature_names": ["rpm", "rpm__mean_30min"], "metrics": {"recall": 0.75, "threshold": 0.0, "pr_auc": None},
+    "baseline_metrics": {"pr_auc": 0.1}, "params": {"max_depth": 6, "device": "cpu"},
+    "data": {"rows": 1000, "start_date": "2025-01-01", "end_date": None}, "lineage": {"code_version": "0.1.0"},
+    "feature_importance": {"rpm": 0.25}, "device": "cpu", "code_version": "0.1.0",
+    "library_versions": {"xgboost": "3.0.0"}, "timings": {"train_seconds": 1.5},
+    "trained_at": "2025-09-27T10:15:00+00:00", "status": "archived", "status_reason": "better F2",
+    "decided_by": "gate:0f8fad5b", "decided_at": "2025-09-27T10:20:00.250000+00:00",
+    "archived_at": "2025-10-01T00:00:00+00:00", "last_drift_check": {"status": "stable", "max_psi": 0.01},
+}
+
+
+def _raw(name: str, version: str) -> dict[str, Any]:
+    table = boto3.resource("dynamodb", region_name="us-east-1").Table(resolve_stack().tables["ModelsTable"].name)
+    return from_dynamo(table.get_item(Key={"model_name": name, "version": version})["Item"])
+
+
+def test_a_stored_item_reads_back_typed_and_writes_back_the_same_attributes(registry: ModelRegistry) -> None:
+    table = boto3.resource("dynamodb", region_name="us-east-1").Table(resolve_stack().tables["ModelsTable"].name)
+    table.put_item(Item=to_dynamo(STORED))
+
+    version = registry.get_version(NAME, TRAINED)
+    assert version is not None
+    assert version.model_name == NAME and version.indicator is Indicator.STATUS
+    assert version.status is VersionStatus.ARCHIVED and version.failure_events is FailureEventSource.RPM_DROP
+    assert version.trained_at == datetime(2025, 9, 27, 10, 15, tzinfo=UTC)
+    assert version.decision_threshold == 0.0 and version.machines == ["MOTOBOMBA-001"] and not version.is_fleet
+    assert version.profile_artifact() == ("s3://m/model/x.profile.json", "c" * 64)
+    assert version_item(version) == STORED  # same attribute names, same values, same date-time strings
+
+    registry.put_version(version.model_copy(update={"version": "20250928T000000Z-0f8fad5b"}))
+    assert _raw(NAME.key, "20250928T000000Z-0f8fad5b") == {**STORED, "version": "20250928T000000Z-0f8fad5b"}
+
+
+def test_promotion_writes_the_pointer_and_history_attributes_it_always_wrote(registry: ModelRegistry) -> None:
+    first, second = "20260101T000000Z-aaaaaaaa", "20260102T000000Z-bbbbbbbb"
+    _add(registry, first)
+    _add(registry, second)
+    registry.promote(NAME, first, reason="first model", by="gate", now=NOW)
+    result = registry.promote(NAME, second, reason="x" * 2500, by="alice", now=NOW)
+    assert result == PromotionResult(champion_version=second, previous_version=first, revision=2)
+
+    assert _raw(NAME.pointer_key, "current") == {
+        "model_name": "champion#MOTOBOMBA-001#status", "version": "current", "champion_version": second,
+        "revision": 2, "updated_at": NOW.isoformat(), "promoted_by": "alice", "reason": "x" * 2000}
+    assert _raw(NAME.history_key, "revision#0000000001") == {
+        "model_name": "history#MOTOBOMBA-001#status", "version": "revision#0000000001", "from_version": None,
+        "to_version": first, "reason": "first model", "promoted_by": "gate", "at": NOW.isoformat()}
+    assert _raw(NAME.key, second)["decided_at"] == NOW.isoformat()
+    assert _raw(NAME.key, first)["archived_at"] == NOW.isoformat()
+
+    pointer = registry.champion_pointer(NAME)
+    assert pointer is not None and (pointer.name, pointer.champion_version, pointer.revision) == (NAME, second, 2)
+    assert pointer.updated_at == NOW and pointer.promoted_by == "alice"
+    assert [(e.revision, e.from_version, e.to_version, e.at) for e in registry.history(NAME)] == [
+        (2, first, second, NOW), (1, None, first, NOW)]
+    # Promoting the champion again changes nothing.
+    assert registry.promote(NAME, second, reason="again", by="bob", now=NOW) == PromotionResult(
+        champion_version=second, previous_version=None, revision=2)
+    assert [c.version for c in registry.list_champions()] == [second]
+
+
+def test_the_api_s_registry_bodies_are_built_from_the_typed_records(registry: ModelRegistry) -> None:
+    from modelforge.logic import models_api
+    from modelforge.schemas import PromoteRequest
+
+    first, second = "20260101T000000Z-aaaaaaaa", "20260102T000000Z-bbbbbbbb"
+    _add(registry, first)
+    _add(registry, second)
+    registry.promote(NAME, first, reason="first model", by="gate", now=NOW)
+    registry.record_drift(NAME, first, {"status": "stable", "max_psi": 0.02})
+
+    class Artifacts:
+        def get_verified(self, uri: str, expected_sha256: str) -> bytes:
+            return b"verified"
+
+    promoted = models_api.promote_version(PromoteRequest(version=second, reason="better F2"), registry=registry,
+                                          artifacts=Artifacts(), machine_name="MOTOBOMBA-001",
+                                          indicator=Indicator.STATUS, caller="alice", now=lambda: NOW)
+    assert promoted.model_dump(mode="json") == {"machine_name": "MOTOBOMBA-001", "indicator": "status",
+                                                "champion_version": second, "previous_version": first}
+    listed = models_api.list_models(registry=registry, machine_name="MOTOBOMBA-001", indicator=None, limit=10)
+    assert [v.model_dump(mode="json") for v in listed.versions] == [
+        {"machine_name": "MOTOBOMBA-001", "indicator": "status", "version": second, "status": "champion",
+         "status_reason": "better F2", "decided_by": "alice", "trained_at": None, "process_id": None,
+         "artifact_uri": f"s3://b/{second}.ubj", "artifact_sha256": "0" * 64, "metrics": {"recall": 0.9}},
+        {"machine_name": "MOTOBOMBA-001", "indicator": "status", "version": first, "status": "archived",
+         "status_reason": "first model", "decided_by": "gate", "trained_at": None, "process_id": None,
+         "artifact_uri": f"s3://b/{first}.ubj", "artifact_sha256": "0" * 64, "metrics": {"recall": 0.9}}]
+    shown = models_api.get_champion(registry=registry, machine_name="MOTOBOMBA-001", indicator=Indicator.STATUS)
+    body = shown.model_dump(mode="json")
+    assert body["champion"]["version"] == second and body["last_drift_check"] is None
+    assert (body["promoted_by"], body["reason"], body["updated_at"]) == ("alice", "better F2", "2026-01-01T00:00:00Z")
+    assert body["history"] == [
+        {"from_version": first, "to_version": second, "reason": "better F2", "promoted_by": "alice",
+         "at": "2026-01-01T00:00:00Z"},
+        {"from_version": None, "to_version": first, "reason": "first model", "promoted_by": "gate",
+         "at": "2026-01-01T00:00:00Z"}]
+    registry.promote(NAME, first, reason="rollback", by="bob", now=NOW)
+    shown = models_api.get_champion(registry=registry, machine_name="MOTOBOMBA-001", indicator=Indicator.STATUS)
+    assert shown.last_drift_check == {"status": "stable", "max_psi": 0.02}

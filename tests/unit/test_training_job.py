@@ -15,12 +15,14 @@ import pytest
 
 from localcloud.demo_data import generate_machine_telemetry
 from modelforge.adapters.dynamo import to_dynamo
+from modelforge.adapters.model_registry import version_item
 from modelforge.domain.pipeline import PipelineConfig
 from modelforge.domain.search import SearchConfig
 from modelforge.errors import NoFailureEventsError, SettingsError
 from modelforge.handlers.training import pipeline_config
 from modelforge.jobs import Indicator, Job, JobStatus
 from modelforge.logic.training_job import TrainingDependencies, TrainingTask, train_for_job
+from modelforge.registry import ModelVersion
 from modelforge.settings import TrainingSettings
 
 PROCESS_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
@@ -73,12 +75,17 @@ class FakeArtifacts:
 @dataclass
 class FakeRegistry:
     fail: bool = False
-    items: list[dict[str, Any]] = field(default_factory=list)
+    versions: list[ModelVersion] = field(default_factory=list)
 
-    def put_version(self, item: dict[str, Any]) -> None:
+    def put_version(self, version: ModelVersion) -> None:
         if self.fail:
             raise RuntimeError("ConditionalCheckFailed")
-        self.items.append(item)
+        self.versions.append(version)
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        """The versions as the models table would store them."""
+        return [version_item(version) for version in self.versions]
 
 
 def job(indicator: Indicator = Indicator.STATUS) -> Job:
@@ -91,6 +98,13 @@ def deps(frame: pd.DataFrame, indicator: Indicator = Indicator.STATUS, artifacts
     return TrainingDependencies(jobs=FakeJobs(job(indicator)), telemetry=FakeTelemetry(frame),
                                 artifacts=artifacts or FakeArtifacts(), registry=registry or FakeRegistry(),
                                 model_key_prefix="model", code_revision="abc1234")
+
+
+REGISTRY_ATTRIBUTES = {
+    "model_name", "version", "machine_name", "machine_names", "failure_events", "options", "indicator",
+    "process_id", "artifact_uri", "artifact_sha256", "model_format", "report_uri", "report_sha256", "profile_uri",
+    "profile_sha256", "holdout_uri", "holdout_sha256", "feature_names", "metrics", "baseline_metrics", "params",
+    "data", "lineage", "feature_importance", "device", "code_version", "library_versions", "timings", "trained_at"}
 
 
 def test_a_job_stores_model_report_and_profile_side_by_side_and_registers_them(telemetry: pd.DataFrame) -> None:
@@ -106,8 +120,14 @@ def test_a_job_stores_model_report_and_profile_side_by_side_and_registers_them(t
     assert objects[f"{stem}.report.html"][0].startswith(b"<!doctype html>")
     profile = json.loads(objects[f"{stem}.profile.json"][0])
 
+    (version,) = d.registry.versions  # type: ignore[attr-defined]
     (item,) = d.registry.items  # type: ignore[attr-defined]
-    assert item["model_name"] == "MOTOBOMBA-007#status" and item["version"] == outcome.model_id
+    assert set(item) == REGISTRY_ATTRIBUTES  # the item layout of every stored version
+    assert version.model_name.key == item["model_name"] == "MOTOBOMBA-007#status"
+    assert item["version"] == outcome.model_id == version.version
+    assert version.decision_threshold == item["metrics"]["threshold"] and version.machines == ["MOTOBOMBA-007"]
+    assert item["trained_at"] == NOW.isoformat() and item["options"] is None and item["failure_events"] == "rpm_drop"
+    assert version_item(ModelVersion.model_validate(item)) == item  # what is stored reads back unchanged
     assert item["artifact_uri"] == f"{stem}.ubj" and item["report_uri"] == f"{stem}.report.html"
     assert item["profile_uri"] == f"{stem}.profile.json"
     assert item["holdout_uri"] == f"{stem}.holdout.parquet"

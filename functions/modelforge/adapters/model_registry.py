@@ -1,14 +1,14 @@
 """The models table, the model registry.
 
-Three kinds of item share the table:
+Three kinds of item share the table (the types are in ``modelforge.registry``):
 
-* a **version** of a ``(machine_name, indicator)`` model: ``model_name = "<machine>#<indicator>"``,
+* a **version** of a ``(machine_name, indicator)`` model (``ModelVersion``): ``model_name = "<machine>#<indicator>"``,
   ``version`` (sortable, newest last), status ``candidate | champion | archived | rejected``, metrics,
   artifact address and sha256, lineage, and who promoted or rejected it and why;
-* the **champion pointer**: ``model_name = "champion#<machine>#<indicator>"``, ``version = "current"``. It
-  names the champion's version and carries a revision number;
-* the **promotion history**: ``model_name = "history#<machine>#<indicator>"``, one item per change, keyed
-  by the pointer revision it produced.
+* the **champion pointer** (``ChampionPointer``): ``model_name = "champion#<machine>#<indicator>"``,
+  ``version = "current"``. It names the champion's version and carries a revision number;
+* the **promotion history** (``PromotionEvent``): ``model_name = "history#<machine>#<indicator>"``, one item
+  per change, keyed by the pointer revision it produced.
 
 A promotion is one DynamoDB transaction. It moves the pointer (conditioned on the revision the caller read),
 marks the new version ``champion`` and the old one ``archived``, and appends the history. Two racing
@@ -27,30 +27,63 @@ from botocore.exceptions import ClientError
 from modelforge.adapters.aws import client, resource
 from modelforge.adapters.dynamo import from_dynamo, to_dynamo
 from modelforge.errors import ModelNotFoundError, PromotionConflictError
+from modelforge.registry import (
+    CHAMPION_PREFIX,
+    ChampionPointer,
+    ModelName,
+    ModelVersion,
+    PromotionEvent,
+    PromotionResult,
+    VersionStatus,
+)
 
-CHAMPION = "champion"
-CANDIDATE = "candidate"
-ARCHIVED = "archived"
-REJECTED = "rejected"
 POINTER_VERSION = "current"
+REVISION_PREFIX = "revision#"
+MAX_REASON = 2000
 
 _serializer = TypeSerializer()
 
 
-def model_name(machine_name: str, indicator: str) -> str:
-    return f"{machine_name}#{indicator}"
+# ---------------------------------------------------------------------- items <-> types
 
 
-def decision_threshold(version: dict[str, Any]) -> float | None:
-    """The score above which a status model says "pre-failure", chosen on validation data at training."""
-    for source in (version.get("params") or {}, version.get("metrics") or {}):
-        if source.get("threshold") is not None:
-            return float(source["threshold"])
-    return None
+def version_item(version: ModelVersion) -> dict[str, Any]:
+    """The version's attributes: the fields that were given (a version read back writes back exactly the
+    attributes it was read with), datetimes as ISO strings. Values JSON cannot hold become strings, as
+    ``to_dynamo`` has always made them."""
+    item: dict[str, Any] = version.model_dump(mode="json", exclude_unset=True, fallback=str)
+    return item
 
 
-def _pointer_key(name: str) -> dict[str, str]:
-    return {"model_name": f"champion#{name}", "version": POINTER_VERSION}
+def version_from_item(item: dict[str, Any]) -> ModelVersion:
+    """A version item (Decimals and all) as a ModelVersion; attributes it does not know are kept."""
+    return ModelVersion.model_validate(from_dynamo(item))
+
+
+def pointer_from_item(item: dict[str, Any]) -> ChampionPointer:
+    """The pointer item, whose key ``champion#<machine>#<indicator>`` names the model."""
+    fields = from_dynamo(item)
+    return ChampionPointer.model_validate({**fields, "name": ModelName.from_pointer_key(fields["model_name"])})
+
+
+def event_from_item(item: dict[str, Any]) -> PromotionEvent:
+    """A history item, whose sort key ``revision#<0-padded n>`` is the pointer revision it produced."""
+    fields = from_dynamo(item)
+    return PromotionEvent.model_validate({**fields, "revision": int(fields["version"].removeprefix(REVISION_PREFIX))})
+
+
+def event_item(name: ModelName, event: PromotionEvent) -> dict[str, Any]:
+    """A history item, keyed by the pointer's new revision: the history is in promotion order."""
+    return {"model_name": name.history_key, "version": f"{REVISION_PREFIX}{event.revision:010d}",
+            **event.model_dump(mode="json", exclude={"revision"})}
+
+
+def _pointer_key(name: ModelName) -> dict[str, str]:
+    return {"model_name": name.pointer_key, "version": POINTER_VERSION}
+
+
+def _version_key(name: ModelName, version: str) -> dict[str, str]:
+    return {"model_name": name.key, "version": version}
 
 
 def _wire(item: dict[str, Any]) -> dict[str, Any]:
@@ -65,131 +98,93 @@ class ModelRegistry:
 
     # ------------------------------------------------------------------ versions
 
-    def put_version(self, item: dict[str, Any]) -> None:
+    def put_version(self, version: ModelVersion) -> None:
         """Adds a version, as a candidate; refuses to overwrite an existing one."""
-        self._table.put_item(Item=to_dynamo({"status": CANDIDATE, **item}),
+        self._table.put_item(Item=to_dynamo({"status": VersionStatus.CANDIDATE.value, **version_item(version)}),
                              ConditionExpression=Attr("version").not_exists())
 
-    def get_version(self, name: str, version: str) -> dict[str, Any] | None:
-        item = self._table.get_item(Key={"model_name": name, "version": version}, ConsistentRead=True).get("Item")
-        return from_dynamo(item) if item else None
+    def get_version(self, name: ModelName, version: str) -> ModelVersion | None:
+        item = self._table.get_item(Key=_version_key(name, version), ConsistentRead=True).get("Item")
+        return version_from_item(item) if item else None
 
-    def list_versions(self, name: str, limit: int = 50) -> list[dict[str, Any]]:
-        page = self._table.query(KeyConditionExpression=Key("model_name").eq(name), ScanIndexForward=False,
+    def list_versions(self, name: ModelName, limit: int = 50) -> list[ModelVersion]:
+        page = self._table.query(KeyConditionExpression=Key("model_name").eq(name.key), ScanIndexForward=False,
                                  Limit=limit)
-        return [from_dynamo(item) for item in page.get("Items", [])]
+        return [version_from_item(item) for item in page.get("Items", [])]
 
-    def reject(self, name: str, version: str, reason: str, by: str, now: datetime) -> None:
+    def reject(self, name: ModelName, version: str, reason: str, by: str, now: datetime) -> None:
         """candidate -> rejected. Never touches a champion."""
         try:
             self._table.update_item(
-                Key={"model_name": name, "version": version},
+                Key=_version_key(name, version),
                 UpdateExpression="SET #status = :rejected, status_reason = :reason, decided_by = :by, "
                 "decided_at = :now",
-                ConditionExpression=Attr("status").eq(CANDIDATE),
+                ConditionExpression=Attr("status").eq(VersionStatus.CANDIDATE.value),
                 ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":rejected": REJECTED, ":reason": reason[:2000], ":by": by,
-                                           ":now": now.isoformat()},
+                ExpressionAttributeValues={":rejected": VersionStatus.REJECTED.value, ":reason": reason[:MAX_REASON],
+                                           ":by": by, ":now": now.isoformat()},
             )
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise PromotionConflictError(f"{name} {version} is no longer a candidate") from error
             raise
 
+    def record_drift(self, name: ModelName, version: str, check: dict[str, Any]) -> None:
+        """Keeps the latest drift check on the version's item (only if the version exists)."""
+        self._table.update_item(Key=_version_key(name, version),
+                                UpdateExpression="SET last_drift_check = :check",
+                                ConditionExpression=Attr("version").exists(),
+                                ExpressionAttributeValues={":check": to_dynamo(check)})
+
     # ------------------------------------------------------------------ champion
 
-    def champion_pointer(self, name: str) -> dict[str, Any] | None:
+    def champion_pointer(self, name: ModelName) -> ChampionPointer | None:
         item = self._table.get_item(Key=_pointer_key(name), ConsistentRead=True).get("Item")
-        return from_dynamo(item) if item else None
+        return pointer_from_item(item) if item else None
 
-    def champion(self, name: str) -> dict[str, Any] | None:
+    def champion(self, name: ModelName) -> ModelVersion | None:
         pointer = self.champion_pointer(name)
-        return self.get_version(name, pointer["champion_version"]) if pointer else None
+        return self.get_version(name, pointer.champion_version) if pointer else None
 
-    def list_champions(self) -> list[dict[str, Any]]:
+    def list_champions(self) -> list[ModelVersion]:
         """Every model's champion. A scan of the pointer items: the drift schedule runs it once a day over a
         table of a few items per model, where an index would cost a write on every promotion."""
-        pointers: list[dict[str, Any]] = []
+        pointers: list[ChampionPointer] = []
         query: dict[str, Any] = {"FilterExpression": Attr("version").eq(POINTER_VERSION)
-                                 & Attr("model_name").begins_with(f"{CHAMPION}#")}
+                                 & Attr("model_name").begins_with(CHAMPION_PREFIX)}
         while True:
             page = self._table.scan(**query)
-            pointers += [from_dynamo(item) for item in page.get("Items", [])]
+            pointers += [pointer_from_item(item) for item in page.get("Items", [])]
             if "LastEvaluatedKey" not in page:
                 break
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         champions = []
         for pointer in pointers:
-            name = pointer["model_name"].removeprefix(f"{CHAMPION}#")
-            item = self.get_version(name, pointer["champion_version"])
-            if item is not None:
-                champions.append(item)
+            version = self.get_version(pointer.name, pointer.champion_version)
+            if version is not None:
+                champions.append(version)
         return champions
 
-    def record_drift(self, name: str, version: str, check: dict[str, Any]) -> None:
-        """Keeps the latest drift check on the version's item (only if the version exists)."""
-        self._table.update_item(Key={"model_name": name, "version": version},
-                                UpdateExpression="SET last_drift_check = :check",
-                                ConditionExpression=Attr("version").exists(),
-                                ExpressionAttributeValues={":check": to_dynamo(check)})
+    def history(self, name: ModelName, limit: int = 50) -> list[PromotionEvent]:
+        """The changes of champion, newest first."""
+        page = self._table.query(KeyConditionExpression=Key("model_name").eq(name.history_key),
+                                 ScanIndexForward=False, Limit=limit)
+        return [event_from_item(item) for item in page.get("Items", [])]
 
-    def promote(self, name: str, version: str, *, reason: str, by: str, now: datetime) -> dict[str, Any]:
+    def promote(self, name: ModelName, version: str, *, reason: str, by: str, now: datetime) -> PromotionResult:
         """Makes ``version`` the champion, atomically. Raises ModelNotFoundError for an unknown version and
         PromotionConflictError when another promotion won the race (read again and retry if still wanted)."""
-        target = self.get_version(name, version)
-        if target is None:
+        if self.get_version(name, version) is None:
             raise ModelNotFoundError(f"{name} has no version {version}")
         pointer = self.champion_pointer(name)
-        previous = pointer["champion_version"] if pointer else None
-        if previous == version:
-            return pointer or {}
-        stamp = now.isoformat()
-        revision = int(pointer["revision"]) if pointer else 0
-
-        pointer_update: dict[str, Any] = {
-            "TableName": self._table_name,
-            "Key": _wire(_pointer_key(name)),
-            "UpdateExpression": "SET champion_version = :version, revision = :next, updated_at = :now, "
-            "promoted_by = :by, reason = :reason",
-            "ExpressionAttributeValues": _wire({":version": version, ":next": revision + 1, ":now": stamp,
-                                                ":by": by, ":reason": reason[:2000]}),
-        }
-        if pointer:
-            pointer_update["ConditionExpression"] = "revision = :expected"
-            pointer_update["ExpressionAttributeValues"] |= _wire({":expected": revision})
-        else:
-            pointer_update["ConditionExpression"] = "attribute_not_exists(model_name)"
-
-        actions: list[dict[str, Any]] = [
-            {"Update": pointer_update},
-            {"Update": {
-                "TableName": self._table_name,
-                "Key": _wire({"model_name": name, "version": version}),
-                "UpdateExpression": "SET #status = :champion, status_reason = :reason, decided_by = :by, "
-                "decided_at = :now",
-                "ConditionExpression": "attribute_exists(version) AND #status <> :champion",
-                "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": _wire({":champion": CHAMPION, ":reason": reason[:2000], ":by": by,
-                                                    ":now": stamp}),
-            }},
-            {"Put": {
-                "TableName": self._table_name,
-                # Keyed by the pointer's new revision: the history is in promotion order, one row per change.
-                "Item": _wire({"model_name": f"history#{name}", "version": f"revision#{revision + 1:010d}",
-                               "from_version": previous, "to_version": version, "reason": reason[:2000],
-                               "promoted_by": by, "at": stamp}),
-                "ConditionExpression": "attribute_not_exists(version)",
-            }},
-        ]
-        if previous:
-            actions.append({"Update": {
-                "TableName": self._table_name,
-                "Key": _wire({"model_name": name, "version": previous}),
-                "UpdateExpression": "SET #status = :archived, archived_at = :now",
-                "ConditionExpression": "#status = :champion",
-                "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": _wire({":archived": ARCHIVED, ":champion": CHAMPION, ":now": stamp}),
-            }})
+        if pointer is not None and pointer.champion_version == version:
+            return PromotionResult(champion_version=version, previous_version=None, revision=pointer.revision)
+        event = PromotionEvent(revision=(pointer.revision if pointer else 0) + 1, to_version=version,
+                               from_version=pointer.champion_version if pointer else None,
+                               reason=reason[:MAX_REASON], promoted_by=by, at=now)
+        actions = [self._move_pointer(name, event), self._crown(name, event), self._append_history(name, event)]
+        if event.from_version:
+            actions.append(self._archive(name, event))
         try:
             self._dynamodb.transact_write_items(TransactItems=actions)
         except ClientError as error:
@@ -199,9 +194,59 @@ class ModelRegistry:
                     f"the champion of {name} changed while promoting {version}; read it again and retry"
                 ) from error
             raise
-        return {"champion_version": version, "previous_version": previous, "revision": revision + 1}
+        return PromotionResult(champion_version=version, previous_version=event.from_version,
+                               revision=event.revision)
 
-    def history(self, name: str, limit: int = 50) -> list[dict[str, Any]]:
-        page = self._table.query(KeyConditionExpression=Key("model_name").eq(f"history#{name}"),
-                                 ScanIndexForward=False, Limit=limit)
-        return [from_dynamo(item) for item in page.get("Items", [])]
+    # One helper per action of the promotion's transaction.
+
+    def _move_pointer(self, name: ModelName, event: PromotionEvent) -> dict[str, Any]:
+        """The pointer names the new champion, if its revision is still the one read (or, for a model's first
+        champion, if there is still no pointer)."""
+        update: dict[str, Any] = {
+            "TableName": self._table_name,
+            "Key": _wire(_pointer_key(name)),
+            "UpdateExpression": "SET champion_version = :version, revision = :next, updated_at = :now, "
+            "promoted_by = :by, reason = :reason",
+            "ExpressionAttributeValues": _wire({":version": event.to_version, ":next": event.revision,
+                                                ":now": event.at.isoformat(), ":by": event.promoted_by,
+                                                ":reason": event.reason}),
+        }
+        if event.from_version is None:
+            update["ConditionExpression"] = "attribute_not_exists(model_name)"
+        else:
+            update["ConditionExpression"] = "revision = :expected"
+            update["ExpressionAttributeValues"] |= _wire({":expected": event.revision - 1})
+        return {"Update": update}
+
+    def _crown(self, name: ModelName, event: PromotionEvent) -> dict[str, Any]:
+        """The new champion's own item says so, with who decided and why; it must exist and not already be
+        the champion."""
+        return {"Update": {
+            "TableName": self._table_name,
+            "Key": _wire(_version_key(name, event.to_version)),
+            "UpdateExpression": "SET #status = :champion, status_reason = :reason, decided_by = :by, "
+            "decided_at = :now",
+            "ConditionExpression": "attribute_exists(version) AND #status <> :champion",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": _wire({":champion": VersionStatus.CHAMPION.value, ":reason": event.reason,
+                                                ":by": event.promoted_by, ":now": event.at.isoformat()}),
+        }}
+
+    def _append_history(self, name: ModelName, event: PromotionEvent) -> dict[str, Any]:
+        """One history row per change; a revision is never written twice."""
+        return {"Put": {"TableName": self._table_name, "Item": _wire(event_item(name, event)),
+                        "ConditionExpression": "attribute_not_exists(version)"}}
+
+    def _archive(self, name: ModelName, event: PromotionEvent) -> dict[str, Any]:
+        """The former champion becomes archived, if it still is the champion."""
+        assert event.from_version is not None
+        return {"Update": {
+            "TableName": self._table_name,
+            "Key": _wire(_version_key(name, event.from_version)),
+            "UpdateExpression": "SET #status = :archived, archived_at = :now",
+            "ConditionExpression": "#status = :champion",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": _wire({":archived": VersionStatus.ARCHIVED.value,
+                                                ":champion": VersionStatus.CHAMPION.value,
+                                                ":now": event.at.isoformat()}),
+        }}

@@ -1,37 +1,34 @@
-"""Scoring telemetry records with a stored model, using the same features as training."""
+"""Scoring telemetry records with a stored model: the records become the features the model was trained on
+(the same feature code as training), then ``domain.scoring`` scores them."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import xgboost as xgb
 
 from modelforge.domain.features import FeatureConfig, build_features, config_from_names
+from modelforge.domain.scoring import apply_threshold, predict_scores
 from modelforge.domain.telemetry import TIMESTAMP
 from modelforge.errors import IncompatibleRecordsError
 
 
 @dataclass(frozen=True)
 class LoadedModel:
+    """A champion ready to serve: its booster, and what turning records into its features needs."""
+
     version: str
     indicator: str
     booster: xgb.Booster
     feature_names: tuple[str, ...]
     sensors: tuple[str, ...]
-    threshold: float | None
-    trained_at: str | None
-
-
-def load_booster(data: bytes) -> xgb.Booster:
-    """From XGBoost's own format only: nothing here can execute code from the artifact."""
-    booster = xgb.Booster()
-    booster.load_model(bytearray(data))
-    return booster
+    threshold: float | None  # None: no recorded decision threshold (scoring then uses 0.5)
+    trained_at: datetime | None
 
 
 def sensors_of(feature_names: Sequence[str]) -> tuple[str, ...]:
@@ -77,8 +74,8 @@ def predict(model: LoadedModel, records: Sequence[Mapping[str, Any]]) -> list[tu
     matrix, names = build_features(frame, sensors, config)
     if tuple(names) != model.feature_names:
         raise IncompatibleRecordsError("the model's features cannot be rebuilt from these records")
-    scores = model.booster.inplace_predict(np.ascontiguousarray(matrix, dtype=np.float32))
+    scores = predict_scores(model.booster, matrix)
     if model.indicator == "status":
-        threshold = 0.5 if model.threshold is None else model.threshold
-        return [(float(score >= threshold), float(score)) for score in scores]
+        decisions = apply_threshold(scores, model.threshold)
+        return [(float(decision), float(score)) for decision, score in zip(decisions, scores, strict=True)]
     return [(float(score), None) for score in scores]

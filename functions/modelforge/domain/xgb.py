@@ -85,9 +85,10 @@ def serialize(booster: xgb.Booster, attributes: dict[str, Any] | None = None) ->
 
 
 def load(model_bytes: bytes) -> xgb.Booster:
-    booster = xgb.Booster()
-    booster.load_model(bytearray(model_bytes))
-    return booster
+    """Kept for the training code's callers; the one loader is ``domain.scoring.load_booster``."""
+    from modelforge.domain.scoring import load_booster
+
+    return load_booster(model_bytes)
 
 
 def scale_pos_weight(y: np.ndarray, weight: np.ndarray | None = None) -> float:

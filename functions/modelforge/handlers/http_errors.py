@@ -29,7 +29,6 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 
-from modelforge.adapters.model_registry import model_name
 from modelforge.errors import (
     ArtifactIntegrityError,
     ExecutionStartError,
@@ -62,7 +61,7 @@ def request_fields(event: Mapping[str, Any]) -> dict[str, Any]:
     fields: dict[str, Any] = {"method": http.get("method"), "route": event.get("routeKey")}
     ids = {name: str(parameters[name])[:MAX_LOGGED_LENGTH] for name in LOGGED_PATH_PARAMETERS if parameters.get(name)}
     if "machine_name" in ids and "indicator" in ids:
-        ids["model_name"] = model_name(ids["machine_name"], ids["indicator"])
+        ids["model_name"] = f"{ids['machine_name']}#{ids['indicator']}"  # as logged, not validated: a path may be bad
     return {**fields, **ids}
 
 

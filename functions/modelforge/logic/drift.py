@@ -15,12 +15,12 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from modelforge.adapters.model_registry import model_name
 from modelforge.domain.drift import DriftConfig as DriftPolicy  # the domain's defaults, overridden by settings
 from modelforge.errors import TrainingDataError
-from modelforge.jobs import FailureEventSource, Indicator, TrainingOptions
+from modelforge.jobs import Indicator
 from modelforge.logic.clock import utc_now
 from modelforge.observability import logger
+from modelforge.registry import ModelName, ModelVersion
 from modelforge.schemas import MachineName, MachineSummary, TrainRequest, TrainResponse
 
 MAX_WINDOW_DAYS = 366
@@ -56,9 +56,9 @@ class DriftCheckResult(BaseModel):
 
 
 class Registry(Protocol):
-    def champion(self, name: str) -> dict[str, Any] | None: ...
-    def list_champions(self) -> list[dict[str, Any]]: ...
-    def record_drift(self, name: str, version: str, check: dict[str, Any]) -> None: ...
+    def champion(self, name: ModelName) -> ModelVersion | None: ...
+    def list_champions(self) -> list[ModelVersion]: ...
+    def record_drift(self, name: ModelName, version: str, check: dict[str, Any]) -> None: ...
 
 
 class Artifacts(Protocol):
@@ -87,7 +87,7 @@ def run_drift_checks(request: DriftCheckRequest, deps: DriftDependencies, policy
     if (request.machine_name is None) != (request.indicator is None):
         raise ValueError("name both machine_name and indicator, or neither (every champion)")
     if request.machine_name is not None and request.indicator is not None:
-        champion = deps.registry.champion(model_name(request.machine_name, request.indicator.value))
+        champion = deps.registry.champion(ModelName(request.machine_name, request.indicator))
         if champion is None:
             raise LookupError(f"{request.machine_name}/{request.indicator.value} has no champion to check")
         champions = [champion]
@@ -96,28 +96,30 @@ def run_drift_checks(request: DriftCheckRequest, deps: DriftDependencies, policy
     window = request.window_days or policy.window_days
     retrain = policy.retrain if request.retrain is None else request.retrain
     results = []
-    for item in champions:
+    for champion in champions:
         try:
-            results.append(check_champion(item, deps, window_days=window, threshold=policy.psi_threshold,
+            results.append(check_champion(champion, deps, window_days=window, threshold=policy.psi_threshold,
                                           retrain=retrain, now=now))
         except Exception as error:  # one champion's failure must not stop the others' checks
-            logger.exception("drift check failed", extra={"model_name": item.get("model_name")})
+            logger.exception("drift check failed", extra={"model_name": champion.model_name.key})
             results.append(_record(DriftCheckResult(
-                model_name=item["model_name"], machine_name=item["machine_name"], indicator=item["indicator"],
-                version=item["version"], machines=list(item.get("machine_names") or [item["machine_name"]]),
-                status="error", threshold=policy.psi_threshold, message=f"{type(error).__name__}: {error}",
-                checked_at=now()), deps))
+                **_identity(champion), status="error", threshold=policy.psi_threshold,
+                message=f"{type(error).__name__}: {error}", checked_at=now()), deps))
     return results
 
 
-def check_champion(item: dict[str, Any], deps: DriftDependencies, *, window_days: int, threshold: float,
+def _identity(champion: ModelVersion) -> dict[str, Any]:
+    """The fields that say which model, version and machines a check is about."""
+    return {"model_name": champion.model_name.key, "machine_name": champion.machine_name,
+            "indicator": champion.indicator, "version": champion.version, "machines": champion.machines}
+
+
+def check_champion(champion: ModelVersion, deps: DriftDependencies, *, window_days: int, threshold: float,
                    retrain: bool, now: Callable[[], datetime] = utc_now) -> DriftCheckResult:
     from modelforge.domain.drift import DRIFT, check_drift
 
-    machines = list(item.get("machine_names") or [item["machine_name"]])
-    base = {"model_name": item["model_name"], "machine_name": item["machine_name"],
-            "indicator": item["indicator"], "version": item["version"], "machines": machines,
-            "threshold": threshold, "checked_at": now()}
+    base = {**_identity(champion), "threshold": threshold, "checked_at": now()}
+    machines = champion.machines
     summaries = [s for s in (deps.catalog.describe(m) for m in machines) if s is not None]
     if not summaries:
         result = DriftCheckResult(**base, status="no_data", message="none of the model's machines has data")
@@ -126,36 +128,34 @@ def check_champion(item: dict[str, Any], deps: DriftDependencies, *, window_days
     start = end - timedelta(days=window_days - 1)
     base |= {"start_date": start, "end_date": end}
     try:
-        profile = json.loads(deps.artifacts.get_verified(item["profile_uri"], item["profile_sha256"]))
+        profile = json.loads(deps.artifacts.get_verified(*champion.profile_artifact()))
         frames = {m: deps.telemetry.read(m, start, end) for m in machines}
-        verdict = check_drift(frames, item["feature_names"], profile, threshold=threshold)
+        verdict = check_drift(frames, champion.feature_names, profile, threshold=threshold)
     except TrainingDataError as error:
         result = DriftCheckResult(**base, status="no_data", message=str(error))
         return _record(result, deps)
     result = DriftCheckResult(**{**base, **{k: v for k, v in verdict.items() if k in DriftCheckResult.model_fields}})
     if verdict["status"] == DRIFT and retrain:
-        earlier = item.get("last_drift_check") or {}
+        earlier = champion.last_drift_check or {}
         if earlier.get("retrain_process_id") and earlier.get("end_date") == end.isoformat():
             # A retried run over the same data: the retraining it asked for is already under way.
             process_id = str(earlier["retrain_process_id"])
         else:
-            process_id = deps.submit_training(retrain_request(item)).process_id
+            process_id = deps.submit_training(retrain_request(champion)).process_id
         result = result.model_copy(update={"retrain_process_id": process_id})
     logger.info("drift checked", extra={"model_name": result.model_name, "status": result.status,
                                         "max_psi": result.max_psi, "retrain": result.retrain_process_id})
     return _record(result, deps)
 
 
-def retrain_request(item: dict[str, Any]) -> TrainRequest:
-    """The champion's own job again, on all the data there is now."""
-    options = item.get("options")
-    return TrainRequest(indicator=Indicator(item["indicator"]), machine_name=item["machine_name"],
-                        machine_names=item.get("machine_names") if len(item.get("machine_names") or []) > 1
-                        else None,
-                        failure_events=FailureEventSource(item.get("failure_events") or "rpm_drop"),
-                        options=TrainingOptions.model_validate(options) if options else None)
+def retrain_request(champion: ModelVersion) -> TrainRequest:
+    """The champion's own job again, on all the data there is now: the same machines (a fleet stays a fleet),
+    failure-event source and options."""
+    return TrainRequest(indicator=champion.indicator, machine_name=champion.machine_name,
+                        machine_names=champion.machines if champion.is_fleet else None,
+                        failure_events=champion.failure_events, options=champion.training_options)
 
 
 def _record(result: DriftCheckResult, deps: DriftDependencies) -> DriftCheckResult:
-    deps.registry.record_drift(result.model_name, result.version, result.model_dump(mode="json"))
+    deps.registry.record_drift(ModelName.parse(result.model_name), result.version, result.model_dump(mode="json"))
     return result

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Protocol
 
-from modelforge.adapters.model_registry import model_name
 from modelforge.errors import ExecutionStartError, InvalidRequestError, JobTransitionError
 from modelforge.jobs import Job, JobStatus
 from modelforge.logic.clock import utc_now
 from modelforge.observability import logger
+from modelforge.registry import ModelName, ModelVersion
 from modelforge.schemas import (
     JobListResponse,
     JobStatusResponse,
@@ -46,7 +46,7 @@ class Executions(Protocol):
 
 
 class Registry(Protocol):
-    def get_version(self, name: str, version: str) -> dict[str, object] | None: ...
+    def get_version(self, name: ModelName, version: str) -> ModelVersion | None: ...
 
 
 def submit_training(
@@ -112,10 +112,9 @@ def get_job_status(process_id: str, *, jobs: Jobs, registry: Registry, execution
     job = jobs.get(process_id)
     metrics = None
     if job.status is JobStatus.COMPLETED and job.model_id:
-        version = registry.get_version(model_name(job.machine_name, job.indicator.value), job.model_id)
-        all_metrics = (version or {}).get("metrics") or {}
-        if isinstance(all_metrics, dict):
-            metrics = {k: all_metrics[k] for k in HEADLINE_METRICS if k in all_metrics}
+        version = registry.get_version(ModelName(job.machine_name, job.indicator), job.model_id)
+        all_metrics = (version.metrics if version else None) or {}
+        metrics = {k: all_metrics[k] for k in HEADLINE_METRICS if k in all_metrics}
     # Until the state machine records it, the execution's ARN follows from its name (the process_id).
     fields = {**job.model_dump(), "execution_arn": job.execution_arn or executions.arn_for(job.process_id)}
     return JobStatusResponse(**fields, metrics=metrics)

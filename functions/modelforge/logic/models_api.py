@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
-from modelforge.adapters.model_registry import model_name
 from modelforge.errors import ModelNotFoundError
 from modelforge.jobs import Indicator
 from modelforge.logic.clock import utc_now
 from modelforge.observability import logger
+from modelforge.registry import ChampionPointer, ModelName, ModelVersion, PromotionEvent, PromotionResult
 from modelforge.schemas import (
     ChampionResponse,
     ModelListResponse,
@@ -22,54 +22,64 @@ from modelforge.schemas import (
 
 
 class Registry(Protocol):
-    def list_versions(self, name: str, limit: int = ...) -> list[dict[str, Any]]: ...
-    def get_version(self, name: str, version: str) -> dict[str, Any] | None: ...
-    def champion_pointer(self, name: str) -> dict[str, Any] | None: ...
-    def history(self, name: str, limit: int = ...) -> list[dict[str, Any]]: ...
-    def promote(self, name: str, version: str, *, reason: str, by: str, now: datetime) -> dict[str, Any]: ...
+    def list_versions(self, name: ModelName, limit: int = ...) -> list[ModelVersion]: ...
+    def get_version(self, name: ModelName, version: str) -> ModelVersion | None: ...
+    def champion_pointer(self, name: ModelName) -> ChampionPointer | None: ...
+    def history(self, name: ModelName, limit: int = ...) -> list[PromotionEvent]: ...
+    def promote(self, name: ModelName, version: str, *, reason: str, by: str,
+                now: datetime) -> PromotionResult: ...
 
 
 class ArtifactVerifier(Protocol):
     def get_verified(self, uri: str, expected_sha256: str) -> bytes: ...
 
 
-def summarize(item: dict[str, Any]) -> ModelVersionSummary:
-    return ModelVersionSummary.model_validate({k: v for k, v in item.items() if k in ModelVersionSummary.model_fields})
+def summarize(version: ModelVersion) -> ModelVersionSummary:
+    return ModelVersionSummary(
+        machine_name=version.machine_name, indicator=version.indicator, version=version.version,
+        status=version.status.value, status_reason=version.status_reason, decided_by=version.decided_by,
+        trained_at=version.trained_at, process_id=version.process_id, artifact_uri=version.artifact_uri,
+        artifact_sha256=version.artifact_sha256, metrics=version.metrics)
+
+
+def promotion_record(event: PromotionEvent) -> PromotionRecord:
+    return PromotionRecord(from_version=event.from_version, to_version=event.to_version, reason=event.reason,
+                           promoted_by=event.promoted_by, at=event.at)
 
 
 def list_models(*, registry: Registry, machine_name: str, indicator: Indicator | None,
                 limit: int) -> ModelListResponse:
     indicators = [indicator] if indicator else list(Indicator)
-    versions = [summarize(item) for ind in indicators
-                for item in registry.list_versions(model_name(machine_name, ind.value), limit)]
+    versions = [summarize(version) for ind in indicators
+                for version in registry.list_versions(ModelName(machine_name, ind), limit)]
     versions.sort(key=lambda v: v.version, reverse=True)
     return ModelListResponse(versions=versions[:limit])
 
 
 def get_champion(*, registry: Registry, machine_name: str, indicator: Indicator) -> ChampionResponse:
-    name = model_name(machine_name, indicator.value)
+    name = ModelName(machine_name, indicator)
     pointer = registry.champion_pointer(name)
     if pointer is None:
-        raise ModelNotFoundError(f"{machine_name}/{indicator.value} has no champion yet")
-    champion = registry.get_version(name, pointer["champion_version"])
+        raise ModelNotFoundError(f"{name.label} has no champion yet")
+    champion = registry.get_version(name, pointer.champion_version)
     if champion is None:
-        raise ModelNotFoundError(f"the champion of {machine_name}/{indicator.value} is missing from the registry")
-    history = [PromotionRecord.model_validate(item) for item in registry.history(name, 20)]
-    return ChampionResponse(champion=summarize(champion), promoted_by=pointer.get("promoted_by"),
-                            reason=pointer.get("reason"), updated_at=pointer.get("updated_at"), history=history,
-                            last_drift_check=champion.get("last_drift_check"))
+        raise ModelNotFoundError(f"the champion of {name.label} is missing from the registry")
+    history = [promotion_record(event) for event in registry.history(name, 20)]
+    return ChampionResponse(champion=summarize(champion), promoted_by=pointer.promoted_by, reason=pointer.reason,
+                            updated_at=pointer.updated_at, history=history,
+                            last_drift_check=champion.last_drift_check)
 
 
 def promote_version(request: PromoteRequest, *, registry: Registry, artifacts: ArtifactVerifier,
                     machine_name: str, indicator: Indicator, caller: str,
                     now: Callable[[], datetime] = utc_now) -> PromoteResponse:
     """Manual promotion or rollback. The artifact's sha256 is checked before it can serve anything."""
-    name = model_name(machine_name, indicator.value)
+    name = ModelName(machine_name, indicator)
     version = registry.get_version(name, request.version)
     if version is None:
-        raise ModelNotFoundError(f"{machine_name}/{indicator.value} has no version {request.version}")
-    artifacts.get_verified(version["artifact_uri"], version["artifact_sha256"])
+        raise ModelNotFoundError(f"{name.label} has no version {request.version}")
+    artifacts.get_verified(*version.artifact)
     result = registry.promote(name, request.version, reason=request.reason, by=caller, now=now())
-    logger.info("model promoted", extra={"model_name": name, "version": request.version, "by": caller})
+    logger.info("model promoted", extra={"model_name": name.key, "version": request.version, "by": caller})
     return PromoteResponse(machine_name=machine_name, indicator=indicator, champion_version=request.version,
-                           previous_version=result.get("previous_version"))
+                           previous_version=result.previous_version)

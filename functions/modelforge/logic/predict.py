@@ -12,15 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from modelforge.adapters.model_registry import decision_threshold, model_name
 from modelforge.errors import ArtifactIntegrityError, IncompatibleRecordsError, InvalidRequestError, NoChampionError
 from modelforge.observability import logger
+from modelforge.registry import ChampionPointer, ModelName, ModelVersion
 from modelforge.schemas import Prediction, PredictRequest, PredictResponse
 
 
 class Registry(Protocol):
-    def champion_pointer(self, name: str) -> dict[str, Any] | None: ...
-    def get_version(self, name: str, version: str) -> dict[str, Any] | None: ...
+    def champion_pointer(self, name: ModelName) -> ChampionPointer | None: ...
+    def get_version(self, name: ModelName, version: str) -> ModelVersion | None: ...
 
 
 class ArtifactVerifier(Protocol):
@@ -40,49 +40,51 @@ class ChampionCache:
         self._artifacts = artifacts
         self._refresh = refresh_seconds
         self._clock = clock
-        self._entries: dict[str, _Entry] = {}
+        self._entries: dict[ModelName, _Entry] = {}
 
-    def champion(self, name: str) -> Any:
+    def champion(self, name: ModelName) -> Any:
         entry = self._entries.get(name)
         now = self._clock()
         if entry is not None and now - entry.checked_at < self._refresh:
             return entry.model
         pointer = self._registry.champion_pointer(name)
         if pointer is None:
-            raise NoChampionError(f"{name.replace('#', '/')} has no champion model yet: train one first")
-        version = pointer["champion_version"]
+            raise NoChampionError(f"{name.label} has no champion model yet: train one first")
+        version = pointer.champion_version
         if entry is None or entry.model.version != version:
             try:
                 model = self._load(name, version)
             except ArtifactIntegrityError:
-                logger.exception("refused to load the new champion", extra={"model_name": name, "version": version})
+                logger.exception("refused to load the new champion", extra={"model_name": name.key,
+                                                                            "version": version})
                 if entry is None:
                     raise
                 entry.checked_at = now  # keep serving the verified model; look again after the interval
                 return entry.model
-            logger.info("champion loaded", extra={"model_name": name, "version": version})
+            logger.info("champion loaded", extra={"model_name": name.key, "version": version})
             entry = self._entries[name] = _Entry(model, now)
         entry.checked_at = now
         return entry.model
 
-    def _load(self, name: str, version: str) -> Any:
-        from modelforge.domain.inference import LoadedModel, load_booster, sensors_of
+    def _load(self, name: ModelName, version: str) -> Any:
+        from modelforge.domain.inference import LoadedModel, sensors_of
+        from modelforge.domain.scoring import load_booster
 
-        item = self._registry.get_version(name, version)
-        if item is None:
-            raise NoChampionError(f"the champion {version} of {name.replace('#', '/')} is missing from the registry")
-        booster = load_booster(self._artifacts.get_verified(item["artifact_uri"], item["artifact_sha256"]))
-        features = tuple(item["feature_names"])
-        return LoadedModel(version=version, indicator=item["indicator"], booster=booster, feature_names=features,
-                           sensors=sensors_of(features), threshold=decision_threshold(item),
-                           trained_at=item.get("trained_at"))
+        champion = self._registry.get_version(name, version)
+        if champion is None:
+            raise NoChampionError(f"the champion {version} of {name.label} is missing from the registry")
+        booster = load_booster(self._artifacts.get_verified(*champion.artifact))
+        features = tuple(champion.feature_names)
+        return LoadedModel(version=version, indicator=champion.indicator.value, booster=booster,
+                           feature_names=features, sensors=sensors_of(features),
+                           threshold=champion.decision_threshold, trained_at=champion.trained_at)
 
 
 def predict_for(request: PredictRequest, cache: ChampionCache) -> PredictResponse:
     from modelforge.domain.inference import predict
 
     started = time.perf_counter()
-    model = cache.champion(model_name(request.machine_name, request.indicator.value))
+    model = cache.champion(ModelName(request.machine_name, request.indicator))
     try:
         outputs = predict(model, request.records)
     except IncompatibleRecordsError as error:

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import BaseModel
 
 from modelforge import __version__
-from modelforge.adapters.model_registry import model_name
 from modelforge.jobs import FailureEventSource, Job, TrainingOptions
 from modelforge.logic.clock import utc_now
 from modelforge.observability import logger
+from modelforge.registry import ArtifactRef, ModelName, ModelVersion
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,7 +64,7 @@ class Artifacts(Protocol):
 
 
 class Registry(Protocol):
-    def put_version(self, item: dict[str, Any]) -> None: ...
+    def put_version(self, version: ModelVersion) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,7 @@ def train_for_job(task: TrainingTask, deps: TrainingDependencies, config: Pipeli
                   now: Callable[[], datetime] = utc_now) -> TrainingOutcome:
     from modelforge.domain.pipeline import train_model  # numpy/xgboost only where training happens
     from modelforge.domain.report import render_report
+    from modelforge.domain.scoring import holdout_parquet
 
     job = deps.jobs.get(task.process_id)
     machines = job.machine_names or [job.machine_name]
@@ -116,35 +117,37 @@ def train_for_job(task: TrainingTask, deps: TrainingDependencies, config: Pipeli
     # Everything that can fail without I/O happens before the first write.
     report = render_report(trained).encode()
     profile = json.dumps(trained.profile, allow_nan=False, default=str).encode()
-    holdout = holdout_parquet(trained)
+    evaluation = trained.evaluation
+    holdout = holdout_parquet(evaluation.x, evaluation.y_true, evaluation.timestamps_ns, trained.feature_names)
 
     trained_at = now()
     version = trained_at.strftime("%Y%m%dT%H%M%SZ") + "-" + job.process_id[:8]
     key = artifact_key(deps.model_key_prefix, job.machine_name, trained_at, trained.model_format)
     written: list[str] = []
     try:
-        uri, sha256 = deps.artifacts.put(key, trained.model_bytes, "application/octet-stream")
-        written.append(uri)
-        report_uri, report_sha256 = deps.artifacts.put(sibling_key(key, REPORT_SUFFIX), report,
-                                                       "text/html; charset=utf-8")
-        written.append(report_uri)
-        profile_uri, profile_sha256 = deps.artifacts.put(sibling_key(key, PROFILE_SUFFIX), profile,
-                                                         "application/json")
-        written.append(profile_uri)
-        holdout_uri, holdout_sha256 = deps.artifacts.put(sibling_key(key, HOLDOUT_SUFFIX), holdout,
-                                                         "application/vnd.apache.parquet")
-        written.append(holdout_uri)
-        item = registry_item(job, trained, version=version, trained_at=trained_at, artifact=(uri, sha256),
-                             report=(report_uri, report_sha256), profile=(profile_uri, profile_sha256))
-        item |= {"holdout_uri": holdout_uri, "holdout_sha256": holdout_sha256}
-        deps.registry.put_version(item)
+        artifact = _put(deps.artifacts, written, key, trained.model_bytes, "application/octet-stream")
+        report_ref = _put(deps.artifacts, written, sibling_key(key, REPORT_SUFFIX), report,
+                          "text/html; charset=utf-8")
+        profile_ref = _put(deps.artifacts, written, sibling_key(key, PROFILE_SUFFIX), profile, "application/json")
+        holdout_ref = _put(deps.artifacts, written, sibling_key(key, HOLDOUT_SUFFIX), holdout,
+                           "application/vnd.apache.parquet")
+        deps.registry.put_version(model_version(job, trained, version=version, trained_at=trained_at,
+                                                artifact=artifact, report=report_ref, profile=profile_ref,
+                                                holdout=holdout_ref))
     except Exception:
         for written_uri in reversed(written):  # no artifact without its registry item
             deps.artifacts.delete(written_uri)
         raise
-    logger.info("model stored", extra={"process_id": job.process_id, "artifact_uri": uri, "version": version,
-                                       "report_uri": report_uri, "timings": trained.timings})
-    return TrainingOutcome(model_id=version, bucket_address=uri)
+    logger.info("model stored", extra={"process_id": job.process_id, "artifact_uri": artifact.uri,
+                                       "version": version, "report_uri": report_ref.uri, "timings": trained.timings})
+    return TrainingOutcome(model_id=version, bucket_address=artifact.uri)
+
+
+def _put(artifacts: Artifacts, written: list[str], key: str, data: bytes, content_type: str) -> ArtifactRef:
+    """Stores one artifact and notes its URI in ``written`` (what to delete if a later write fails)."""
+    uri, sha256 = artifacts.put(key, data, content_type)
+    written.append(uri)
+    return ArtifactRef(uri, sha256)
 
 
 def recorded_events(job: Job, machines: Sequence[str], deps: TrainingDependencies) -> dict[str, Any]:
@@ -186,55 +189,41 @@ def _given(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def holdout_parquet(trained: TrainedModel) -> bytes:
-    """The held-out period (features, target, timestamp) as parquet: what the gate scores the challenger and
-    the champion on. Parquet, not pickle: reading it back cannot run code."""
-    import io
-
-    import pandas as pd
-
-    from modelforge.logic.gate import HOLDOUT_TARGET
-
-    evaluation = trained.evaluation
-    frame = pd.DataFrame(evaluation.x, columns=trained.feature_names)
-    frame[HOLDOUT_TARGET] = evaluation.y_true
-    frame["timestamp"] = pd.to_datetime(evaluation.timestamps_ns, utc=True)
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
-    return buffer.getvalue()
-
-
-def registry_item(job: Job, trained: TrainedModel, *, version: str, trained_at: datetime,
-                  artifact: tuple[str, str], report: tuple[str, str], profile: tuple[str, str]) -> dict[str, Any]:
-    return {
-        "model_name": model_name(job.machine_name, job.indicator.value),
-        "version": version,
-        "machine_name": job.machine_name,
-        "machine_names": list(trained.machine_names),
-        "failure_events": job.failure_events.value,
-        "options": job.options.model_dump(exclude_none=True) if job.options else None,
-        "indicator": job.indicator.value,
-        "process_id": job.process_id,
-        "artifact_uri": artifact[0],
-        "artifact_sha256": artifact[1],
-        "model_format": trained.model_format,
-        "report_uri": report[0],
-        "report_sha256": report[1],
-        "profile_uri": profile[0],
-        "profile_sha256": profile[1],
-        "feature_names": trained.feature_names,
-        "metrics": trained.metrics,
-        "baseline_metrics": trained.baseline_metrics,
-        "params": trained.params,
-        "data": {**trained.data, "start_date": _iso(job.start_date), "end_date": _iso(job.end_date)},
-        "lineage": trained.lineage,
-        "feature_importance": dict(list(trained.feature_importance.items())[:20]),
-        "device": trained.params["device"],
-        "code_version": trained.lineage["code_version"],
-        "library_versions": trained.lineage["library_versions"],
-        "timings": trained.timings,
-        "trained_at": trained_at.isoformat(),
-    }
+def model_version(job: Job, trained: TrainedModel, *, version: str, trained_at: datetime, artifact: ArtifactRef,
+                  report: ArtifactRef, profile: ArtifactRef, holdout: ArtifactRef) -> ModelVersion:
+    """The registry's record of a trained model: where its artifacts are, what trained it (job, data, options,
+    code and library versions) and how it did, so that every version can be judged, served and explained."""
+    return ModelVersion(
+        model_name=ModelName(job.machine_name, job.indicator),
+        version=version,
+        machine_name=job.machine_name,
+        machine_names=list(trained.machine_names),
+        failure_events=job.failure_events,
+        options=job.options.model_dump(exclude_none=True) if job.options else None,
+        indicator=job.indicator,
+        process_id=job.process_id,
+        artifact_uri=artifact.uri,
+        artifact_sha256=artifact.sha256,
+        model_format=trained.model_format,
+        report_uri=report.uri,
+        report_sha256=report.sha256,
+        profile_uri=profile.uri,
+        profile_sha256=profile.sha256,
+        holdout_uri=holdout.uri,
+        holdout_sha256=holdout.sha256,
+        feature_names=trained.feature_names,
+        metrics=trained.metrics,
+        baseline_metrics=trained.baseline_metrics,
+        params=trained.params,
+        data={**trained.data, "start_date": _iso(job.start_date), "end_date": _iso(job.end_date)},
+        lineage=trained.lineage,
+        feature_importance=dict(list(trained.feature_importance.items())[:20]),
+        device=trained.params["device"],
+        code_version=trained.lineage["code_version"],
+        library_versions=trained.lineage["library_versions"],
+        timings=trained.timings,
+        trained_at=trained_at,
+    )
 
 
 def _iso(value: date | None) -> str | None:
