@@ -26,18 +26,20 @@ import pandas as pd
 
 from modelforge import __version__
 from modelforge.domain import xgb as xgb_tools
-from modelforge.domain.evaluation import classification_metrics, fleet_event_metrics, regression_metrics
+from modelforge.domain.evaluation import fleet_event_metrics
 from modelforge.domain.features import FeatureConfig, build_features, feature_names
+from modelforge.domain.indicators import INDICATORS, EventWording, indicator_spec
 from modelforge.domain.labeling import LabelingConfig, Labels, label_failures, timestamps_ns
 from modelforge.domain.profile import training_profile
 from modelforge.domain.sampling import max_rows_for_budget, sample_fleet_within_budget
-from modelforge.domain.search import SearchConfig, SearchResult, search_classifier, search_regressor
+from modelforge.domain.search import SearchConfig, SearchResult
 from modelforge.domain.splitting import NotEnoughEventsError, TimeSplit, chronological_split, machine_split
 from modelforge.domain.telemetry import RPM_VARIATION, CleanTelemetry, ValidationConfig, clean_telemetry
 from modelforge.errors import InsufficientDataError, NoFailureEventsError, TelemetrySchemaError
 
 MODEL_FORMAT = xgb_tools.MODEL_FORMAT
-INDICATORS = ("status", "health")
+__all__ = ["HOLDOUTS", "INDICATORS", "MODEL_FORMAT", "Evaluation", "PipelineConfig", "TrainedModel", "fingerprint",
+           "fingerprint_all", "library_versions", "train_model"]
 LIBRARIES = ("xgboost", "scikit-learn", "pandas", "numpy", "pyarrow", "matplotlib")
 
 
@@ -140,8 +142,7 @@ def train_model(frame: pd.DataFrame | Mapping[str, pd.DataFrame], *, machine_nam
     ``machine_name``. ``events``: recorded failure timestamps (epoch ns) per machine; without it, failures are
     the RPM drops in the telemetry.
     """
-    if indicator not in INDICATORS:
-        raise ValueError(f"indicator must be one of {INDICATORS}, not {indicator!r}")
+    spec = indicator_spec(indicator)
     frames = dict(frame) if isinstance(frame, Mapping) else {machine_name: frame}
     if not frames:
         raise InsufficientDataError(f"model '{machine_name}' names no machine to train on")
@@ -156,7 +157,6 @@ def train_model(frame: pd.DataFrame | Mapping[str, pd.DataFrame], *, machine_nam
         timings[name] = round(now - clock, 4)
         clock = now
 
-    status = indicator == "status"
     source = "rpm_drop" if events is None else "records"
     # A fleet needs min_rows in all; one machine may bring fewer (each fails too rarely to learn alone).
     per_machine = config.validation if not fleet else dataclasses.replace(config.validation, min_rows=2)
@@ -174,7 +174,7 @@ def train_model(frame: pd.DataFrame | Mapping[str, pd.DataFrame], *, machine_nam
         recorded = None if events is None else np.asarray(events.get(name, np.array([], dtype=np.int64)))
         labels = label_failures(clean.frame, config.labeling, recorded)
         x, names = build_features(clean.frame, sensors, config.features)
-        target = labels.label if status else labels.time_to_failure
+        target = spec.target(labels)
         machines.append(_Machine(name=name, clean=clean, labels=labels, t=timestamps_ns(clean.frame), x=x,
                                  usable=np.flatnonzero(~np.isnan(target)), target=target))
     del cleaned
@@ -206,14 +206,14 @@ def train_model(frame: pd.DataFrame | Mapping[str, pd.DataFrame], *, machine_nam
         index, y, t, group = index[order], y[order], t[order], group[order]
 
     window = config.labeling.window_minutes
-    purge = window if status else config.labeling.health_horizon_minutes
-    horizon = config.labeling.health_horizon_minutes
+    purge = spec.purge_minutes(config.labeling)
     if holdout == "time":
         split = chronological_split(t, test_fraction=config.test_fraction, purge_minutes=purge)
     else:
-        split = machine_split(group, _has_event(y, status, horizon), test_fraction=config.test_fraction,
+        split = machine_split(group, spec.has_event(y, config.labeling), test_fraction=config.test_fraction,
                               seed=config.search.seed, t=t)
-    _check_events(t, y, split, onsets, status, machine_name, config, holdout)
+    spec.check_events(y[split.train], y[split.test], model_name=machine_name, labeling=config.labeling,
+                      wording=_event_wording(split, config, holdout))
     x_train, y_train, t_train, g_train = (x_source[index[split.train]], y[split.train], t[split.train],
                                           group[split.train])
     x_test, y_test, t_test, g_test = x_source[index[split.test]], y[split.test], t[split.test], group[split.test]
@@ -227,9 +227,8 @@ def train_model(frame: pd.DataFrame | Mapping[str, pd.DataFrame], *, machine_nam
                                         g_train[sample.rows]))
     lap("split")
 
-    search_fn = search_classifier if status else search_regressor
     try:
-        result = search_fn(fit_x, fit_y, fit_t, names, config.search, purge_minutes=purge, weight=sample.weight,
+        result = spec.search(fit_x, fit_y, fit_t, names, config.search, purge_minutes=purge, weight=sample.weight,
                            groups=fit_g if holdout == "machines" else None)
     except NotEnoughEventsError as error:
         where = ("machines" if holdout == "machines"
@@ -241,26 +240,9 @@ def train_model(frame: pd.DataFrame | Mapping[str, pd.DataFrame], *, machine_nam
     lap("search")
 
     predicted = xgb_tools.predict(result.booster, x_test, names)
-    if status:
-        assert result.threshold is not None
-        threshold = result.threshold.threshold
-        alarm = predicted >= threshold
-        metrics = classification_metrics(y_test, predicted, threshold)
-        baseline = classification_metrics(y_test, np.ones_like(predicted), 0.5)  # flags everything
-        baseline["kind"] = "always alarm (flags every row)"
-        baseline_alarm = np.ones(len(predicted), dtype=bool)
-    else:
-        alarm = predicted <= window
-        metrics = regression_metrics(y_test, predicted)
-        near = y_test < horizon
-        metrics["mae_near_failure"] = (float(np.mean(np.abs(predicted[near] - y_test[near])))
-                                       if near.any() else None)
-        metrics["horizon_minutes"] = horizon
-        mean = float(np.average(fit_y, weights=sample.weight))
-        baseline = regression_metrics(y_test, np.full(len(y_test), mean))
-        baseline["mae_near_failure"] = float(np.mean(np.abs(mean - y_test[near]))) if near.any() else None
-        baseline["kind"] = "constant: the training mean"
-        baseline_alarm = np.full(len(predicted), mean <= window)
+    alarm = spec.alarm(predicted, result, config.labeling)
+    metrics = spec.metrics(y_test, predicted, result, config.labeling)
+    baseline, baseline_alarm = spec.baseline(y_test, predicted, fit_y, sample.weight, config.labeling)
     event_args = {"window_minutes": window, "lead_minutes": config.lead_minutes}
     metrics.update(fleet_event_metrics(t_test, g_test, alarm, onsets, onset_group, **event_args))
     baseline.update(fleet_event_metrics(t_test, g_test, baseline_alarm, onsets, onset_group, **event_args))
@@ -277,7 +259,7 @@ def train_model(frame: pd.DataFrame | Mapping[str, pd.DataFrame], *, machine_nam
                                       "machine_names": list(machine_names),
                                       "target_mean": float(np.mean(y_train)),
                                       "first_timestamp": _iso(first_train), "last_timestamp": _iso(last_train)})
-    data = _data_summary(machines, t, split, sample.summary(), onsets, status, window, holdout, source, g_test)
+    data = _data_summary(machines, t, split, sample.summary(), onsets, window, holdout, source, g_test)
     data["sensors_constant_dropped"] = list(constant)
     lineage_info = {
         **dict(lineage or {}),
@@ -301,7 +283,7 @@ def train_model(frame: pd.DataFrame | Mapping[str, pd.DataFrame], *, machine_nam
         **result.params,
         "num_boost_round": result.rounds,
         "threshold": result.threshold.threshold if result.threshold else None,
-        "scale_pos_weight": _scale_pos_weight_of(result) if status else None,
+        "scale_pos_weight": spec.scale_pos_weight(result),
         "device": result.device,
         "search": result.summary(),
         "config": config.summary(),
@@ -324,11 +306,6 @@ def train_model(frame: pd.DataFrame | Mapping[str, pd.DataFrame], *, machine_nam
                               machine_names=machine_names),
         timings=timings, machine_names=machine_names,
     )
-
-
-def _has_event(y: np.ndarray, status: bool, horizon: float) -> np.ndarray:
-    """Rows that show a failure ahead: pre-failure rows (status), rows under the cap (health)."""
-    return y > 0 if status else y < horizon
 
 
 def _check_same_sensors(cleaned: Mapping[str, CleanTelemetry]) -> None:
@@ -361,26 +338,15 @@ def _informative_sensors(cleaned: Mapping[str, CleanTelemetry]) -> tuple[tuple[s
     return kept, constant
 
 
-def _check_events(t: np.ndarray, y: np.ndarray, split: TimeSplit, onsets: np.ndarray, status: bool,
-                  machine_name: str, config: PipelineConfig, holdout: str) -> None:
+def _event_wording(split: TimeSplit, config: PipelineConfig, holdout: str) -> EventWording:
+    if holdout == "machines":
+        return EventWording(before="in its training machines", test_part="its held-out machines",
+                            widen="add machines with recorded failures")
     split_day = _iso(split.split_ns)[:10]
-    widen = ("add machines with recorded failures" if holdout == "machines"
-             else "widen the date range to include earlier failures")
-    test_part = ("its held-out machines" if holdout == "machines"
-                 else f"its test period (the last {config.test_fraction:.0%} of the range, from {split_day})")
-    if status:
-        if y[split.train].sum() == 0:
-            before = "in its training machines" if holdout == "machines" else f"before {split_day}, the test period"
-            raise InsufficientDataError(
-                f"'{machine_name}' has no observed pre-failure readings (the "
-                f"{config.labeling.window_minutes} minutes before a failure) {before}: {widen}")
-        if y[split.test].sum() == 0:
-            raise InsufficientDataError(
-                f"'{machine_name}' has no failure event in {test_part}: widen the data so that the model can be "
-                "evaluated")
-    elif not (y[split.test] < config.labeling.health_horizon_minutes).any():
-        raise InsufficientDataError(
-            f"'{machine_name}' has no failure in {test_part}: widen the data so that the model can be evaluated")
+    return EventWording(
+        before=f"before {split_day}, the test period",
+        test_part=f"its test period (the last {config.test_fraction:.0%} of the range, from {split_day})",
+        widen="widen the date range to include earlier failures")
 
 
 def _no_failure_message(machines: list[_Machine], machine_name: str, labeling: LabelingConfig,
@@ -399,7 +365,7 @@ def _no_failure_message(machines: list[_Machine], machine_name: str, labeling: L
 
 
 def _data_summary(machines: list[_Machine], t: np.ndarray, split: TimeSplit, sampling: dict[str, Any],
-                  onsets: np.ndarray, status: bool, window: int, holdout: str, source: str,
+                  onsets: np.ndarray, window: int, holdout: str, source: str,
                   test_group: np.ndarray) -> dict[str, Any]:
     counts: dict[str, Any] = {}
     for m in machines:
@@ -447,14 +413,6 @@ def _importance(result: SearchResult, names: list[str]) -> dict[str, float]:
     total = sum(gains.values()) or 1.0
     ranked = sorted(((name, gains.get(name, 0.0) / total) for name in names), key=lambda kv: -kv[1])
     return {name: round(float(share), 6) for name, share in ranked}
-
-
-def _scale_pos_weight_of(result: SearchResult) -> float | None:
-    import json
-
-    config = json.loads(result.booster.save_config())
-    value = config["learner"].get("objective", {}).get("reg_loss_param", {}).get("scale_pos_weight")
-    return float(value) if value is not None else None
 
 
 def fingerprint(frame: pd.DataFrame) -> str:
