@@ -39,25 +39,27 @@ def test_the_plan_resolves_the_holdout_the_indicator_and_the_failure_source(
     fleet: tuple[dict[str, pd.DataFrame], dict[str, np.ndarray]],
 ) -> None:
     frames, events = fleet
-    plan, named = pipeline._resolve_plan(frames, "FLEET", "health", CONFIG, events)
+    plan, named = pipeline._resolve_plan(frames, machine_name="FLEET", indicator="health", config=CONFIG,
+                                         events=events)
     assert (plan.fleet, plan.holdout, plan.source, plan.spec) == (True, "machines", "records", HEALTH)
     assert plan.purge_minutes == 300 and plan.machine_validation().min_rows == 2 and named == frames
 
-    one, named = pipeline._resolve_plan(frames["E-0"], "M", "status", CONFIG, None)
+    one, named = pipeline._resolve_plan(frames["E-0"], machine_name="M", indicator="status", config=CONFIG)
     assert (one.fleet, one.holdout, one.source, one.spec) == (False, "time", "rpm_drop", STATUS)
     assert one.purge_minutes == 100 and one.machine_validation() == CONFIG.validation and list(named) == ["M"]
     assert "the last 25% of the range" in one.event_wording(TimeSplit(
         train=np.arange(2), test=np.arange(2, 3), split_ns=0, purged_rows=0)).test_part
 
     with pytest.raises(InsufficientDataError, match="names no machine"):
-        pipeline._resolve_plan({}, "FLEET", "status", CONFIG, None)
+        pipeline._resolve_plan({}, machine_name="FLEET", indicator="status", config=CONFIG)
 
 
 def test_a_fleet_s_time_holdout_pools_one_timeline_and_samples_within_the_budget(
     fleet: tuple[dict[str, pd.DataFrame], dict[str, np.ndarray]],
 ) -> None:
     frames, events = fleet
-    plan, named = pipeline._resolve_plan(frames, "FLEET", "health", replace(CONFIG, holdout="time"), events)
+    plan, named = pipeline._resolve_plan(frames, machine_name="FLEET", indicator="health",
+                                           config=replace(CONFIG, holdout="time"), events=events)
     prepared = pipeline._prepare_machines(named, plan, events)
     assert prepared.machine_names == tuple(frames) and all(m.x is not None for m in prepared.machines)
 
@@ -78,7 +80,7 @@ def test_a_fleet_s_time_holdout_pools_one_timeline_and_samples_within_the_budget
 def test_one_machine_s_features_are_pooled_in_place() -> None:
     frame = machine(120, start_day=0, seed=9)
     events = {"M": np.array([frame["timestamp"].iloc[50].value, frame["timestamp"].iloc[-1].value])}
-    plan, named = pipeline._resolve_plan(frame, "M", "status", CONFIG, events)
+    plan, named = pipeline._resolve_plan(frame, machine_name="M", indicator="status", config=CONFIG, events=events)
     prepared = pipeline._prepare_machines(named, plan, events)
     matrix = prepared.machines[0].x
     pool, features = pipeline._pool(prepared, plan)

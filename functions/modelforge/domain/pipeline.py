@@ -152,6 +152,7 @@ class _Plan:
     fleet: bool  # more than one machine: their rows are pooled into one model
     holdout: str  # "time" or "machines": "auto" resolved (machines for a fleet, time for one machine)
     source: str  # failure events from "records" (recorded timestamps) or "rpm_drop" (the telemetry itself)
+    lineage: Mapping[str, Any] | None  # the caller's (job id, dates...), completed and stored in the model
 
     @property
     def by_machines(self) -> bool:
@@ -304,7 +305,8 @@ def train_model(frame: pd.DataFrame | Mapping[str, pd.DataFrame], *, machine_nam
     ``machine_name``. ``events``: recorded failure timestamps (epoch ns) per machine; without it, failures are
     the RPM drops in the telemetry.
     """
-    plan, frames = _resolve_plan(frame, machine_name, indicator, config, events)
+    plan, frames = _resolve_plan(frame, machine_name=machine_name, indicator=indicator, config=config,
+                                 events=events, lineage=lineage)
     watch = _Stopwatch()
     prepared = _prepare_machines(frames, plan, events)
     watch.lap("validate_label_features")
@@ -317,7 +319,7 @@ def train_model(frame: pd.DataFrame | Mapping[str, pd.DataFrame], *, machine_nam
     watch.lap("search")
     scores = _evaluate(result, held.test, fit, pool, prepared.feature_names, plan)
     watch.lap("evaluate")
-    described = _describe(result, prepared, pool, held, fit.sample, plan, lineage)
+    described = _describe(result, prepared, pool, held, fit.sample, plan)
     watch.lap("profile")
     model_bytes = _serialize(result, described, prepared.feature_names, plan)
     watch.lap("serialize")
@@ -336,9 +338,9 @@ def train_model(frame: pd.DataFrame | Mapping[str, pd.DataFrame], *, machine_nam
     )
 
 
-def _resolve_plan(frame: pd.DataFrame | Mapping[str, pd.DataFrame], machine_name: str, indicator: str,
-                  config: PipelineConfig, events: Mapping[str, np.ndarray] | None,
-                  ) -> tuple[_Plan, dict[str, pd.DataFrame]]:
+def _resolve_plan(frame: pd.DataFrame | Mapping[str, pd.DataFrame], *, machine_name: str, indicator: str,
+                  config: PipelineConfig, events: Mapping[str, np.ndarray] | None = None,
+                  lineage: Mapping[str, Any] | None = None) -> tuple[_Plan, dict[str, pd.DataFrame]]:
     """The plan, and the telemetry per machine (one machine's frame is named after the model)."""
     spec = indicator_spec(indicator)
     frames = dict(frame) if isinstance(frame, Mapping) else {machine_name: frame}
@@ -347,7 +349,7 @@ def _resolve_plan(frame: pd.DataFrame | Mapping[str, pd.DataFrame], machine_name
     fleet = len(frames) > 1
     holdout = config.holdout if config.holdout != "auto" else ("machines" if fleet else "time")
     return _Plan(model_name=machine_name, indicator=indicator, spec=spec, config=config, fleet=fleet,
-                 holdout=holdout, source="rpm_drop" if events is None else "records"), frames
+                 holdout=holdout, source="rpm_drop" if events is None else "records", lineage=lineage), frames
 
 
 # ---------------------------------------------------------------- stage 1: prepare each machine
@@ -492,12 +494,12 @@ def _evaluate(result: SearchResult, test: _Rows, fit: _Fit, pool: _Pool, names: 
 
 
 def _describe(result: SearchResult, prepared: _Prepared, pool: _Pool, held: _Held, sample: SampleResult,
-              plan: _Plan, lineage: Mapping[str, Any] | None) -> _Description:
+              plan: _Plan) -> _Description:
     names = prepared.feature_names
     importance = _importance(result, names)
     profile = _profile(held.train, prepared, plan)
     data = _data_summary(prepared, pool, held, sample, plan)
-    return _Description(profile=profile, data=data, lineage=_lineage(lineage, data, result, prepared, plan),
+    return _Description(profile=profile, data=data, lineage=_lineage(data, result, prepared, plan),
                         params=_params(result, plan), feature_importance=importance)
 
 
@@ -511,11 +513,11 @@ def _profile(train: _Rows, prepared: _Prepared, plan: _Plan) -> dict[str, Any]:
                                    "first_timestamp": _iso(first_train), "last_timestamp": _iso(last_train)})
 
 
-def _lineage(lineage: Mapping[str, Any] | None, data: dict[str, Any], result: SearchResult,
-             prepared: _Prepared, plan: _Plan) -> dict[str, Any]:
+def _lineage(data: dict[str, Any], result: SearchResult, prepared: _Prepared, plan: _Plan) -> dict[str, Any]:
     """The caller's lineage (job id, dates...) completed with what this training saw; stored in the model."""
+    lineage = plan.lineage or {}
     return {
-        **dict(lineage or {}),
+        **dict(lineage),
         "machine_name": plan.model_name,
         "machine_names": list(prepared.machine_names),
         "indicator": plan.indicator,
@@ -528,7 +530,7 @@ def _lineage(lineage: Mapping[str, Any] | None, data: dict[str, Any], result: Se
         "rows_train": data["rows_train"],
         "rows_test": data["rows_test"],
         "fingerprint": data["fingerprint"],
-        "code_version": (lineage or {}).get("code_version") or __version__,
+        "code_version": lineage.get("code_version") or __version__,
         "library_versions": library_versions(),
         "device": result.device,
     }
