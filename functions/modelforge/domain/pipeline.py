@@ -134,11 +134,12 @@ class TrainedModel:
 
 # ---------------------------------------------------------------- what the stages hand each other
 #
-# train_model runs six stages, each taking and returning the small frozen dataclasses below rather than a
-# long list of arrays: prepare each machine (clean, label, featurize) -> pool -> split and sample -> search
-# -> evaluate -> describe (profile, data summary, lineage, params) and serialize. What differs between the
-# indicators is asked of the plan's IndicatorSpec; fleet vs one machine and the holdout are resolved once,
-# in the plan, so no stage re-derives them.
+# train_model runs six stages, each taking and returning the small dataclasses below rather than a long
+# list of arrays (all frozen but _Machine, whose matrix is released once pooled): prepare each machine
+# (clean, label, featurize) -> pool -> split and sample -> search -> evaluate -> describe (profile, data
+# summary, lineage, params) and serialize. What differs between the indicators is asked of the plan's
+# IndicatorSpec; fleet vs one machine and the holdout are resolved once, in the plan, so no stage re-derives
+# them.
 
 
 @dataclass(frozen=True)
