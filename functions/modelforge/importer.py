@@ -71,6 +71,17 @@ def import_dataset(imported: ImportedData, telemetry: TelemetryStore, events: Fa
 
 
 def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modelforge-import", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    common = _common_options()
+    _add_cmapss_command(commands, common)
+    _add_table_command(commands, common)
+    return parser
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """Where to write: the same options for every source, so a parent parser both commands inherit."""
     env = os.environ.get
     common = argparse.ArgumentParser(add_help=False)
     where = common.add_argument_group("where to write")
@@ -85,11 +96,10 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--region", help="AWS region (default: the usual AWS configuration)")
     where.add_argument("--dry-run", action="store_true", help="convert and validate, print the summary, write "
                                                               "nothing")
+    return common
 
-    parser = argparse.ArgumentParser(prog="modelforge-import", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
 
+def _add_cmapss_command(commands: Any, common: argparse.ArgumentParser) -> None:
     cmapss = commands.add_parser("cmapss", parents=[common], help="a NASA C-MAPSS train or test file",
                                  description="One machine per engine (FD001-001...), cycle c at start + "
                                              "(c - 1) * cycle-minutes, the last cycle a failure event.")
@@ -101,6 +111,9 @@ def _parser() -> argparse.ArgumentParser:
     cmapss.add_argument("--no-failure-events", dest="failure_events", action="store_false",
                         help="no event at the last cycle (test files stop before the failure)")
 
+
+def _add_table_command(commands: Any, common: argparse.ArgumentParser) -> None:
+    """A user's own export: the column mapping as options (see :class:`ColumnMapping`)."""
     table = commands.add_parser("table", parents=[common], help="your own CSV or parquet export",
                                 description="Column mapping as options: machine, time, renames, drops, events.")
     table.add_argument("input", type=Path, metavar="INPUT", help=".csv, .csv.gz or .parquet")
@@ -131,7 +144,6 @@ def _parser() -> argparse.ArgumentParser:
     records.add_argument("--events-timestamp-column")
     records.add_argument("--events-component-column")
     records.add_argument("--events-failure-type-column")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -203,45 +203,13 @@ def cmapss_mapping(subset: str = "FD001", cycle_minutes: float = 10.0, start: da
 
 def to_contract(frame: pd.DataFrame, mapping: ColumnMapping) -> ImportedData:
     """Converts ``frame`` as ``mapping`` says (see the module docstring); raises :class:`DataImportError`."""
-    if frame is None or len(frame) == 0:
-        raise DataImportError("the input has no rows")
-    data = frame.reset_index(drop=True)
-    data.columns = [str(c) for c in data.columns]
-    duplicated = sorted({c for c in data.columns if list(data.columns).count(c) > 1})
-    if duplicated:
-        raise DataImportError(f"the input has duplicate column name(s): {', '.join(duplicated)}")
-
-    machine_key = mapping.machine_column
+    data = _input_table(frame)
     time_key = mapping.timestamp_column or mapping.cycle_column
     assert time_key is not None  # ColumnMapping.__post_init__ guarantees one of them
-    keys = [k for k in (machine_key, time_key) if k is not None]
-    for option, column in (("machine_column", machine_key), ("timestamp_column", mapping.timestamp_column),
-                           ("cycle_column", mapping.cycle_column)):
-        if column is not None and column not in data.columns:
-            raise DataImportError(f"{option} '{column}' is not a column of the input; found: "
-                                  f"{_list(data.columns)}")
-    for source in (*mapping.rename, *mapping.drop):
-        if source not in data.columns:
-            option = "rename" if source in mapping.rename else "drop"
-            raise DataImportError(f"{option} names column '{source}', which is not in the input; found: "
-                                  f"{_list(data.columns)}")
-        if source in keys:
-            raise DataImportError(f"column '{source}' is the machine or time key: it cannot be renamed or "
-                                  "dropped")
-
-    sensors = [c for c in data.columns if c not in keys and c not in mapping.drop]
-    targets: dict[str, str] = {c: mapping.rename.get(c, c) for c in sensors}
+    keys = [k for k in (mapping.machine_column, time_key) if k is not None]
+    _check_mapped_columns(data, mapping, keys)
     keep_cycle = mapping.cycle_column is not None and mapping.keep_cycle
-    taken: dict[str, str] = {CYCLE: f"cycle_column '{mapping.cycle_column}'"} if keep_cycle else {}
-    for source, target in targets.items():
-        if target in RESERVED_COLUMNS:
-            raise DataImportError(f"column '{source}' would become '{target}', a name the contract reserves; "
-                                  f"rename or drop it")
-        if target in taken:
-            raise DataImportError(f"column '{source}' would become '{target}', which {taken[target]} already "
-                                  f"becomes; rename or drop one of them")
-        taken[target] = f"column '{source}'"
-        _require_numeric(data, source, f"sensor column '{source}'")
+    targets = _sensor_targets(data, mapping, keys, keep_cycle)
 
     names = _machine_names(data, mapping)
     if mapping.cycle_column is not None:
@@ -257,7 +225,60 @@ def to_contract(frame: pd.DataFrame, mapping: ColumnMapping) -> ImportedData:
         out[CYCLE] = data[time_key].astype("float64").to_numpy()
     for source, target in targets.items():
         out[target] = data[source].astype("float64").to_numpy()
+    _check_one_row_per_time(out, data, time_key)
+    return _per_machine(out, mapping)
 
+
+def _input_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The input with a plain row index (row numbers in messages) and text column names, all distinct."""
+    if frame is None or len(frame) == 0:
+        raise DataImportError("the input has no rows")
+    data = frame.reset_index(drop=True)
+    data.columns = [str(c) for c in data.columns]
+    duplicated = sorted({c for c in data.columns if list(data.columns).count(c) > 1})
+    if duplicated:
+        raise DataImportError(f"the input has duplicate column name(s): {', '.join(duplicated)}")
+    return data
+
+
+def _check_mapped_columns(data: pd.DataFrame, mapping: ColumnMapping, keys: list[str]) -> None:
+    """Every column the mapping names exists, and the machine and time keys are neither renamed nor dropped."""
+    for option, column in (("machine_column", mapping.machine_column),
+                           ("timestamp_column", mapping.timestamp_column), ("cycle_column", mapping.cycle_column)):
+        if column is not None and column not in data.columns:
+            raise DataImportError(f"{option} '{column}' is not a column of the input; found: "
+                                  f"{_list(data.columns)}")
+    for source in (*mapping.rename, *mapping.drop):
+        if source not in data.columns:
+            option = "rename" if source in mapping.rename else "drop"
+            raise DataImportError(f"{option} names column '{source}', which is not in the input; found: "
+                                  f"{_list(data.columns)}")
+        if source in keys:
+            raise DataImportError(f"column '{source}' is the machine or time key: it cannot be renamed or "
+                                  "dropped")
+
+
+def _sensor_targets(data: pd.DataFrame, mapping: ColumnMapping, keys: list[str],
+                    keep_cycle: bool) -> dict[str, str]:
+    """Source sensor column -> its contract name. Refuses reserved names, two columns becoming one name (the
+    kept cycle counts as one), and non-numeric sensors (the trainer would ignore them silently)."""
+    sensors = [c for c in data.columns if c not in keys and c not in mapping.drop]
+    targets: dict[str, str] = {c: mapping.rename.get(c, c) for c in sensors}
+    taken: dict[str, str] = {CYCLE: f"cycle_column '{mapping.cycle_column}'"} if keep_cycle else {}
+    for source, target in targets.items():
+        if target in RESERVED_COLUMNS:
+            raise DataImportError(f"column '{source}' would become '{target}', a name the contract reserves; "
+                                  f"rename or drop it")
+        if target in taken:
+            raise DataImportError(f"column '{source}' would become '{target}', which {taken[target]} already "
+                                  f"becomes; rename or drop one of them")
+        taken[target] = f"column '{source}'"
+        _require_numeric(data, source, f"sensor column '{source}'")
+    return targets
+
+
+def _check_one_row_per_time(out: pd.DataFrame, data: pd.DataFrame, time_key: str) -> None:
+    """Refuses two rows of one machine at one time: which reading is right cannot be known here."""
     repeated = out.duplicated(["machine_name", TIMESTAMP], keep=False).to_numpy()
     if repeated.any():
         first = int(np.flatnonzero(repeated)[0])
@@ -268,6 +289,10 @@ def to_contract(frame: pd.DataFrame, mapping: ColumnMapping) -> ImportedData:
                               f"one row per {time_key} ({int(repeated.sum())} rows repeat a machine and "
                               f"{time_key} in all)")
 
+
+def _per_machine(out: pd.DataFrame, mapping: ColumnMapping) -> ImportedData:
+    """The converted rows split by machine, in time order; one failure at each machine's last row when the
+    data runs to failure."""
     out = out.sort_values(["machine_name", TIMESTAMP], kind="stable")
     telemetry = {str(name): group.drop(columns="machine_name").reset_index(drop=True)
                  for name, group in out.groupby("machine_name", sort=True)}

@@ -1,8 +1,20 @@
-"""The training pipeline for one machine (the seed's ModelFactory): validate and clean, label, featurize,
-split in time, search and train, evaluate on the held-out final period, profile, and serialize in XGBoost's
-own format with the model's lineage inside it.
+"""The training pipeline for one machine or a fleet (the seed's ModelFactory): validate and clean, label,
+featurize, hold out the final period or whole machines, search and train, evaluate on the held-out rows,
+profile, and serialize in XGBoost's own format with the model's lineage inside it.
 
-Indicators
+:func:`train_model` runs it as six stages, each a function of small dataclasses (see "what the stages hand
+each other" below), so a stage can be read, and changed, on its own:
+
+1. prepare each machine (:func:`_prepare_machines`): clean, label and featurize it on its own;
+2. pool (:func:`_pool`): every machine's usable rows as one set;
+3. split and sample (:func:`_split`, :func:`_sample`): the holdout, then the training rows within the memory
+   budget;
+4. search (:func:`_search`): hyperparameters chosen on validation data, the model trained;
+5. evaluate (:func:`_evaluate`): the model and its baseline on the held-out rows;
+6. describe and serialize (:func:`_describe`, :func:`_serialize`): profile, data summary, lineage, params.
+
+Indicators (each an :class:`~modelforge.domain.indicators.IndicatorSpec`, which makes every decision that
+differs between them)
     ``status``: a classifier of "fails within ``window_minutes``" (see :mod:`modelforge.domain.labeling`),
     judged by recall, precision, F1, F2, PR-AUC, ROC-AUC and events caught ahead, at a threshold chosen on
     validation data.
@@ -26,18 +38,20 @@ import pandas as pd
 
 from modelforge import __version__
 from modelforge.domain import xgb as xgb_tools
-from modelforge.domain.evaluation import classification_metrics, fleet_event_metrics, regression_metrics
+from modelforge.domain.evaluation import fleet_event_metrics
 from modelforge.domain.features import FeatureConfig, build_features, feature_names
+from modelforge.domain.indicators import INDICATORS, EventWording, IndicatorSpec, indicator_spec
 from modelforge.domain.labeling import LabelingConfig, Labels, label_failures, timestamps_ns
 from modelforge.domain.profile import training_profile
-from modelforge.domain.sampling import max_rows_for_budget, sample_fleet_within_budget
-from modelforge.domain.search import SearchConfig, SearchResult, search_classifier, search_regressor
+from modelforge.domain.sampling import SampleResult, max_rows_for_budget, sample_fleet_within_budget
+from modelforge.domain.search import SearchConfig, SearchResult
 from modelforge.domain.splitting import NotEnoughEventsError, TimeSplit, chronological_split, machine_split
 from modelforge.domain.telemetry import RPM_VARIATION, CleanTelemetry, ValidationConfig, clean_telemetry
 from modelforge.errors import InsufficientDataError, NoFailureEventsError, TelemetrySchemaError
 
 MODEL_FORMAT = xgb_tools.MODEL_FORMAT
-INDICATORS = ("status", "health")
+__all__ = ["HOLDOUTS", "INDICATORS", "MODEL_FORMAT", "Evaluation", "PipelineConfig", "TrainedModel", "fingerprint",
+           "fingerprint_all", "library_versions", "train_model"]
 LIBRARIES = ("xgboost", "scikit-learn", "pandas", "numpy", "pyarrow", "matplotlib")
 
 
@@ -118,6 +132,53 @@ class TrainedModel:
     machine_names: tuple[str, ...] = ()  # the machines whose data trained it
 
 
+# ---------------------------------------------------------------- what the stages hand each other
+#
+# train_model runs six stages, each taking and returning the small dataclasses below rather than a long
+# list of arrays (all frozen but _Machine, whose matrix is released once pooled): prepare each machine
+# (clean, label, featurize) -> pool -> split and sample -> search -> evaluate -> describe (profile, data
+# summary, lineage, params) and serialize. What differs between the indicators is asked of the plan's
+# IndicatorSpec; fleet vs one machine and the holdout are resolved once, in the plan, so no stage re-derives
+# them.
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What one call trains and how, resolved once from train_model's arguments."""
+
+    model_name: str  # the machine's name, or the fleet's
+    indicator: str
+    spec: IndicatorSpec
+    config: PipelineConfig
+    fleet: bool  # more than one machine: their rows are pooled into one model
+    holdout: str  # "time" or "machines": "auto" resolved (machines for a fleet, time for one machine)
+    source: str  # failure events from "records" (recorded timestamps) or "rpm_drop" (the telemetry itself)
+    lineage: Mapping[str, Any] | None  # the caller's (job id, dates...), completed and stored in the model
+
+    @property
+    def by_machines(self) -> bool:
+        return self.holdout == "machines"
+
+    @property
+    def purge_minutes(self) -> float:
+        return self.spec.purge_minutes(self.config.labeling)
+
+    def machine_validation(self) -> ValidationConfig:
+        # A fleet needs min_rows in all; one machine may bring fewer (each fails too rarely to learn alone).
+        return self.config.validation if not self.fleet else dataclasses.replace(self.config.validation, min_rows=2)
+
+    def event_wording(self, split: TimeSplit) -> EventWording:
+        """How a missing-events error names the split's sides: whole machines, or the periods of one cut."""
+        if self.by_machines:
+            return EventWording(before="in its training machines", test_part="its held-out machines",
+                                widen="add machines with recorded failures")
+        split_day = _iso(split.split_ns)[:10]
+        return EventWording(
+            before=f"before {split_day}, the test period",
+            test_part=f"its test period (the last {self.config.test_fraction:.0%} of the range, from {split_day})",
+            widen="widen the date range to include earlier failures")
+
+
 @dataclass
 class _Machine:
     """One machine's data, cleaned, labeled and featurized on its own (no window spans two machines)."""
@@ -131,6 +192,111 @@ class _Machine:
     target: np.ndarray  # the indicator's target on every row (NaN: excluded)
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """Every machine, prepared; the sensors the features are made of, and those dropped as constant."""
+
+    machines: list[_Machine]
+    sensors: tuple[str, ...]
+    constant: tuple[str, ...]
+    feature_names: list[str]
+
+    @property
+    def machine_names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.machines)
+
+
+@dataclass(frozen=True)
+class _Pool:
+    """Target, time and machine (an index into the machines) of every usable row, in the order the split
+    sees them; and every failure onset with its machine."""
+
+    y: np.ndarray
+    t: np.ndarray
+    group: np.ndarray
+    onsets: np.ndarray
+    onset_group: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Features:
+    """Where the pooled rows' features are: pooled row i is row ``index[i]`` of ``x``. One machine's matrix is
+    used in place (no copy of its usable rows); a fleet's usable rows are concatenated once."""
+
+    x: np.ndarray
+    index: np.ndarray
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        return self.x[self.index[rows]]
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Some pooled rows: features, target, time and machine."""
+
+    x: np.ndarray
+    y: np.ndarray
+    t: np.ndarray
+    g: np.ndarray
+
+    def subset(self, rows: np.ndarray) -> _Rows:
+        return _Rows(self.x[rows], self.y[rows], self.t[rows], self.g[rows])
+
+
+@dataclass(frozen=True)
+class _Held:
+    """The split, and the rows on each side of it."""
+
+    split: TimeSplit
+    train: _Rows
+    test: _Rows
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """The training rows the model is fitted on (all of them, or a sample within the memory budget)."""
+
+    rows: _Rows
+    sample: SampleResult
+
+
+@dataclass(frozen=True)
+class _Scores:
+    """The model on the held-out rows, beside its baseline's numbers."""
+
+    predicted: np.ndarray
+    alarm: np.ndarray
+    metrics: dict[str, Any]
+    baseline: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Description:
+    """What is stored beside (and, for lineage, inside) the model."""
+
+    profile: dict[str, Any]
+    data: dict[str, Any]
+    lineage: dict[str, Any]
+    params: dict[str, Any]
+    feature_importance: dict[str, float]
+
+
+class _Stopwatch:
+    """Seconds per stage, for the job's record (TrainedModel.timings)."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._clock = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = round(now - self._clock, 4)
+        self._clock = now
+
+
+# ---------------------------------------------------------------- the pipeline
+
+
 def train_model(frame: pd.DataFrame | Mapping[str, pd.DataFrame], *, machine_name: str, indicator: str,
                 config: PipelineConfig, lineage: Mapping[str, Any] | None = None,
                 events: Mapping[str, np.ndarray] | None = None) -> TrainedModel:
@@ -140,52 +306,103 @@ def train_model(frame: pd.DataFrame | Mapping[str, pd.DataFrame], *, machine_nam
     ``machine_name``. ``events``: recorded failure timestamps (epoch ns) per machine; without it, failures are
     the RPM drops in the telemetry.
     """
-    if indicator not in INDICATORS:
-        raise ValueError(f"indicator must be one of {INDICATORS}, not {indicator!r}")
+    plan, frames = _resolve_plan(frame, machine_name=machine_name, indicator=indicator, config=config,
+                                 events=events, lineage=lineage)
+    watch = _Stopwatch()
+    prepared = _prepare_machines(frames, plan, events)
+    watch.lap("validate_label_features")
+    pool, features = _pool(prepared, plan)
+    held = _split(pool, features, plan)
+    del features  # the pooled matrix: only the train and test rows' copies are needed from here on
+    fit = _sample(held.train, pool, plan, len(prepared.feature_names))
+    watch.lap("split")
+    result = _search(fit, prepared.feature_names, plan)
+    watch.lap("search")
+    scores = _evaluate(result, held.test, fit, pool, prepared.feature_names, plan)
+    watch.lap("evaluate")
+    described = _describe(result, prepared, pool, held, fit.sample, plan)
+    watch.lap("profile")
+    model_bytes = _serialize(result, described, prepared.feature_names, plan)
+    watch.lap("serialize")
+    machine_names = prepared.machine_names
+    return TrainedModel(
+        model_bytes=model_bytes, model_format=MODEL_FORMAT, indicator=indicator, machine_name=machine_name,
+        feature_names=prepared.feature_names, metrics=scores.metrics, baseline_metrics=scores.baseline,
+        params=described.params, data=described.data, lineage=described.lineage, profile=described.profile,
+        feature_importance=described.feature_importance,
+        evaluation=Evaluation(timestamps_ns=held.test.t, y_true=held.test.y, predicted=scores.predicted,
+                              alarm=scores.alarm, onsets_ns=pool.onsets, x=held.test.x,
+                              machine=held.test.g if plan.fleet else None,
+                              onset_machine=pool.onset_group if plan.fleet else None,
+                              machine_names=machine_names),
+        timings=watch.timings, machine_names=machine_names,
+    )
+
+
+def _resolve_plan(frame: pd.DataFrame | Mapping[str, pd.DataFrame], *, machine_name: str, indicator: str,
+                  config: PipelineConfig, events: Mapping[str, np.ndarray] | None = None,
+                  lineage: Mapping[str, Any] | None = None) -> tuple[_Plan, dict[str, pd.DataFrame]]:
+    """The plan, and the telemetry per machine (one machine's frame is named after the model)."""
+    spec = indicator_spec(indicator)
     frames = dict(frame) if isinstance(frame, Mapping) else {machine_name: frame}
     if not frames:
         raise InsufficientDataError(f"model '{machine_name}' names no machine to train on")
     fleet = len(frames) > 1
     holdout = config.holdout if config.holdout != "auto" else ("machines" if fleet else "time")
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
+    return _Plan(model_name=machine_name, indicator=indicator, spec=spec, config=config, fleet=fleet,
+                 holdout=holdout, source="rpm_drop" if events is None else "records", lineage=lineage), frames
 
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timings[name] = round(now - clock, 4)
-        clock = now
 
-    status = indicator == "status"
-    source = "rpm_drop" if events is None else "records"
-    # A fleet needs min_rows in all; one machine may bring fewer (each fails too rarely to learn alone).
-    per_machine = config.validation if not fleet else dataclasses.replace(config.validation, min_rows=2)
-    cleaned = {name: clean_telemetry(machine_frame, machine_name=name, config=per_machine,
-                                     require_rpm_variation=events is None)
-               for name, machine_frame in frames.items()}
-    if fleet and (rows := sum(len(c.frame) for c in cleaned.values())) < config.validation.min_rows:
-        raise InsufficientDataError(f"fleet '{machine_name}' has {rows} valid rows in the range, at least "
-                                    f"{config.validation.min_rows} are needed")
+# ---------------------------------------------------------------- stage 1: prepare each machine
+
+
+def _prepare_machines(frames: Mapping[str, pd.DataFrame], plan: _Plan,
+                      events: Mapping[str, np.ndarray] | None) -> _Prepared:
+    """Cleans, labels and featurizes each machine on its own; raises when no machine shows a failure."""
+    cleaned = _clean_machines(frames, plan, require_rpm_variation=events is None)
     _check_same_sensors(cleaned)
     # A sensor that never changes carries no information, only columns: C-MAPSS has seven of them.
     sensors, constant = _informative_sensors(cleaned)
-    machines: list[_Machine] = []
+    machines = []
     for name, clean in cleaned.items():
         recorded = None if events is None else np.asarray(events.get(name, np.array([], dtype=np.int64)))
-        labels = label_failures(clean.frame, config.labeling, recorded)
-        x, names = build_features(clean.frame, sensors, config.features)
-        target = labels.label if status else labels.time_to_failure
-        machines.append(_Machine(name=name, clean=clean, labels=labels, t=timestamps_ns(clean.frame), x=x,
-                                 usable=np.flatnonzero(~np.isnan(target)), target=target))
-    del cleaned
-    lap("validate_label_features")
-    names = feature_names(sensors, config.features)
+        machines.append(_prepare_machine(name, clean, sensors, recorded, plan))
     if sum(len(m.labels.episodes) for m in machines) == 0:
-        raise NoFailureEventsError(_no_failure_message(machines, machine_name, config.labeling, source))
+        raise NoFailureEventsError(_no_failure_message(machines, plan))
+    return _Prepared(machines=machines, sensors=sensors, constant=constant,
+                     feature_names=feature_names(sensors, plan.config.features))
 
-    # Pooled rows: target, time and machine of every usable row, and where its features are. One machine's
-    # rows are taken straight from its matrix: no intermediate copy of the usable rows.
-    if fleet:
+
+def _clean_machines(frames: Mapping[str, pd.DataFrame], plan: _Plan, *,
+                    require_rpm_variation: bool) -> dict[str, CleanTelemetry]:
+    per_machine = plan.machine_validation()
+    cleaned = {name: clean_telemetry(machine_frame, machine_name=name, config=per_machine,
+                                     require_rpm_variation=require_rpm_variation)
+               for name, machine_frame in frames.items()}
+    min_rows = plan.config.validation.min_rows
+    if plan.fleet and (rows := sum(len(c.frame) for c in cleaned.values())) < min_rows:
+        raise InsufficientDataError(f"fleet '{plan.model_name}' has {rows} valid rows in the range, at least "
+                                    f"{min_rows} are needed")
+    return cleaned
+
+
+def _prepare_machine(name: str, clean: CleanTelemetry, sensors: tuple[str, ...], recorded: np.ndarray | None,
+                     plan: _Plan) -> _Machine:
+    labels = label_failures(clean.frame, plan.config.labeling, recorded)
+    x, _ = build_features(clean.frame, sensors, plan.config.features)
+    target = plan.spec.target(labels)
+    return _Machine(name=name, clean=clean, labels=labels, t=timestamps_ns(clean.frame), x=x,
+                    usable=np.flatnonzero(~np.isnan(target)), target=target)
+
+
+# ---------------------------------------------------------------- stage 2: pool
+
+
+def _pool(prepared: _Prepared, plan: _Plan) -> tuple[_Pool, _Features]:
+    """Every machine's usable rows as one set; releases the machines' matrices (the pool's features own
+    them now)."""
+    machines = prepared.machines
+    if plan.fleet:
         x_source = np.concatenate([m.x[m.usable] for m in machines if m.x is not None])
         index = np.arange(len(x_source))
     else:
@@ -200,92 +417,113 @@ def train_model(frame: pd.DataFrame | Mapping[str, pd.DataFrame], *, machine_nam
     onset_group = np.concatenate([np.full(len(m.labels.episodes), i, dtype=np.int32)
                                   for i, m in enumerate(machines)])
     if len(t) < 2:
-        raise InsufficientDataError(f"'{machine_name}' has no rows with a known target")
-    if holdout == "time" and fleet:
+        raise InsufficientDataError(f"'{plan.model_name}' has no rows with a known target")
+    if plan.holdout == "time" and plan.fleet:
         order = np.lexsort((group, t))  # one timeline for the fleet: a cut in time is the same for all
         index, y, t, group = index[order], y[order], t[order], group[order]
+    return (_Pool(y=y, t=t, group=group, onsets=onsets, onset_group=onset_group),
+            _Features(x=x_source, index=index))
 
-    window = config.labeling.window_minutes
-    purge = window if status else config.labeling.health_horizon_minutes
-    horizon = config.labeling.health_horizon_minutes
-    if holdout == "time":
-        split = chronological_split(t, test_fraction=config.test_fraction, purge_minutes=purge)
+
+# ---------------------------------------------------------------- stage 3: split and sample
+
+
+def _split(pool: _Pool, features: _Features, plan: _Plan) -> _Held:
+    """Holds out the final period or whole machines; checks both sides hold failures before copying rows."""
+    config = plan.config
+    if plan.by_machines:
+        split = machine_split(pool.group, plan.spec.has_event(pool.y, config.labeling),
+                              test_fraction=config.test_fraction, seed=config.search.seed, t=pool.t)
     else:
-        split = machine_split(group, _has_event(y, status, horizon), test_fraction=config.test_fraction,
-                              seed=config.search.seed, t=t)
-    _check_events(t, y, split, onsets, status, machine_name, config, holdout)
-    x_train, y_train, t_train, g_train = (x_source[index[split.train]], y[split.train], t[split.train],
-                                          group[split.train])
-    x_test, y_test, t_test, g_test = x_source[index[split.test]], y[split.test], t[split.test], group[split.test]
-    del x_source
+        split = chronological_split(pool.t, test_fraction=config.test_fraction, purge_minutes=plan.purge_minutes)
+    plan.spec.check_events(pool.y[split.train], pool.y[split.test], model_name=plan.model_name,
+                           labeling=config.labeling, wording=plan.event_wording(split))
+    train = _Rows(features.take(split.train), pool.y[split.train], pool.t[split.train], pool.group[split.train])
+    test = _Rows(features.take(split.test), pool.y[split.test], pool.t[split.test], pool.group[split.test])
+    return _Held(split=split, train=train, test=test)
 
+
+def _sample(train: _Rows, pool: _Pool, plan: _Plan, n_features: int) -> _Fit:
+    """The training rows within the memory budget: far-from-failure rows sampled, every failure window kept."""
+    config = plan.config
     sample = sample_fleet_within_budget(
-        t_train, g_train, onsets, onset_group, max_rows=max_rows_for_budget(config.memory_budget_mb, len(names)),
-        keep_minutes=max(4 * window, config.labeling.health_horizon_minutes), seed=config.search.seed)
-    fit_x, fit_y, fit_t, fit_g = ((x_train, y_train, t_train, g_train) if not sample.sampled
-                                  else (x_train[sample.rows], y_train[sample.rows], t_train[sample.rows],
-                                        g_train[sample.rows]))
-    lap("split")
+        train.t, train.g, pool.onsets, pool.onset_group,
+        max_rows=max_rows_for_budget(config.memory_budget_mb, n_features),
+        keep_minutes=max(4 * config.labeling.window_minutes, config.labeling.health_horizon_minutes),
+        seed=config.search.seed)
+    return _Fit(rows=train.subset(sample.rows) if sample.sampled else train, sample=sample)
 
-    search_fn = search_classifier if status else search_regressor
+
+# ---------------------------------------------------------------- stage 4: search
+
+
+def _search(fit: _Fit, names: list[str], plan: _Plan) -> SearchResult:
+    config = plan.config
     try:
-        result = search_fn(fit_x, fit_y, fit_t, names, config.search, purge_minutes=purge, weight=sample.weight,
-                           groups=fit_g if holdout == "machines" else None)
+        return plan.spec.search(fit.rows.x, fit.rows.y, fit.rows.t, names, config.search,
+                                purge_minutes=plan.purge_minutes, weight=fit.sample.weight,
+                                groups=fit.rows.g if plan.by_machines else None)
     except NotEnoughEventsError as error:
-        where = ("machines" if holdout == "machines"
+        where = ("machines" if plan.by_machines
                  else f"period (the first {1 - config.test_fraction:.0%} of the range)")
         raise InsufficientDataError(
-            f"'{machine_name}' needs failure events on both sides of its validation cut, so at least two in "
+            f"'{plan.model_name}' needs failure events on both sides of its validation cut, so at least two in "
             f"its training {where}, to validate a model: {error}") from error
-    del fit_x
-    lap("search")
 
-    predicted = xgb_tools.predict(result.booster, x_test, names)
-    if status:
-        assert result.threshold is not None
-        threshold = result.threshold.threshold
-        alarm = predicted >= threshold
-        metrics = classification_metrics(y_test, predicted, threshold)
-        baseline = classification_metrics(y_test, np.ones_like(predicted), 0.5)  # flags everything
-        baseline["kind"] = "always alarm (flags every row)"
-        baseline_alarm = np.ones(len(predicted), dtype=bool)
-    else:
-        alarm = predicted <= window
-        metrics = regression_metrics(y_test, predicted)
-        near = y_test < horizon
-        metrics["mae_near_failure"] = (float(np.mean(np.abs(predicted[near] - y_test[near])))
-                                       if near.any() else None)
-        metrics["horizon_minutes"] = horizon
-        mean = float(np.average(fit_y, weights=sample.weight))
-        baseline = regression_metrics(y_test, np.full(len(y_test), mean))
-        baseline["mae_near_failure"] = float(np.mean(np.abs(mean - y_test[near]))) if near.any() else None
-        baseline["kind"] = "constant: the training mean"
-        baseline_alarm = np.full(len(predicted), mean <= window)
-    event_args = {"window_minutes": window, "lead_minutes": config.lead_minutes}
-    metrics.update(fleet_event_metrics(t_test, g_test, alarm, onsets, onset_group, **event_args))
-    baseline.update(fleet_event_metrics(t_test, g_test, baseline_alarm, onsets, onset_group, **event_args))
+
+# ---------------------------------------------------------------- stage 5: evaluate
+
+
+def _evaluate(result: SearchResult, test: _Rows, fit: _Fit, pool: _Pool, names: list[str], plan: _Plan) -> _Scores:
+    """The model and its baseline on the held-out rows: the spec's row metrics, then the events caught."""
+    spec, labeling = plan.spec, plan.config.labeling
+    predicted = xgb_tools.predict(result.booster, test.x, names)
+    alarm = spec.alarm(predicted, result, labeling)
+    metrics = spec.metrics(test.y, predicted, result, labeling)
+    baseline, baseline_alarm = spec.baseline(test.y, predicted, fit.rows.y, fit.sample.weight, labeling)
+    event_args = {"window_minutes": labeling.window_minutes, "lead_minutes": plan.config.lead_minutes}
+    metrics.update(fleet_event_metrics(test.t, test.g, alarm, pool.onsets, pool.onset_group, **event_args))
+    baseline.update(fleet_event_metrics(test.t, test.g, baseline_alarm, pool.onsets, pool.onset_group,
+                                        **event_args))
     for key in ("recall", "precision", "f2", "pr_auc", "rmse", "mae", "r2", "events_caught_ahead"):
         if key in baseline:
             metrics[f"baseline_{key}"] = baseline[key]
-    lap("evaluate")
+    return _Scores(predicted=predicted, alarm=alarm, metrics=metrics, baseline=baseline)
 
-    machine_names = tuple(m.name for m in machines)
+
+# ---------------------------------------------------------------- stage 6: describe and serialize
+
+
+def _describe(result: SearchResult, prepared: _Prepared, pool: _Pool, held: _Held, sample: SampleResult,
+              plan: _Plan) -> _Description:
+    names = prepared.feature_names
     importance = _importance(result, names)
-    first_train, last_train = (int(t_train.min()), int(t_train.max())) if len(t_train) else (0, 0)
-    profile = training_profile(x_train, names, bins=config.profile_bins,
-                               extra={"machine_name": machine_name, "indicator": indicator,
-                                      "machine_names": list(machine_names),
-                                      "target_mean": float(np.mean(y_train)),
-                                      "first_timestamp": _iso(first_train), "last_timestamp": _iso(last_train)})
-    data = _data_summary(machines, t, split, sample.summary(), onsets, status, window, holdout, source, g_test)
-    data["sensors_constant_dropped"] = list(constant)
-    lineage_info = {
-        **dict(lineage or {}),
-        "machine_name": machine_name,
-        "machine_names": list(machine_names),
-        "indicator": indicator,
-        "failure_events": source,
-        "holdout": holdout,
+    profile = _profile(held.train, prepared, plan)
+    data = _data_summary(prepared, pool, held, sample, plan)
+    return _Description(profile=profile, data=data, lineage=_lineage(data, result, prepared, plan),
+                        params=_params(result, plan), feature_importance=importance)
+
+
+def _profile(train: _Rows, prepared: _Prepared, plan: _Plan) -> dict[str, Any]:
+    """The training rows feature by feature: what a later drift check compares new data with."""
+    first_train, last_train = (int(train.t.min()), int(train.t.max())) if len(train.t) else (0, 0)
+    return training_profile(train.x, prepared.feature_names, bins=plan.config.profile_bins,
+                            extra={"machine_name": plan.model_name, "indicator": plan.indicator,
+                                   "machine_names": list(prepared.machine_names),
+                                   "target_mean": float(np.mean(train.y)),
+                                   "first_timestamp": _iso(first_train), "last_timestamp": _iso(last_train)})
+
+
+def _lineage(data: dict[str, Any], result: SearchResult, prepared: _Prepared, plan: _Plan) -> dict[str, Any]:
+    """The caller's lineage (job id, dates...) completed with what this training saw; stored in the model."""
+    lineage = plan.lineage or {}
+    return {
+        **dict(lineage),
+        "machine_name": plan.model_name,
+        "machine_names": list(prepared.machine_names),
+        "indicator": plan.indicator,
+        "failure_events": plan.source,
+        "holdout": plan.holdout,
         "first_timestamp": data["first_timestamp"],
         "last_timestamp": data["last_timestamp"],
         "split_time": data["split_time"],
@@ -293,42 +531,35 @@ def train_model(frame: pd.DataFrame | Mapping[str, pd.DataFrame], *, machine_nam
         "rows_train": data["rows_train"],
         "rows_test": data["rows_test"],
         "fingerprint": data["fingerprint"],
-        "code_version": (lineage or {}).get("code_version") or __version__,
+        "code_version": lineage.get("code_version") or __version__,
         "library_versions": library_versions(),
         "device": result.device,
     }
-    params = {
+
+
+def _params(result: SearchResult, plan: _Plan) -> dict[str, Any]:
+    return {
         **result.params,
         "num_boost_round": result.rounds,
         "threshold": result.threshold.threshold if result.threshold else None,
-        "scale_pos_weight": _scale_pos_weight_of(result) if status else None,
+        "scale_pos_weight": plan.spec.scale_pos_weight(result),
         "device": result.device,
         "search": result.summary(),
-        "config": config.summary(),
+        "config": plan.config.summary(),
     }
-    lap("profile")
-    model_bytes = xgb_tools.serialize(result.booster, {
-        "modelforge_lineage": lineage_info,
-        "modelforge_indicator": indicator,
-        "modelforge_threshold": str(params["threshold"]),
+
+
+def _serialize(result: SearchResult, described: _Description, names: list[str], plan: _Plan) -> bytes:
+    """XGBoost's own format, with the lineage and what inference needs (indicator, threshold, features)."""
+    return xgb_tools.serialize(result.booster, {
+        "modelforge_lineage": described.lineage,
+        "modelforge_indicator": plan.indicator,
+        "modelforge_threshold": str(described.params["threshold"]),
         "modelforge_feature_names": names,
     })
-    lap("serialize")
-    return TrainedModel(
-        model_bytes=model_bytes, model_format=MODEL_FORMAT, indicator=indicator, machine_name=machine_name,
-        feature_names=names, metrics=metrics, baseline_metrics=baseline, params=params, data=data,
-        lineage=lineage_info, profile=profile, feature_importance=importance,
-        evaluation=Evaluation(timestamps_ns=t_test, y_true=y_test, predicted=predicted, alarm=alarm,
-                              onsets_ns=onsets, x=x_test, machine=g_test if fleet else None,
-                              onset_machine=onset_group if fleet else None,
-                              machine_names=machine_names),
-        timings=timings, machine_names=machine_names,
-    )
 
 
-def _has_event(y: np.ndarray, status: bool, horizon: float) -> np.ndarray:
-    """Rows that show a failure ahead: pre-failure rows (status), rows under the cap (health)."""
-    return y > 0 if status else y < horizon
+# ---------------------------------------------------------------- checks and summaries
 
 
 def _check_same_sensors(cleaned: Mapping[str, CleanTelemetry]) -> None:
@@ -361,46 +592,47 @@ def _informative_sensors(cleaned: Mapping[str, CleanTelemetry]) -> tuple[tuple[s
     return kept, constant
 
 
-def _check_events(t: np.ndarray, y: np.ndarray, split: TimeSplit, onsets: np.ndarray, status: bool,
-                  machine_name: str, config: PipelineConfig, holdout: str) -> None:
-    split_day = _iso(split.split_ns)[:10]
-    widen = ("add machines with recorded failures" if holdout == "machines"
-             else "widen the date range to include earlier failures")
-    test_part = ("its held-out machines" if holdout == "machines"
-                 else f"its test period (the last {config.test_fraction:.0%} of the range, from {split_day})")
-    if status:
-        if y[split.train].sum() == 0:
-            before = "in its training machines" if holdout == "machines" else f"before {split_day}, the test period"
-            raise InsufficientDataError(
-                f"'{machine_name}' has no observed pre-failure readings (the "
-                f"{config.labeling.window_minutes} minutes before a failure) {before}: {widen}")
-        if y[split.test].sum() == 0:
-            raise InsufficientDataError(
-                f"'{machine_name}' has no failure event in {test_part}: widen the data so that the model can be "
-                "evaluated")
-    elif not (y[split.test] < config.labeling.health_horizon_minutes).any():
-        raise InsufficientDataError(
-            f"'{machine_name}' has no failure in {test_part}: widen the data so that the model can be evaluated")
-
-
-def _no_failure_message(machines: list[_Machine], machine_name: str, labeling: LabelingConfig,
-                        source: str) -> str:
+def _no_failure_message(machines: list[_Machine], plan: _Plan) -> str:
     first = min(m.clean.frame["timestamp"].iloc[0] for m in machines)
     last = max(m.clean.frame["timestamp"].iloc[-1] for m in machines)
-    where = f"the data of '{machine_name}' from {first:%Y-%m-%d} to {last:%Y-%m-%d}"
-    if source == "records":
+    where = f"the data of '{plan.model_name}' from {first:%Y-%m-%d} to {last:%Y-%m-%d}"
+    if plan.source == "records":
         names = ", ".join(m.name for m in machines[:5]) + (" ..." if len(machines) > 5 else "")
         return (f"no failure event in {where}: the failure-events dataset records no failure of {names} in the "
                 "range, so there is no failure to learn to predict; import the failure records or widen the range")
     lowest = min(float(m.clean.frame[RPM_VARIATION].min()) for m in machines)
     return (f"no failure event in {where}: no reading of {RPM_VARIATION} is at or below "
-            f"-{labeling.drop_threshold_pct:g}% (the lowest is {lowest:.1f}%), so there is no failure to learn "
-            "to predict; choose a range that contains failures")
+            f"-{plan.config.labeling.drop_threshold_pct:g}% (the lowest is {lowest:.1f}%), so there is no failure "
+            "to learn to predict; choose a range that contains failures")
 
 
-def _data_summary(machines: list[_Machine], t: np.ndarray, split: TimeSplit, sampling: dict[str, Any],
-                  onsets: np.ndarray, status: bool, window: int, holdout: str, source: str,
-                  test_group: np.ndarray) -> dict[str, Any]:
+def _data_summary(prepared: _Prepared, pool: _Pool, held: _Held, sample: SampleResult,
+                  plan: _Plan) -> dict[str, Any]:
+    """Range, row counts (cleaning, labeling, split, sampling), failure events per side, and the fingerprint."""
+    machines, split = prepared.machines, held.split
+    test_machines = sorted({machines[i].name for i in np.unique(held.test.g)})
+    return {
+        "first_timestamp": min(m.clean.frame["timestamp"].iloc[0] for m in machines).isoformat(),
+        "last_timestamp": max(m.clean.frame["timestamp"].iloc[-1] for m in machines).isoformat(),
+        "split_time": _iso(split.split_ns),
+        "failure_events_source": plan.source,
+        "holdout": plan.holdout,
+        "machines": len(machines),
+        "machines_test": test_machines if plan.by_machines else None,
+        **_summed_counts(machines),
+        "rows_usable": len(pool.t),
+        "rows_purged_at_split": split.purged_rows,
+        "rows_train": len(split.train),
+        "rows_test": len(split.test),
+        **_event_counts(machines, pool, split, test_machines, plan),
+        **sample.summary(),
+        "fingerprint": fingerprint_all([m.clean.frame for m in machines]),
+        "sensors_constant_dropped": list(prepared.constant),
+    }
+
+
+def _summed_counts(machines: list[_Machine]) -> dict[str, Any]:
+    """Each machine's cleaning and labeling counts, summed over the machines (nested counts key by key)."""
     counts: dict[str, Any] = {}
     for m in machines:
         for key, value in (m.clean.counts() | m.labels.counts()).items():
@@ -410,35 +642,24 @@ def _data_summary(machines: list[_Machine], t: np.ndarray, split: TimeSplit, sam
                     merged[k] = merged.get(k, 0) + v if isinstance(v, int) else v
             else:
                 counts[key] = counts.get(key, 0) + value
-    test_machines = sorted({machines[i].name for i in np.unique(test_group)})
-    train_rows_machines = [m.name for m in machines if m.name not in test_machines]
-    if holdout == "machines":
-        onset_counts = {"failure_events_train": int(sum(len(m.labels.episodes) for m in machines
-                                                        if m.name in train_rows_machines)),
-                        "failure_events_test": int(sum(len(m.labels.episodes) for m in machines
-                                                       if m.name in test_machines))}
-    else:
-        lead_up_start = onsets - window * 60 * 10**9
-        train_end = t[split.train].max() if len(split.train) else split.split_ns
-        onset_counts = {"failure_events_train": int((onsets <= train_end).sum()),
-                        "failure_events_test": int(((lead_up_start < t.max()) & (onsets >= split.split_ns)).sum())}
-    return {
-        "first_timestamp": min(m.clean.frame["timestamp"].iloc[0] for m in machines).isoformat(),
-        "last_timestamp": max(m.clean.frame["timestamp"].iloc[-1] for m in machines).isoformat(),
-        "split_time": _iso(split.split_ns),
-        "failure_events_source": source,
-        "holdout": holdout,
-        "machines": len(machines),
-        "machines_test": test_machines if holdout == "machines" else None,
-        **counts,
-        "rows_usable": len(t),
-        "rows_purged_at_split": split.purged_rows,
-        "rows_train": len(split.train),
-        "rows_test": len(split.test),
-        **onset_counts,
-        **sampling,
-        "fingerprint": fingerprint_all([m.clean.frame for m in machines]),
-    }
+    return counts
+
+
+def _event_counts(machines: list[_Machine], pool: _Pool, split: TimeSplit, test_machines: list[str],
+                  plan: _Plan) -> dict[str, int]:
+    """Failure events on each side: by machine for a machines holdout; by time otherwise, where a test event
+    is one whose lead-up starts before the data ends (so that it could be caught) and after the cut."""
+    if plan.by_machines:
+        train_rows_machines = [m.name for m in machines if m.name not in test_machines]
+        return {"failure_events_train": int(sum(len(m.labels.episodes) for m in machines
+                                                if m.name in train_rows_machines)),
+                "failure_events_test": int(sum(len(m.labels.episodes) for m in machines
+                                               if m.name in test_machines))}
+    onsets, t = pool.onsets, pool.t
+    lead_up_start = onsets - plan.config.labeling.window_minutes * 60 * 10**9
+    train_end = t[split.train].max() if len(split.train) else split.split_ns
+    return {"failure_events_train": int((onsets <= train_end).sum()),
+            "failure_events_test": int(((lead_up_start < t.max()) & (onsets >= split.split_ns)).sum())}
 
 
 def _importance(result: SearchResult, names: list[str]) -> dict[str, float]:
@@ -447,14 +668,6 @@ def _importance(result: SearchResult, names: list[str]) -> dict[str, float]:
     total = sum(gains.values()) or 1.0
     ranked = sorted(((name, gains.get(name, 0.0) / total) for name in names), key=lambda kv: -kv[1])
     return {name: round(float(share), 6) for name, share in ranked}
-
-
-def _scale_pos_weight_of(result: SearchResult) -> float | None:
-    import json
-
-    config = json.loads(result.booster.save_config())
-    value = config["learner"].get("objective", {}).get("reg_loss_param", {}).get("scale_pos_weight")
-    return float(value) if value is not None else None
 
 
 def fingerprint(frame: pd.DataFrame) -> str:

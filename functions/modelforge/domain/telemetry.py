@@ -90,25 +90,53 @@ def clean_telemetry(frame: pd.DataFrame, *, machine_name: str, config: Validatio
     ``require_rpm_variation=False`` when failures come from recorded events: only ``timestamp`` is required.
     """
     config = config or ValidationConfig()
-    if frame is None or len(frame) == 0:
-        raise NoTrainingDataError(f"machine '{machine_name}' has no processed telemetry in the requested range")
-    if not require_rpm_variation and RPM_VARIATION not in frame.columns:
-        frame = frame.assign(**{RPM_VARIATION: 0.0})  # a neutral key column keeps one code path below
-        added_variation = True
-    else:
-        added_variation = False
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-    if missing:
-        raise TelemetrySchemaError(
-            f"telemetry for '{machine_name}' lacks required column(s) {', '.join(missing)}; "
-            f"found: {', '.join(map(str, frame.columns)) or 'no columns'}")
-
+    frame, added_variation = _with_required_columns(frame, machine_name, require_rpm_variation)
     timestamps = _parse_timestamps(frame[TIMESTAMP], machine_name)
     variation = frame[RPM_VARIATION]
     if not pd.api.types.is_numeric_dtype(variation) or pd.api.types.is_bool_dtype(variation):
         raise TelemetrySchemaError(
             f"column '{RPM_VARIATION}' of '{machine_name}' must be numeric (percent), found {variation.dtype}")
+    sensors, ignored = _sensor_columns(frame, added_variation)
 
+    rows_in = len(frame)
+    key_missing = timestamps.isna().to_numpy().copy()
+    if require_rpm_variation:
+        key_missing |= variation.isna().to_numpy()
+    impossible, by_column = _impossible_values(frame, sensors, key_missing, config)
+    data, duplicates = _valid_rows(frame, timestamps, ~key_missing & ~impossible, sensors)
+    if len(data) < config.min_rows:
+        raise InsufficientDataError(
+            f"machine '{machine_name}' has {len(data)} valid rows in the range, at least {config.min_rows} are "
+            f"needed ({rows_in} read; dropped: {int(key_missing.sum())} with a missing timestamp or "
+            f"{RPM_VARIATION}, {int(impossible.sum())} with impossible values, "
+            f"{duplicates} duplicate timestamps)")
+    return CleanTelemetry(
+        frame=data, sensor_columns=tuple(sensors), rows_in=rows_in,
+        rows_dropped_missing_key=int(key_missing.sum()), rows_dropped_impossible=int(impossible.sum()),
+        rows_dropped_duplicate=duplicates, impossible_by_column=by_column, columns_ignored=ignored,
+    )
+
+
+def _with_required_columns(frame: pd.DataFrame, machine_name: str,
+                           require_rpm_variation: bool) -> tuple[pd.DataFrame, bool]:
+    """``frame`` with every required column, and whether the RPM variation was added (recorded failures only
+    need ``timestamp``: a neutral variation column keeps one code path for both failure sources)."""
+    if frame is None or len(frame) == 0:
+        raise NoTrainingDataError(f"machine '{machine_name}' has no processed telemetry in the requested range")
+    added_variation = not require_rpm_variation and RPM_VARIATION not in frame.columns
+    if added_variation:
+        frame = frame.assign(**{RPM_VARIATION: 0.0})
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise TelemetrySchemaError(
+            f"telemetry for '{machine_name}' lacks required column(s) {', '.join(missing)}; "
+            f"found: {', '.join(map(str, frame.columns)) or 'no columns'}")
+    return frame, added_variation
+
+
+def _sensor_columns(frame: pd.DataFrame, added_variation: bool) -> tuple[list[str], dict[str, str]]:
+    """The sensors (numeric, non-boolean, not describing the row), and the non-numeric columns ignored, so that
+    a wrongly typed sensor is named rather than silently lost. An added neutral variation is no sensor."""
     sensors: list[str] = []
     ignored: dict[str, str] = {}
     for column in frame.columns:
@@ -119,14 +147,16 @@ def clean_telemetry(frame: pd.DataFrame, *, machine_name: str, config: Validatio
             sensors.append(str(column))
         else:
             ignored[str(column)] = str(dtype)
-
     if added_variation:
         sensors.remove(RPM_VARIATION)
-    rows_in = len(frame)
-    key_missing = timestamps.isna().to_numpy().copy()
-    if require_rpm_variation:
-        key_missing |= variation.isna().to_numpy()
-    impossible = np.zeros(rows_in, dtype=bool)
+    return sensors, ignored
+
+
+def _impossible_values(frame: pd.DataFrame, sensors: list[str], key_missing: np.ndarray,
+                       config: ValidationConfig) -> tuple[np.ndarray, dict[str, int]]:
+    """Rows with an impossible reading, and their count per column. Rows already dropped for a missing key are
+    not counted again, so that every dropped row has one reason."""
+    impossible = np.zeros(len(frame), dtype=bool)
     by_column: dict[str, int] = {}
 
     def flag(column: str, bad: np.ndarray) -> None:
@@ -136,7 +166,7 @@ def clean_telemetry(frame: pd.DataFrame, *, machine_name: str, config: Validatio
             impossible[bad] = True
 
     low, high = RPM_VARIATION_BOUNDS
-    values = variation.to_numpy(dtype="float64", na_value=np.nan)
+    values = frame[RPM_VARIATION].to_numpy(dtype="float64", na_value=np.nan)
     flag(RPM_VARIATION, ~np.isnan(values) & ((values < low) | (values > high)))
     for column in sensors:
         if column == RPM_VARIATION:
@@ -148,24 +178,19 @@ def clean_telemetry(frame: pd.DataFrame, *, machine_name: str, config: Validatio
             with np.errstate(invalid="ignore"):
                 bad |= (values < lo) | (values > hi)
         flag(column, bad)
+    return impossible, by_column
 
-    keep = ~key_missing & ~impossible
+
+def _valid_rows(frame: pd.DataFrame, timestamps: pd.Series, keep: np.ndarray,
+                sensors: list[str]) -> tuple[pd.DataFrame, int]:
+    """The kept rows' timestamp and sensors, in time order, one row per timestamp (the last reading wins);
+    and how many duplicates that dropped."""
     data = frame.loc[keep, [TIMESTAMP, *sensors]].copy()
     data[TIMESTAMP] = timestamps[keep]
     data = data.sort_values(TIMESTAMP, kind="stable")
     before_dedup = len(data)
     data = data.drop_duplicates(TIMESTAMP, keep="last").reset_index(drop=True)
-    if len(data) < config.min_rows:
-        raise InsufficientDataError(
-            f"machine '{machine_name}' has {len(data)} valid rows in the range, at least {config.min_rows} are "
-            f"needed ({rows_in} read; dropped: {int(key_missing.sum())} with a missing timestamp or "
-            f"{RPM_VARIATION}, {int(impossible.sum())} with impossible values, "
-            f"{before_dedup - len(data)} duplicate timestamps)")
-    return CleanTelemetry(
-        frame=data, sensor_columns=tuple(sensors), rows_in=rows_in,
-        rows_dropped_missing_key=int(key_missing.sum()), rows_dropped_impossible=int(impossible.sum()),
-        rows_dropped_duplicate=before_dedup - len(data), impossible_by_column=by_column, columns_ignored=ignored,
-    )
+    return data, before_dedup - len(data)
 
 
 def _parse_timestamps(column: pd.Series, machine_name: str) -> pd.Series:
