@@ -44,10 +44,12 @@ from modelforge.domain.indicators import INDICATORS, EventWording, IndicatorSpec
 from modelforge.domain.labeling import LabelingConfig, Labels, label_failures, timestamps_ns
 from modelforge.domain.profile import training_profile
 from modelforge.domain.sampling import SampleResult, max_rows_for_budget, sample_fleet_within_budget
+from modelforge.domain.scoring import predict_scores
 from modelforge.domain.search import SearchConfig, SearchResult
-from modelforge.domain.splitting import NotEnoughEventsError, TimeSplit, chronological_split, machine_split
+from modelforge.domain.splitting import TimeSplit, chronological_split, machine_split
 from modelforge.domain.telemetry import RPM_VARIATION, CleanTelemetry, ValidationConfig, clean_telemetry
-from modelforge.errors import InsufficientDataError, NoFailureEventsError, TelemetrySchemaError
+from modelforge.domain.units import MINUTE_NS
+from modelforge.errors import InsufficientDataError, NoFailureEventsError, NotEnoughEventsError, TelemetrySchemaError
 
 MODEL_FORMAT = xgb_tools.MODEL_FORMAT
 __all__ = ["HOLDOUTS", "INDICATORS", "MODEL_FORMAT", "Evaluation", "PipelineConfig", "TrainedModel", "fingerprint",
@@ -477,7 +479,7 @@ def _search(fit: _Fit, names: list[str], plan: _Plan) -> SearchResult:
 def _evaluate(result: SearchResult, test: _Rows, fit: _Fit, pool: _Pool, names: list[str], plan: _Plan) -> _Scores:
     """The model and its baseline on the held-out rows: the spec's row metrics, then the events caught."""
     spec, labeling = plan.spec, plan.config.labeling
-    predicted = xgb_tools.predict(result.booster, test.x, names)
+    predicted = predict_scores(result.booster, test.x)
     alarm = spec.alarm(predicted, result, labeling)
     metrics = spec.metrics(test.y, predicted, result, labeling)
     baseline, baseline_alarm = spec.baseline(test.y, predicted, fit.rows.y, fit.sample.weight, labeling)
@@ -656,7 +658,7 @@ def _event_counts(machines: list[_Machine], pool: _Pool, split: TimeSplit, test_
                 "failure_events_test": int(sum(len(m.labels.episodes) for m in machines
                                                if m.name in test_machines))}
     onsets, t = pool.onsets, pool.t
-    lead_up_start = onsets - plan.config.labeling.window_minutes * 60 * 10**9
+    lead_up_start = onsets - plan.config.labeling.window_minutes * MINUTE_NS
     train_end = t[split.train].max() if len(split.train) else split.split_ns
     return {"failure_events_train": int((onsets <= train_end).sum()),
             "failure_events_test": int(((lead_up_start < t.max()) & (onsets >= split.split_ns)).sum())}
