@@ -369,3 +369,113 @@ def test_the_drift_schedule_invokes_the_drift_function_as_deployed(
     assert invoke_config["MaximumRetryAttempts"] == 1
     assert invoke_config["DestinationConfig"]["OnFailure"]["Destination"] == queue_arn
     assert variables["DRIFT_RETRAIN"] == overrides.get("DriftRetrain", "false")
+
+
+# ---------------------------------------------------------------- alarms reach someone (issue 16, finding 1)
+
+STACK = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
+         "AWS::StackName": "modelforge-test", "AWS::URLSuffix": "amazonaws.com"}
+FOREIGN_ACCOUNT = "210987654321"
+
+
+def _text(value: Any) -> str:
+    """A string property whose only intrinsics are pseudo parameters (Ref or Fn::Sub), as deployed in STACK."""
+    if isinstance(value, str):
+        return value
+    if set(value) == {"Ref"} and value["Ref"] in STACK:
+        return STACK[value["Ref"]]
+    if set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
+        return re.sub(r"\$\{([^}]+)\}", lambda m: STACK[m.group(1)], value["Fn::Sub"])
+    raise AssertionError(f"not a string of pseudo parameters: {value}")
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _iam_match(pattern: str, value: str) -> bool:
+    """IAM's wildcards: * any run of characters (slashes and colons included), ? one character."""
+    return re.fullmatch(".*".join(".".join(map(re.escape, part.split("?"))) for part in pattern.split("*")),
+                        value) is not None
+
+
+def _condition_holds(condition: dict[str, Any], context: dict[str, str]) -> bool:
+    """The condition operators the stack's resource policies use, on a request with single-valued keys."""
+    for operator, tests in condition.items():
+        for key, expected in tests.items():
+            actual = context.get(key)
+            patterns = [_text(e) for e in _as_list(expected)]
+            if actual is None:
+                return False
+            if operator in ("StringEquals", "ArnEquals") and actual not in patterns:
+                return False
+            if operator in ("StringLike", "ArnLike") and not any(_iam_match(p, actual) for p in patterns):
+                return False
+            if operator not in ("StringEquals", "ArnEquals", "StringLike", "ArnLike"):
+                raise AssertionError(f"no evaluator for {operator}")
+    return True
+
+
+def _allows(statements: list[dict[str, Any]], service: str, action: str, context: dict[str, str]) -> bool:
+    """Whether an Allow statement for this service principal grants the action in this request context (and no
+    Deny refuses it)."""
+    def applies(statement: dict[str, Any]) -> bool:
+        principals = statement.get("Principal", {})
+        return (principals == "*" or service in _as_list(principals.get("Service", []))) and any(
+            _iam_match(pattern, action) for pattern in _as_list(statement["Action"])
+        ) and _condition_holds(statement.get("Condition", {}), context)
+
+    if any(s["Effect"] == "Deny" and applies(s) for s in statements):
+        return False
+    return any(s["Effect"] == "Allow" and applies(s) for s in statements)
+
+
+def test_every_alarm_action_can_be_delivered(transformed: dict[str, Any]) -> None:
+    """Every action of every alarm goes to a topic of this stack that CloudWatch may publish to: the topic's
+    key is a customer-managed key of the stack (an AWS managed alias/aws/* key's policy cannot admit
+    CloudWatch, so its alarms are dropped silently), whose policy lets cloudwatch.amazonaws.com encrypt for this
+    account's alarms, and the topic's policy lets the alarm publish, and only this stack's alarms: a request
+    for an alarm of another account (key and topic) or of another stack (topic) is refused."""
+    resources = transformed["Resources"]
+    alarms = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    topic_policies = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::SNS::TopicPolicy"]
+    assert len(alarms) >= 5
+    prefix = f"arn:aws:cloudwatch:{STACK['AWS::Region']}"
+    for name, alarm in alarms.items():
+        targets = [t for key in ("AlarmActions", "OKActions", "InsufficientDataActions") for t in alarm.get(key, [])]
+        assert alarm.get("AlarmActions"), f"{name} notifies nobody"
+        alarm_name = _text(alarm["AlarmName"])
+        own = {"aws:SourceAccount": STACK["AWS::AccountId"],
+               "aws:SourceArn": f"{prefix}:{STACK['AWS::AccountId']}:alarm:{alarm_name}"}
+        foreign = [
+            {**own, "aws:SourceAccount": FOREIGN_ACCOUNT,
+             "aws:SourceArn": f"{prefix}:{FOREIGN_ACCOUNT}:alarm:{alarm_name}"},
+            {**own, "aws:SourceArn": f"{prefix}:{STACK['AWS::AccountId']}:alarm:someone-else-{name}"},
+        ]
+        for target in targets:
+            assert set(target) == {"Ref"} and resources[target["Ref"]]["Type"] == "AWS::SNS::Topic", (name, target)
+            topic_id = target["Ref"]
+            key = resources[topic_id]["Properties"].get("KmsMasterKeyId")
+            assert isinstance(key, dict), (
+                f"{topic_id} is encrypted with {key!r}, a key whose policy is not this stack's "
+                "(alias/aws/sns cannot admit CloudWatch): the alarm's notifications would be dropped")
+            (key_id,) = _referenced_resources(key)
+            assert resources[key_id]["Type"] == "AWS::KMS::Key", (topic_id, key_id)
+            key_props = resources[key_id]["Properties"]
+            assert key_props["EnableKeyRotation"] is True, key_id
+            key_statements = key_props["KeyPolicy"]["Statement"]
+            root = {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}
+            assert any(s["Effect"] == "Allow" and s["Principal"] == root and s["Action"] == "kms:*"
+                       for s in key_statements), f"{key_id}: the account cannot administer its key"
+            for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+                assert _allows(key_statements, "cloudwatch.amazonaws.com", action, own), (name, key_id, action)
+                # For this account's alarms only; which of them may publish is the topic policy's business.
+                assert not _allows(key_statements, "cloudwatch.amazonaws.com", action, foreign[0]), (
+                    name, key_id, action)
+            topic_statements = [s for p in topic_policies if {"Ref": topic_id} in p["Topics"]
+                                for s in p["PolicyDocument"]["Statement"]
+                                if {"Ref": topic_id} in _as_list(s["Resource"])]
+            assert _allows(topic_statements, "cloudwatch.amazonaws.com", "sns:Publish", own), (name, topic_id)
+            for context in foreign:
+                assert not _allows(topic_statements, "cloudwatch.amazonaws.com", "sns:Publish", context), (
+                    name, topic_id, context)
