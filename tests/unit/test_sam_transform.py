@@ -169,13 +169,43 @@ def test_iam_is_the_default(transformed: dict[str, Any]) -> None:
     assert set(transformed["Parameters"]["ApiAuth"]["AllowedValues"]) == {"IAM", "JWT"}
 
 
+# Rights by role (docs/security.md, "Rights by role"): every route but the open ones belongs to exactly one role.
+ROLE_ROUTES = {
+    "read": {("/status/{process_id}", "get"), ("/jobs", "get"), ("/machines", "get"), ("/models", "get"),
+             ("/models/{machine_name}/{indicator}", "get"), ("/openapi.json", "get"), ("/swagger", "get")},
+    "train": {("/train", "post")},
+    "predict": {("/predict", "post")},
+    "promote": {("/models/{machine_name}/{indicator}/promote", "post")},
+}
+ROLE_OF_ROUTE = {route: role for role, routes in ROLE_ROUTES.items() for route in routes}
+
+
+def jwt_scope(role: str) -> str:
+    return f"modelforge/{role}"
+
+
+def test_every_route_belongs_to_exactly_one_role(deployed: tuple[str, dict[str, Any]]) -> None:
+    operations = _operations(_http_api_body(deployed[1]))
+    in_roles = [route for routes in ROLE_ROUTES.values() for route in routes]
+
+    assert len(in_roles) == len(set(in_roles)), "a route in two roles"
+    assert set(operations) == set(in_roles) | OPEN_ROUTES
+    assert not set(in_roles) & OPEN_ROUTES
+
+
 def test_every_route_but_health_requires_the_chosen_authorization(deployed: tuple[str, dict[str, Any]]) -> None:
+    """Under IAM every route but /health needs SigV4 (what a principal may invoke is its policy's business, see
+    the next tests); under JWT each needs a token with its role's scope."""
     api_auth, template = deployed
     operations = _operations(_http_api_body(template))
     assert ("/train", "post") in operations and ("/health", "get") in operations
-    required = [{"JwtAuthorizer": []}] if api_auth == "JWT" else [{"AWS_IAM": []}]
     for route, operation in operations.items():
-        expected = [{"NONE": []}] if route in OPEN_ROUTES else required
+        if route in OPEN_ROUTES:
+            expected = [{"NONE": []}]
+        elif api_auth == "JWT":
+            expected = [{"JwtAuthorizer": [jwt_scope(ROLE_OF_ROUTE[route])]}]
+        else:
+            expected = [{"AWS_IAM": []}]
         assert operation.get("security") == expected, route
 
 
@@ -479,3 +509,85 @@ def test_every_alarm_action_can_be_delivered(transformed: dict[str, Any]) -> Non
             for context in foreign:
                 assert not _allows(topic_statements, "cloudwatch.amazonaws.com", "sns:Publish", context), (
                     name, topic_id, context)
+
+
+# ---------------------------------------------------------------- rights by role under IAM (issue 16, finding 2)
+
+ROLE_OUTPUTS = {"read": "ReadRoleInvokeResources", "train": "TrainRoleInvokeResources",
+                "predict": "PredictRoleInvokeResources", "promote": "PromoteRoleInvokeResources"}
+API_ID = "a1b2c3d4e5"
+SECURITY_DOC = TEMPLATE_PATH.parent / "docs" / "security.md"
+
+
+def _deployed_text(value: Any, names: dict[str, str]) -> str:
+    """An output's value as deployed: Fn::Join and Fn::Sub over pseudo parameters, parameters and the API id."""
+    if isinstance(value, str):
+        return value
+    if set(value) == {"Fn::Join"}:
+        separator, items = value["Fn::Join"]
+        return str(separator).join(_deployed_text(item, names) for item in items)
+    if set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
+        return re.sub(r"\$\{([^}]+)\}", lambda m: names[m.group(1)], value["Fn::Sub"])
+    if set(value) == {"Ref"}:
+        return names[value["Ref"]]
+    raise AssertionError(f"no resolver for {value}")
+
+
+def _role_resources(template: dict[str, Any], stage: str) -> dict[str, list[str]]:
+    names = {**STACK, "HttpApi": API_ID, "Stage": stage}
+    return {role: _deployed_text(template["Outputs"][output]["Value"], names).split(",")
+            for role, output in ROLE_OUTPUTS.items()}
+
+
+def _request_arn(route: tuple[str, str], stage: str, api_id: str = API_ID) -> str:
+    """What API Gateway authorizes for a request to the route: path parameters filled in."""
+    path, method = route
+    concrete = re.sub(r"\{[^}]+\}", "value-1", path)
+    return (f"arn:aws:execute-api:{STACK['AWS::Region']}:{STACK['AWS::AccountId']}:{api_id}/{stage}/"
+            f"{method.upper()}{concrete}")
+
+
+@pytest.mark.parametrize("overrides", [{}, {"ApiAuth": "IAM", "Stage": "prod"}], ids=["default", "IAM"])
+def test_each_roles_invoke_resources_allow_exactly_its_routes(
+    monkeypatch_module: pytest.MonkeyPatch, overrides: dict[str, str]
+) -> None:
+    monkeypatch_module.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    template = _as_deployed(_translate(overrides), overrides)
+    stage = overrides.get("Stage", template["Parameters"]["Stage"]["Default"])
+    resources = _role_resources(template, stage)
+    operations = _operations(_http_api_body(template))
+
+    for route in operations:
+        allowed_by = {role for role, arns in resources.items()
+                      if any(_iam_match(arn, _request_arn(route, stage)) for arn in arns)}
+        assert allowed_by == ({ROLE_OF_ROUTE[route]} if route in ROLE_OF_ROUTE else set()), route
+        for other in (_request_arn(route, "prod" if stage != "prod" else "dev"),
+                      _request_arn(route, stage, api_id="zzzzzzzzzz")):
+            assert not any(_iam_match(arn, other) for arns in resources.values() for arn in arns), other
+    for role, arns in resources.items():  # and no resource is dead weight
+        for arn in arns:
+            assert any(_iam_match(arn, _request_arn(route, stage)) for route in ROLE_ROUTES[role]), (role, arn)
+
+
+def _documented_policies() -> dict[str, dict[str, Any]]:
+    section = SECURITY_DOC.read_text().split("## Rights by role", 1)[1].split("\n## ", 1)[0]
+    policies = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", section, flags=re.DOTALL)]
+    return {statement["Sid"]: statement for policy in policies for statement in policy["Statement"]}
+
+
+def test_the_documented_example_policies_are_the_templates(transformed: dict[str, Any]) -> None:
+    documented = _documented_policies()
+    resources = _role_resources(transformed, "<stage>")
+
+    assert set(documented) == {f"Modelforge{role.capitalize()}" for role in ROLE_OUTPUTS}
+    for role, arns in resources.items():
+        statement = documented[f"Modelforge{role.capitalize()}"]
+        assert (statement["Effect"], statement["Action"]) == ("Allow", "execute-api:Invoke"), role
+        placeholders = {"<region>": STACK["AWS::Region"], "<account-id>": STACK["AWS::AccountId"],
+                        "<api-id>": API_ID}
+        filled = []
+        for arn in statement["Resource"]:
+            for placeholder, value in placeholders.items():
+                arn = arn.replace(placeholder, value)
+            filled.append(arn)
+        assert filled == arns, role
