@@ -591,3 +591,59 @@ def test_the_documented_example_policies_are_the_templates(transformed: dict[str
                 arn = arn.replace(placeholder, value)
             filled.append(arn)
         assert filled == arns, role
+
+
+# ---------------------------------------------------------------- cost guards (issue 16, finding 3)
+
+RESERVED_CONCURRENCY = {"TrainingFunction": "TrainingReservedConcurrency", "GateFunction": "GateReservedConcurrency"}
+ROUTE_THROTTLES = {  # route key -> (burst parameter, rate parameter)
+    "POST /train": ("TrainRouteBurstLimit", "TrainRouteRateLimit"),
+    "POST /models/{machine_name}/{indicator}/promote": ("PromoteRouteBurstLimit", "PromoteRouteRateLimit"),
+}
+TUNED = {"TrainingReservedConcurrency": "3", "GateReservedConcurrency": "0", "MaxJobsInFlight": "2",
+         "TrainRouteRateLimit": "0.5", "TrainRouteBurstLimit": "2", "PromoteRouteRateLimit": "0.2",
+         "PromoteRouteBurstLimit": "1"}
+
+
+def test_the_cost_guards_are_on_by_default_and_consistent(transformed: dict[str, Any]) -> None:
+    parameters = transformed["Parameters"]
+    default = {name: float(parameters[name]["Default"]) for name in TUNED}
+    stage = next(r for r in transformed["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Stage")
+    fallback = stage["Properties"]["DefaultRouteSettings"]
+
+    for name in TUNED:
+        assert parameters[name]["Type"] == "Number", name
+        assert parameters[name].get("Description"), name
+    assert default["TrainingReservedConcurrency"] > 0 and default["GateReservedConcurrency"] > 0
+    for name in RESERVED_CONCURRENCY.values():  # 0 means unreserved
+        assert parameters[name]["MinValue"] == 0, name
+    # A job the API accepts gets a training function, and a finished training a gate function.
+    assert 1 <= default["MaxJobsInFlight"] <= default["TrainingReservedConcurrency"]
+    assert default["GateReservedConcurrency"] >= default["TrainingReservedConcurrency"]
+    for burst, rate in ROUTE_THROTTLES.values():  # the guarded routes are stricter than the default route
+        assert 0 < default[rate] < fallback["ThrottlingRateLimit"], rate
+        assert 0 < default[burst] < fallback["ThrottlingBurstLimit"], burst
+
+
+@pytest.mark.parametrize("overrides", [{}, TUNED], ids=["defaults", "tuned"])
+def test_the_cost_guards_reach_the_deployed_resources(
+    monkeypatch_module: pytest.MonkeyPatch, overrides: dict[str, str]
+) -> None:
+    monkeypatch_module.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    template = _as_deployed(_translate(overrides), overrides)
+    values = _parameter_values(template, overrides)
+    resources = template["Resources"]
+    (stage,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Stage"]
+    route_keys = {f"{method.upper()} {path}" for path, method in _operations(_http_api_body(template))}
+
+    for function, parameter in RESERVED_CONCURRENCY.items():
+        assert resources[function]["Type"] == "AWS::Lambda::Function"
+        reserved = resources[function]["Properties"].get("ReservedConcurrentExecutions")
+        assert reserved == (None if values[parameter] == "0" else values[parameter]), function  # 0: unreserved
+    assert set(stage["RouteSettings"]) == set(ROUTE_THROTTLES)
+    for route_key, (burst, rate) in ROUTE_THROTTLES.items():
+        assert route_key in route_keys, route_key  # a setting for a route that does not exist fails the deploy
+        assert stage["RouteSettings"][route_key] == {"ThrottlingBurstLimit": values[burst],
+                                                     "ThrottlingRateLimit": values[rate]}, route_key
+    variables = resources["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["MAX_JOBS_IN_FLIGHT"] == values["MaxJobsInFlight"]

@@ -493,3 +493,10 @@ def test_the_resolved_state_machine_points_at_the_stack(local_stack: LocalStack)
         assert state["Resource"].startswith("arn:aws:states:::"), name
         if ":dynamodb:" in state["Resource"]:
             assert state["Parameters"]["TableName"] == local_stack.tables["JobsTable"].name, name
+
+
+def test_the_local_api_function_gets_the_jobs_in_flight_limit(local_stack: LocalStack) -> None:
+    """MAX_JOBS_IN_FLIGHT (the MaxJobsInFlight parameter) reaches the API function, as a string Lambda accepts."""
+    assert local_stack.functions["ApiFunction"].environment["MAX_JOBS_IN_FLIGHT"] == "8"
+    stack = resolve_stack(parameter_overrides={"MaxJobsInFlight": "3"})
+    assert stack.functions["ApiFunction"].environment["MAX_JOBS_IN_FLIGHT"] == "3"
