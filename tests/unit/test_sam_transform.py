@@ -144,6 +144,10 @@ def _operations(body: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
             for method, operation in operations.items()}
 
 
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
 @pytest.fixture(scope="module")
 def transformed(monkeypatch_module: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch_module.setenv("AWS_DEFAULT_REGION", "us-east-1")
@@ -300,18 +304,32 @@ def test_default_route_is_throttled(transformed: dict[str, Any]) -> None:
     assert settings["ThrottlingRateLimit"] > 0 and settings["ThrottlingBurstLimit"] > 0
 
 
-def test_policies_name_one_resource_and_no_wildcard_data_actions(transformed: dict[str, Any]) -> None:
+# Where AWS accepts nothing but Resource "*" (no resource type in the Service Authorization Reference), the only
+# exceptions to "every grant names its resource": Step Functions' log delivery actions, and the two managed
+# policies SAM attaches (AWSLambdaBasicExecutionRole: logs:CreateLogGroup/CreateLogStream/PutLogEvents;
+# AWSXrayWriteOnlyAccess: xray:PutTraceSegments/PutTelemetryRecords/GetSampling*, for Tracing: Active).
+STAR_ONLY_ACTIONS = {"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+                     "logs:DeleteLogDelivery", "logs:ListLogDeliveries"}
+MANAGED_POLICIES = {"function": {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"},
+                    "state machine": {"AWSXrayWriteOnlyAccess"}}
+
+
+def test_policies_name_their_resources_and_no_wildcard_actions(transformed: dict[str, Any]) -> None:
+    roles = 0
     for name, resource in transformed["Resources"].items():
         if resource["Type"] != "AWS::IAM::Role":
             continue
-        for policy in resource["Properties"].get("Policies", []):
-            for statement in policy["PolicyDocument"]["Statement"]:
-                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-                for action in actions:
-                    service = action.split(":", 1)[0]
-                    if service in ("dynamodb", "s3", "states", "lambda", "sqs"):
-                        assert not action.endswith(":*"), (name, action)
-                        assert statement["Resource"] != "*", (name, action)
+        roles += 1
+        for statement in _statements(resource):
+            actions = _as_list(statement["Action"])
+            for action in actions:
+                assert "*" not in action, (name, action)  # no service:*, no Get*, no GenerateDataKey*
+            if statement["Resource"] == "*" or "*" in _as_list(statement["Resource"]):
+                assert set(actions) <= STAR_ONLY_ACTIONS, (name, actions)
+        kind = "state machine" if name.endswith("StateMachineRole") else "function"
+        assert {arn.rsplit("/", 1)[-1] for arn in resource["Properties"].get("ManagedPolicyArns", [])} == (
+            MANAGED_POLICIES[kind]), name
+    assert roles == 7
 
 
 # The DriftFunction's role after the transform: each service's actions on exactly these resources, nothing else.
@@ -341,7 +359,7 @@ def test_the_drift_function_may_touch_only_its_tables_buckets_state_machine_and_
         assert len(services) == 1, statement
         (service,) = services
         targets = _referenced_resources(statement["Resource"]) - _PSEUDO
-        assert statement["Effect"] == "Allow" and "Condition" not in statement
+        assert statement["Effect"] == "Allow" and ("Condition" not in statement or service == "dynamodb")
         assert len(targets) == 1, statement  # each statement names one resource (and its objects or indexes)
         scope.setdefault(service, set()).update(targets)
         if service == "s3":
@@ -352,11 +370,9 @@ def test_the_drift_function_may_touch_only_its_tables_buckets_state_machine_and_
             assert actions == ["sqs:SendMessage"]
 
     assert scope == DRIFT_SCOPE
-    state_machine_names = [
-        statement["Resource"]["Fn::Sub"][1]["stateMachineName"]
-        for statement in _statements(role) if statement["Action"] == ["states:StartExecution"]
-    ]
-    assert state_machine_names == [{"Fn::GetAtt": ["TrainingStateMachine", "Name"]}]
+    state_machines = [statement["Resource"] for statement in _statements(role)
+                      if _as_list(statement["Action"]) == ["states:StartExecution"]]
+    assert state_machines == [{"Ref": "TrainingStateMachine"}]
     # Besides the policies above, only Lambda's own logging and X-Ray (Tracing: Active).
     assert {arn.rsplit("/", 1)[-1] for arn in role["Properties"]["ManagedPolicyArns"]} == {
         "AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"}
@@ -417,10 +433,6 @@ def _text(value: Any) -> str:
     if set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
         return re.sub(r"\$\{([^}]+)\}", lambda m: STACK[m.group(1)], value["Fn::Sub"])
     raise AssertionError(f"not a string of pseudo parameters: {value}")
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
 
 
 def _iam_match(pattern: str, value: str) -> bool:
@@ -647,3 +659,205 @@ def test_the_cost_guards_reach_the_deployed_resources(
                                                      "ThrottlingRateLimit": values[rate]}, route_key
     variables = resources["ApiFunction"]["Properties"]["Environment"]["Variables"]
     assert variables["MAX_JOBS_IN_FLIGHT"] == values["MaxJobsInFlight"]
+
+
+# ---------------------------------------------------------------- least privilege, exactly (issue 16, finding 4)
+
+# Key prefixes the functions read and write: the buckets' grants are on these prefixes only.
+PROCESSED = "processed"  # PROCESSED_DATA_PREFIX: telemetry and manifests (adapters/telemetry.py)
+FAILURE_EVENTS = "failure_events"  # TrainingSettings.failure_events_prefix (adapters/failure_events.py)
+MODELS = "model"  # MODEL_KEY_PREFIX: artifacts, reports, profiles, holdouts (logic/training_job.py)
+NOT_POINTER_OR_HISTORY = {"ForAllValues:StringNotLike": {"dynamodb:LeadingKeys": ["champion#*", "history#*"]}}
+NOT_HISTORY = {"ForAllValues:StringNotLike": {"dynamodb:LeadingKeys": ["history#*"]}}
+ONLY_HISTORY = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["history#*"]}}
+LOG_GROUPS = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*"
+
+# Every grant of every role, derived from the calls the code makes: (action, resource) -> its condition (None:
+# unconditional). A resource is a logical id (its ARN), "<id>/<suffix>" (${id.Arn}/<suffix>) or a literal.
+# The translated template must grant exactly these, each exactly once, and nothing else.
+ROLE_GRANTS: dict[str, dict[tuple[str, str], dict[str, Any] | None]] = {
+    "ApiFunction": {
+        ("dynamodb:PutItem", "JobsTable"): None,  # JobStore.create (POST /train)
+        ("dynamodb:GetItem", "JobsTable"): None,  # JobStore.get (GET /status)
+        ("dynamodb:UpdateItem", "JobsTable"): None,  # JobStore.mark_failed (StartExecution failed)
+        ("dynamodb:Query", "JobsTable/index/*"): None,  # JobStore.list: by_machine, by_status, by_created (GET /jobs)
+        ("dynamodb:GetItem", "IdempotencyTable"): None,  # Powertools DynamoDBPersistenceLayer._get_record
+        ("dynamodb:PutItem", "IdempotencyTable"): None,  # ... _put_record
+        ("dynamodb:UpdateItem", "IdempotencyTable"): None,  # ... _update_record
+        ("dynamodb:DeleteItem", "IdempotencyTable"): None,  # ... _delete_record (the submission failed)
+        ("dynamodb:GetItem", "ModelsTable"): None,  # ModelRegistry.get_version, champion_pointer (GET /models/..)
+        ("dynamodb:Query", "ModelsTable"): None,  # ModelRegistry.list_versions (GET /models), history
+        # ModelRegistry.promote's transact_write_items: Update the pointer, the promoted and the archived version
+        ("dynamodb:UpdateItem", "ModelsTable"): NOT_HISTORY,
+        ("dynamodb:PutItem", "ModelsTable"): ONLY_HISTORY,  # ... and Put the history item
+        ("s3:ListBucket", "DataBucket"): None,  # TelemetryCatalog.list_machines; a missing manifest is a 404
+        ("s3:GetObject", f"DataBucket/{PROCESSED}/*"): None,  # TelemetryCatalog.describe (the manifest)
+        ("s3:GetObject", f"ModelsBucket/{MODELS}/*"): None,  # ModelArtifactStore.get_verified before a promotion
+        ("states:StartExecution", "TrainingStateMachine"): None,  # ExecutionStarter.start (POST /train)
+    },
+    "TrainingFunction": {
+        ("dynamodb:GetItem", "JobsTable"): None,  # JobStore.get (train_for_job)
+        ("dynamodb:PutItem", "ModelsTable"): NOT_POINTER_OR_HISTORY,  # ModelRegistry.put_version (a candidate)
+        ("s3:ListBucket", "DataBucket"): None,  # wr.s3.read_parquet lists the dataset; missing events are a 404
+        ("s3:GetObject", f"DataBucket/{PROCESSED}/*"): None,  # TelemetryStore.read (wr.s3.read_parquet)
+        ("s3:GetObject", f"DataBucket/{FAILURE_EVENTS}/*"): None,  # FailureEventStore.read
+        ("s3:PutObject", f"ModelsBucket/{MODELS}/*"): None,  # ModelArtifactStore.put (model, report, profile, holdout)
+        ("s3:DeleteObject", f"ModelsBucket/{MODELS}/*"): None,  # ModelArtifactStore.delete (registration failed)
+    },
+    "GateFunction": {
+        ("dynamodb:GetItem", "JobsTable"): None,  # JobStore.get (gate_challenger)
+        ("dynamodb:GetItem", "ModelsTable"): None,  # ModelRegistry.get_version, champion
+        ("dynamodb:UpdateItem", "ModelsTable"): NOT_HISTORY,  # ModelRegistry.reject; promote's pointer and versions
+        ("dynamodb:PutItem", "ModelsTable"): ONLY_HISTORY,  # ModelRegistry.promote's history item
+        ("s3:GetObject", f"ModelsBucket/{MODELS}/*"): None,  # ModelArtifactStore.get_verified (holdouts, models)
+    },
+    "PredictFunction": {
+        ("dynamodb:GetItem", "ModelsTable"): None,  # ChampionCache: champion_pointer, get_version
+        ("s3:GetObject", f"ModelsBucket/{MODELS}/*"): None,  # ChampionCache: get_verified (the champion's model)
+    },
+    "ReconcileFunction": {
+        ("dynamodb:GetItem", "JobsTable"): None,  # JobStore.get (reconcile_execution)
+        ("dynamodb:UpdateItem", "JobsTable"): None,  # JobStore.mark_failed
+        ("sqs:SendMessage", "ReconcileFailuresQueue"): None,  # EventInvokeConfig OnFailure (added by SAM)
+    },
+    "DriftFunction": {
+        ("dynamodb:Scan", "ModelsTable"): None,  # ModelRegistry.list_champions (the pointer items)
+        ("dynamodb:GetItem", "ModelsTable"): None,  # ModelRegistry.champion, get_version
+        ("dynamodb:UpdateItem", "ModelsTable"): NOT_POINTER_OR_HISTORY,  # ModelRegistry.record_drift
+        ("dynamodb:PutItem", "JobsTable"): None,  # JobStore.create (retraining, jobs_api.submit_training)
+        ("dynamodb:UpdateItem", "JobsTable"): None,  # JobStore.mark_failed (StartExecution failed)
+        ("s3:ListBucket", "DataBucket"): None,  # wr.s3.read_parquet lists the dataset; a missing manifest is a 404
+        ("s3:GetObject", f"DataBucket/{PROCESSED}/*"): None,  # TelemetryCatalog.describe, TelemetryStore.read
+        ("s3:GetObject", f"ModelsBucket/{MODELS}/*"): None,  # ModelArtifactStore.get_verified (the profile)
+        ("states:StartExecution", "TrainingStateMachine"): None,  # ExecutionStarter.start (retraining)
+        ("sqs:SendMessage", "DriftCheckFailuresQueue"): None,  # EventInvokeConfig OnFailure (added by SAM)
+    },
+    "TrainingStateMachine": {
+        ("lambda:InvokeFunction", "TrainingFunction"): None,  # TrainModel (arn:...:states:::lambda:invoke)
+        ("lambda:InvokeFunction", "GateFunction"): None,  # GateChallenger
+        ("dynamodb:UpdateItem", "JobsTable"): None,  # MarkJobRunning, MarkJobCompleted, MarkJobFailed
+        # CloudWatch Logs delivery of the execution logs (Logging): the *LogDelivery actions accept only "*"; the
+        # resource-policy and log-group reads take the account's log groups in the region.
+        **{(action, "*"): None for action in sorted(STAR_ONLY_ACTIONS)},
+        ("logs:PutResourcePolicy", LOG_GROUPS): None,
+        ("logs:DescribeResourcePolicies", LOG_GROUPS): None,
+        ("logs:DescribeLogGroups", LOG_GROUPS): None,
+    },
+}
+
+
+def _grant_resource(value: Any) -> str:
+    """A statement's resource in ROLE_GRANTS' notation. A SAM policy template's ARN (Fn::Sub of one variable,
+    a Ref or a GetAtt .Name) becomes its resource's id plus what follows the variable, e.g. "DataBucket/*" or
+    "TrainingFunction*", so a template that crept back shows up as grants ROLE_GRANTS lacks."""
+    if isinstance(value, dict) and set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], list):
+        text, variables = value["Fn::Sub"]
+        ((variable, target),) = variables.items()
+        logical_id = target["Ref"] if "Ref" in target else target["Fn::GetAtt"][0]
+        return str(logical_id) + text.split("${" + variable + "}", 1)[1]
+    if value == "*":
+        return "*"
+    if isinstance(value, dict) and set(value) == {"Fn::GetAtt"} and value["Fn::GetAtt"][1] == "Arn":
+        return str(value["Fn::GetAtt"][0])
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return str(value["Ref"])
+    if isinstance(value, dict) and set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
+        match = re.fullmatch(r"\$\{([A-Za-z0-9]+)\.Arn\}/(.+)", value["Fn::Sub"])
+        return f"{match.group(1)}/{match.group(2)}" if match else value["Fn::Sub"]
+    raise AssertionError(f"a resource not named by logical id: {value}")
+
+
+def _role_of(resources: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    props = resources[logical_id]["Properties"]
+    role = props.get("Role") or props.get("RoleArn")
+    return dict(resources[role["Fn::GetAtt"][0]])
+
+
+def _granted(role: dict[str, Any]) -> dict[tuple[str, str], list[dict[str, Any] | None]]:
+    granted: dict[tuple[str, str], list[dict[str, Any] | None]] = {}
+    for statement in _statements(role):
+        assert statement["Effect"] == "Allow", statement
+        assert not {"NotAction", "NotResource"} & set(statement), statement
+        for action in _as_list(statement["Action"]):
+            for resource in _as_list(statement["Resource"]):
+                granted.setdefault((action, _grant_resource(resource)), []).append(statement.get("Condition"))
+    return granted
+
+
+def test_every_role_has_exactly_the_grants_its_code_needs(transformed: dict[str, Any]) -> None:
+    """The exact allow-list: every action a role has is in ROLE_GRANTS with the same resource and condition,
+    granted once, and every grant ROLE_GRANTS lists is there. No DeleteItem, BatchWriteItem or Scan that no code
+    calls, no PutObjectAcl or PutLifecycleConfiguration, no PutItem for the state machine."""
+    resources = transformed["Resources"]
+    owners = {name for name, r in resources.items()
+              if r["Type"] in ("AWS::Lambda::Function", "AWS::StepFunctions::StateMachine")}
+    assert owners == set(ROLE_GRANTS)
+    for owner, expected in ROLE_GRANTS.items():
+        granted = _granted(_role_of(resources, owner))
+        extra = set(granted) - set(expected)
+        missing = set(expected) - set(granted)
+        assert not extra, f"{owner} may do what no code of it needs: {sorted(extra)}"
+        assert not missing, f"{owner} lacks what its code calls: {sorted(missing)}"
+        for grant, conditions in granted.items():
+            assert conditions == [expected[grant]], (owner, grant, conditions)
+
+
+def test_the_granted_prefixes_are_the_ones_the_functions_use(transformed: dict[str, Any]) -> None:
+    from modelforge.settings import TrainingSettings
+
+    stack = resolve_stack()
+    for name in ("ApiFunction", "TrainingFunction", "DriftFunction"):
+        assert stack.functions[name].environment["PROCESSED_DATA_PREFIX"] == PROCESSED, name
+    training = TrainingSettings.from_env(stack.functions["TrainingFunction"].environment)
+    assert (training.model_key_prefix, training.failure_events_prefix) == (MODELS, FAILURE_EVENTS)
+
+
+def _leading_key_allows(condition: dict[str, Any] | None, key: str) -> bool:
+    if condition is None:
+        return True
+    ((operator, tests),) = condition.items()
+    patterns = tests["dynamodb:LeadingKeys"]
+    matched = any(_iam_match(p, key) for p in patterns)
+    return {"ForAllValues:StringLike": matched, "ForAllValues:StringNotLike": not matched}[operator]
+
+
+def test_only_the_gate_and_the_promote_path_write_champion_pointers_and_history(
+    transformed: dict[str, Any],
+) -> None:
+    """Which roles' policies let them write which kind of item of the models table (by its partition key)."""
+    resources = transformed["Resources"]
+    granted = {owner: _granted(_role_of(resources, owner)) for owner in ROLE_GRANTS}
+
+    def writers(action: str, key: str) -> set[str]:
+        return {owner for owner, grants in granted.items()
+                if any(_leading_key_allows(c, key) for c in grants.get((action, "ModelsTable"), []))}
+
+    for kind, key in (("pointer", "champion#pump-1#status"), ("history", "history#pump-1#status"),
+                      ("version", "pump-1#status")):
+        expected = {
+            "pointer": {"dynamodb:UpdateItem": {"ApiFunction", "GateFunction"}, "dynamodb:PutItem": set()},
+            "history": {"dynamodb:UpdateItem": set(), "dynamodb:PutItem": {"ApiFunction", "GateFunction"}},
+            "version": {"dynamodb:UpdateItem": {"ApiFunction", "GateFunction", "DriftFunction"},
+                        "dynamodb:PutItem": {"TrainingFunction"}},
+        }[kind]
+        for action, owners in expected.items():
+            assert writers(action, key) == owners, (kind, action)
+        for action in ("dynamodb:DeleteItem", "dynamodb:BatchWriteItem"):
+            assert writers(action, key) == set(), (kind, action)
+
+
+def test_only_the_training_role_writes_model_objects(transformed: dict[str, Any]) -> None:
+    """By the roles' policies, and for every other principal of the account by the bucket's policy."""
+    resources = transformed["Resources"]
+    write_actions = ("s3:PutObject", "s3:DeleteObject")
+    for owner in ROLE_GRANTS:
+        grants = _granted(_role_of(resources, owner))
+        writes = {a for a, r in grants if a in write_actions and r.startswith("ModelsBucket")}
+        assert writes == (set(write_actions) if owner == "TrainingFunction" else set()), owner
+    training_role = resources["TrainingFunction"]["Properties"]["Role"]
+    (policy,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::S3::BucketPolicy"
+                 and r["Properties"]["Bucket"] == {"Ref": "ModelsBucket"}]
+    denies = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Deny" and s["Principal"] == "*"
+              and s["Resource"] == {"Fn::Sub": f"${{ModelsBucket.Arn}}/{MODELS}/*"}]
+    assert [(set(s["Action"]), s["Condition"]) for s in denies] == [
+        (set(write_actions), {"ArnNotEquals": {"aws:PrincipalArn": training_role}})]
