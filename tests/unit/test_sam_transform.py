@@ -144,6 +144,10 @@ def _operations(body: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
             for method, operation in operations.items()}
 
 
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
 @pytest.fixture(scope="module")
 def transformed(monkeypatch_module: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch_module.setenv("AWS_DEFAULT_REGION", "us-east-1")
@@ -169,13 +173,43 @@ def test_iam_is_the_default(transformed: dict[str, Any]) -> None:
     assert set(transformed["Parameters"]["ApiAuth"]["AllowedValues"]) == {"IAM", "JWT"}
 
 
+# Rights by role (docs/security.md, "Rights by role"): every route but the open ones belongs to exactly one role.
+ROLE_ROUTES = {
+    "read": {("/status/{process_id}", "get"), ("/jobs", "get"), ("/machines", "get"), ("/models", "get"),
+             ("/models/{machine_name}/{indicator}", "get"), ("/openapi.json", "get"), ("/swagger", "get")},
+    "train": {("/train", "post")},
+    "predict": {("/predict", "post")},
+    "promote": {("/models/{machine_name}/{indicator}/promote", "post")},
+}
+ROLE_OF_ROUTE = {route: role for role, routes in ROLE_ROUTES.items() for route in routes}
+
+
+def jwt_scope(role: str) -> str:
+    return f"modelforge/{role}"
+
+
+def test_every_route_belongs_to_exactly_one_role(deployed: tuple[str, dict[str, Any]]) -> None:
+    operations = _operations(_http_api_body(deployed[1]))
+    in_roles = [route for routes in ROLE_ROUTES.values() for route in routes]
+
+    assert len(in_roles) == len(set(in_roles)), "a route in two roles"
+    assert set(operations) == set(in_roles) | OPEN_ROUTES
+    assert not set(in_roles) & OPEN_ROUTES
+
+
 def test_every_route_but_health_requires_the_chosen_authorization(deployed: tuple[str, dict[str, Any]]) -> None:
+    """Under IAM every route but /health needs SigV4 (what a principal may invoke is its policy's business, see
+    the next tests); under JWT each needs a token with its role's scope."""
     api_auth, template = deployed
     operations = _operations(_http_api_body(template))
     assert ("/train", "post") in operations and ("/health", "get") in operations
-    required = [{"JwtAuthorizer": []}] if api_auth == "JWT" else [{"AWS_IAM": []}]
     for route, operation in operations.items():
-        expected = [{"NONE": []}] if route in OPEN_ROUTES else required
+        if route in OPEN_ROUTES:
+            expected = [{"NONE": []}]
+        elif api_auth == "JWT":
+            expected = [{"JwtAuthorizer": [jwt_scope(ROLE_OF_ROUTE[route])]}]
+        else:
+            expected = [{"AWS_IAM": []}]
         assert operation.get("security") == expected, route
 
 
@@ -270,18 +304,32 @@ def test_default_route_is_throttled(transformed: dict[str, Any]) -> None:
     assert settings["ThrottlingRateLimit"] > 0 and settings["ThrottlingBurstLimit"] > 0
 
 
-def test_policies_name_one_resource_and_no_wildcard_data_actions(transformed: dict[str, Any]) -> None:
+# Where AWS accepts nothing but Resource "*" (no resource type in the Service Authorization Reference), the only
+# exceptions to "every grant names its resource": Step Functions' log delivery actions, and the two managed
+# policies SAM attaches (AWSLambdaBasicExecutionRole: logs:CreateLogGroup/CreateLogStream/PutLogEvents;
+# AWSXrayWriteOnlyAccess: xray:PutTraceSegments/PutTelemetryRecords/GetSampling*, for Tracing: Active).
+STAR_ONLY_ACTIONS = {"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+                     "logs:DeleteLogDelivery", "logs:ListLogDeliveries"}
+MANAGED_POLICIES = {"function": {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"},
+                    "state machine": {"AWSXrayWriteOnlyAccess"}}
+
+
+def test_policies_name_their_resources_and_no_wildcard_actions(transformed: dict[str, Any]) -> None:
+    roles = 0
     for name, resource in transformed["Resources"].items():
         if resource["Type"] != "AWS::IAM::Role":
             continue
-        for policy in resource["Properties"].get("Policies", []):
-            for statement in policy["PolicyDocument"]["Statement"]:
-                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-                for action in actions:
-                    service = action.split(":", 1)[0]
-                    if service in ("dynamodb", "s3", "states", "lambda", "sqs"):
-                        assert not action.endswith(":*"), (name, action)
-                        assert statement["Resource"] != "*", (name, action)
+        roles += 1
+        for statement in _statements(resource):
+            actions = _as_list(statement["Action"])
+            for action in actions:
+                assert "*" not in action, (name, action)  # no service:*, no Get*, no GenerateDataKey*
+            if statement["Resource"] == "*" or "*" in _as_list(statement["Resource"]):
+                assert set(actions) <= STAR_ONLY_ACTIONS, (name, actions)
+        kind = "state machine" if name.endswith("StateMachineRole") else "function"
+        assert {arn.rsplit("/", 1)[-1] for arn in resource["Properties"].get("ManagedPolicyArns", [])} == (
+            MANAGED_POLICIES[kind]), name
+    assert roles == 7
 
 
 # The DriftFunction's role after the transform: each service's actions on exactly these resources, nothing else.
@@ -311,7 +359,7 @@ def test_the_drift_function_may_touch_only_its_tables_buckets_state_machine_and_
         assert len(services) == 1, statement
         (service,) = services
         targets = _referenced_resources(statement["Resource"]) - _PSEUDO
-        assert statement["Effect"] == "Allow" and "Condition" not in statement
+        assert statement["Effect"] == "Allow" and ("Condition" not in statement or service == "dynamodb")
         assert len(targets) == 1, statement  # each statement names one resource (and its objects or indexes)
         scope.setdefault(service, set()).update(targets)
         if service == "s3":
@@ -322,11 +370,9 @@ def test_the_drift_function_may_touch_only_its_tables_buckets_state_machine_and_
             assert actions == ["sqs:SendMessage"]
 
     assert scope == DRIFT_SCOPE
-    state_machine_names = [
-        statement["Resource"]["Fn::Sub"][1]["stateMachineName"]
-        for statement in _statements(role) if statement["Action"] == ["states:StartExecution"]
-    ]
-    assert state_machine_names == [{"Fn::GetAtt": ["TrainingStateMachine", "Name"]}]
+    state_machines = [statement["Resource"] for statement in _statements(role)
+                      if _as_list(statement["Action"]) == ["states:StartExecution"]]
+    assert state_machines == [{"Ref": "TrainingStateMachine"}]
     # Besides the policies above, only Lambda's own logging and X-Ray (Tracing: Active).
     assert {arn.rsplit("/", 1)[-1] for arn in role["Properties"]["ManagedPolicyArns"]} == {
         "AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"}
@@ -369,3 +415,458 @@ def test_the_drift_schedule_invokes_the_drift_function_as_deployed(
     assert invoke_config["MaximumRetryAttempts"] == 1
     assert invoke_config["DestinationConfig"]["OnFailure"]["Destination"] == queue_arn
     assert variables["DRIFT_RETRAIN"] == overrides.get("DriftRetrain", "")  # "": DriftConfig's default
+
+
+# ---------------------------------------------------------------- alarms reach someone (issue 16, finding 1)
+
+STACK = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
+         "AWS::StackName": "modelforge-test", "AWS::URLSuffix": "amazonaws.com"}
+FOREIGN_ACCOUNT = "210987654321"
+
+
+def _text(value: Any) -> str:
+    """A string property whose only intrinsics are pseudo parameters (Ref or Fn::Sub), as deployed in STACK."""
+    if isinstance(value, str):
+        return value
+    if set(value) == {"Ref"} and value["Ref"] in STACK:
+        return STACK[value["Ref"]]
+    if set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
+        return re.sub(r"\$\{([^}]+)\}", lambda m: STACK[m.group(1)], value["Fn::Sub"])
+    raise AssertionError(f"not a string of pseudo parameters: {value}")
+
+
+def _iam_match(pattern: str, value: str) -> bool:
+    """IAM's wildcards: * any run of characters (slashes and colons included), ? one character."""
+    return re.fullmatch(".*".join(".".join(map(re.escape, part.split("?"))) for part in pattern.split("*")),
+                        value) is not None
+
+
+def _condition_holds(condition: dict[str, Any], context: dict[str, str]) -> bool:
+    """The condition operators the stack's resource policies use, on a request with single-valued keys."""
+    for operator, tests in condition.items():
+        for key, expected in tests.items():
+            actual = context.get(key)
+            patterns = [_text(e) for e in _as_list(expected)]
+            if actual is None:
+                return False
+            if operator in ("StringEquals", "ArnEquals") and actual not in patterns:
+                return False
+            if operator in ("StringLike", "ArnLike") and not any(_iam_match(p, actual) for p in patterns):
+                return False
+            if operator not in ("StringEquals", "ArnEquals", "StringLike", "ArnLike"):
+                raise AssertionError(f"no evaluator for {operator}")
+    return True
+
+
+def _allows(statements: list[dict[str, Any]], service: str, action: str, context: dict[str, str]) -> bool:
+    """Whether an Allow statement for this service principal grants the action in this request context (and no
+    Deny refuses it)."""
+    def applies(statement: dict[str, Any]) -> bool:
+        principals = statement.get("Principal", {})
+        return (principals == "*" or service in _as_list(principals.get("Service", []))) and any(
+            _iam_match(pattern, action) for pattern in _as_list(statement["Action"])
+        ) and _condition_holds(statement.get("Condition", {}), context)
+
+    if any(s["Effect"] == "Deny" and applies(s) for s in statements):
+        return False
+    return any(s["Effect"] == "Allow" and applies(s) for s in statements)
+
+
+def test_every_alarm_action_can_be_delivered(transformed: dict[str, Any]) -> None:
+    """Every action of every alarm goes to a topic of this stack that CloudWatch may publish to: the topic's
+    key is a customer-managed key of the stack (an AWS managed alias/aws/* key's policy cannot admit
+    CloudWatch, so its alarms are dropped silently), whose policy lets cloudwatch.amazonaws.com encrypt for this
+    account's alarms, and the topic's policy lets the alarm publish, and only this stack's alarms: a request
+    for an alarm of another account (key and topic) or of another stack (topic) is refused."""
+    resources = transformed["Resources"]
+    alarms = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    topic_policies = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::SNS::TopicPolicy"]
+    assert len(alarms) >= 5
+    prefix = f"arn:aws:cloudwatch:{STACK['AWS::Region']}"
+    for name, alarm in alarms.items():
+        targets = [t for key in ("AlarmActions", "OKActions", "InsufficientDataActions") for t in alarm.get(key, [])]
+        assert alarm.get("AlarmActions"), f"{name} notifies nobody"
+        alarm_name = _text(alarm["AlarmName"])
+        own = {"aws:SourceAccount": STACK["AWS::AccountId"],
+               "aws:SourceArn": f"{prefix}:{STACK['AWS::AccountId']}:alarm:{alarm_name}"}
+        foreign = [
+            {**own, "aws:SourceAccount": FOREIGN_ACCOUNT,
+             "aws:SourceArn": f"{prefix}:{FOREIGN_ACCOUNT}:alarm:{alarm_name}"},
+            {**own, "aws:SourceArn": f"{prefix}:{STACK['AWS::AccountId']}:alarm:someone-else-{name}"},
+        ]
+        for target in targets:
+            assert set(target) == {"Ref"} and resources[target["Ref"]]["Type"] == "AWS::SNS::Topic", (name, target)
+            topic_id = target["Ref"]
+            key = resources[topic_id]["Properties"].get("KmsMasterKeyId")
+            assert isinstance(key, dict), (
+                f"{topic_id} is encrypted with {key!r}, a key whose policy is not this stack's "
+                "(alias/aws/sns cannot admit CloudWatch): the alarm's notifications would be dropped")
+            (key_id,) = _referenced_resources(key)
+            assert resources[key_id]["Type"] == "AWS::KMS::Key", (topic_id, key_id)
+            key_props = resources[key_id]["Properties"]
+            assert key_props["EnableKeyRotation"] is True, key_id
+            key_statements = key_props["KeyPolicy"]["Statement"]
+            root = {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}
+            assert any(s["Effect"] == "Allow" and s["Principal"] == root and s["Action"] == "kms:*"
+                       for s in key_statements), f"{key_id}: the account cannot administer its key"
+            for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+                assert _allows(key_statements, "cloudwatch.amazonaws.com", action, own), (name, key_id, action)
+                # For this account's alarms only; which of them may publish is the topic policy's business.
+                assert not _allows(key_statements, "cloudwatch.amazonaws.com", action, foreign[0]), (
+                    name, key_id, action)
+            topic_statements = [s for p in topic_policies if {"Ref": topic_id} in p["Topics"]
+                                for s in p["PolicyDocument"]["Statement"]
+                                if {"Ref": topic_id} in _as_list(s["Resource"])]
+            assert _allows(topic_statements, "cloudwatch.amazonaws.com", "sns:Publish", own), (name, topic_id)
+            for context in foreign:
+                assert not _allows(topic_statements, "cloudwatch.amazonaws.com", "sns:Publish", context), (
+                    name, topic_id, context)
+
+
+# ---------------------------------------------------------------- rights by role under IAM (issue 16, finding 2)
+
+ROLE_OUTPUTS = {"read": "ReadRoleInvokeResources", "train": "TrainRoleInvokeResources",
+                "predict": "PredictRoleInvokeResources", "promote": "PromoteRoleInvokeResources"}
+API_ID = "a1b2c3d4e5"
+SECURITY_DOC = TEMPLATE_PATH.parent / "docs" / "security.md"
+
+
+def _deployed_text(value: Any, names: dict[str, str]) -> str:
+    """An output's value as deployed: Fn::Join and Fn::Sub over pseudo parameters, parameters and the API id."""
+    if isinstance(value, str):
+        return value
+    if set(value) == {"Fn::Join"}:
+        separator, items = value["Fn::Join"]
+        return str(separator).join(_deployed_text(item, names) for item in items)
+    if set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
+        return re.sub(r"\$\{([^}]+)\}", lambda m: names[m.group(1)], value["Fn::Sub"])
+    if set(value) == {"Ref"}:
+        return names[value["Ref"]]
+    raise AssertionError(f"no resolver for {value}")
+
+
+def _role_resources(template: dict[str, Any], stage: str) -> dict[str, list[str]]:
+    names = {**STACK, "HttpApi": API_ID, "Stage": stage}
+    return {role: _deployed_text(template["Outputs"][output]["Value"], names).split(",")
+            for role, output in ROLE_OUTPUTS.items()}
+
+
+def _request_arn(route: tuple[str, str], stage: str, api_id: str = API_ID) -> str:
+    """What API Gateway authorizes for a request to the route: path parameters filled in."""
+    path, method = route
+    concrete = re.sub(r"\{[^}]+\}", "value-1", path)
+    return (f"arn:aws:execute-api:{STACK['AWS::Region']}:{STACK['AWS::AccountId']}:{api_id}/{stage}/"
+            f"{method.upper()}{concrete}")
+
+
+@pytest.mark.parametrize("overrides", [{}, {"ApiAuth": "IAM", "Stage": "prod"}], ids=["default", "IAM"])
+def test_each_roles_invoke_resources_allow_exactly_its_routes(
+    monkeypatch_module: pytest.MonkeyPatch, overrides: dict[str, str]
+) -> None:
+    monkeypatch_module.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    template = _as_deployed(_translate(overrides), overrides)
+    stage = overrides.get("Stage", template["Parameters"]["Stage"]["Default"])
+    resources = _role_resources(template, stage)
+    operations = _operations(_http_api_body(template))
+
+    for route in operations:
+        allowed_by = {role for role, arns in resources.items()
+                      if any(_iam_match(arn, _request_arn(route, stage)) for arn in arns)}
+        assert allowed_by == ({ROLE_OF_ROUTE[route]} if route in ROLE_OF_ROUTE else set()), route
+        for other in (_request_arn(route, "prod" if stage != "prod" else "dev"),
+                      _request_arn(route, stage, api_id="zzzzzzzzzz")):
+            assert not any(_iam_match(arn, other) for arns in resources.values() for arn in arns), other
+    for role, arns in resources.items():  # and no resource is dead weight
+        for arn in arns:
+            assert any(_iam_match(arn, _request_arn(route, stage)) for route in ROLE_ROUTES[role]), (role, arn)
+
+
+def _documented_policies() -> dict[str, dict[str, Any]]:
+    section = SECURITY_DOC.read_text().split("## Rights by role", 1)[1].split("\n## ", 1)[0]
+    policies = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", section, flags=re.DOTALL)]
+    return {statement["Sid"]: statement for policy in policies for statement in policy["Statement"]}
+
+
+def test_the_documented_example_policies_are_the_templates(transformed: dict[str, Any]) -> None:
+    documented = _documented_policies()
+    resources = _role_resources(transformed, "<stage>")
+
+    assert set(documented) == {f"Modelforge{role.capitalize()}" for role in ROLE_OUTPUTS}
+    for role, arns in resources.items():
+        statement = documented[f"Modelforge{role.capitalize()}"]
+        assert (statement["Effect"], statement["Action"]) == ("Allow", "execute-api:Invoke"), role
+        placeholders = {"<region>": STACK["AWS::Region"], "<account-id>": STACK["AWS::AccountId"],
+                        "<api-id>": API_ID}
+        filled = []
+        for arn in statement["Resource"]:
+            for placeholder, value in placeholders.items():
+                arn = arn.replace(placeholder, value)
+            filled.append(arn)
+        assert filled == arns, role
+
+
+# ---------------------------------------------------------------- cost guards (issue 16, finding 3)
+
+RESERVED_CONCURRENCY = {"TrainingFunction": "TrainingReservedConcurrency", "GateFunction": "GateReservedConcurrency"}
+ROUTE_THROTTLES = {  # route key -> (burst parameter, rate parameter)
+    "POST /train": ("TrainRouteBurstLimit", "TrainRouteRateLimit"),
+    "POST /models/{machine_name}/{indicator}/promote": ("PromoteRouteBurstLimit", "PromoteRouteRateLimit"),
+}
+TUNED = {"TrainingReservedConcurrency": "3", "GateReservedConcurrency": "0", "MaxJobsInFlight": "2",
+         "TrainRouteRateLimit": "0.5", "TrainRouteBurstLimit": "2", "PromoteRouteRateLimit": "0.2",
+         "PromoteRouteBurstLimit": "1"}
+
+
+def test_the_cost_guards_are_on_by_default_and_consistent(transformed: dict[str, Any]) -> None:
+    parameters = transformed["Parameters"]
+    default = {name: float(parameters[name]["Default"]) for name in TUNED}
+    stage = next(r for r in transformed["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Stage")
+    fallback = stage["Properties"]["DefaultRouteSettings"]
+
+    for name in TUNED:
+        assert parameters[name]["Type"] == "Number", name
+        assert parameters[name].get("Description"), name
+    assert default["TrainingReservedConcurrency"] > 0 and default["GateReservedConcurrency"] > 0
+    for name in RESERVED_CONCURRENCY.values():  # 0 means unreserved
+        assert parameters[name]["MinValue"] == 0, name
+    # A job the API accepts gets a training function, and a finished training a gate function.
+    assert 1 <= default["MaxJobsInFlight"] <= default["TrainingReservedConcurrency"]
+    assert default["GateReservedConcurrency"] >= default["TrainingReservedConcurrency"]
+    for burst, rate in ROUTE_THROTTLES.values():  # the guarded routes are stricter than the default route
+        assert 0 < default[rate] < fallback["ThrottlingRateLimit"], rate
+        assert 0 < default[burst] < fallback["ThrottlingBurstLimit"], burst
+
+
+@pytest.mark.parametrize("overrides", [{}, TUNED], ids=["defaults", "tuned"])
+def test_the_cost_guards_reach_the_deployed_resources(
+    monkeypatch_module: pytest.MonkeyPatch, overrides: dict[str, str]
+) -> None:
+    monkeypatch_module.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    template = _as_deployed(_translate(overrides), overrides)
+    values = _parameter_values(template, overrides)
+    resources = template["Resources"]
+    (stage,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Stage"]
+    route_keys = {f"{method.upper()} {path}" for path, method in _operations(_http_api_body(template))}
+
+    for function, parameter in RESERVED_CONCURRENCY.items():
+        assert resources[function]["Type"] == "AWS::Lambda::Function"
+        reserved = resources[function]["Properties"].get("ReservedConcurrentExecutions")
+        assert reserved == (None if values[parameter] == "0" else values[parameter]), function  # 0: unreserved
+    assert set(stage["RouteSettings"]) == set(ROUTE_THROTTLES)
+    for route_key, (burst, rate) in ROUTE_THROTTLES.items():
+        assert route_key in route_keys, route_key  # a setting for a route that does not exist fails the deploy
+        assert stage["RouteSettings"][route_key] == {"ThrottlingBurstLimit": values[burst],
+                                                     "ThrottlingRateLimit": values[rate]}, route_key
+    variables = resources["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["MAX_JOBS_IN_FLIGHT"] == values["MaxJobsInFlight"]
+
+
+# ---------------------------------------------------------------- least privilege, exactly (issue 16, finding 4)
+
+# Key prefixes the functions read and write: the buckets' grants are on these prefixes only.
+PROCESSED = "processed"  # PROCESSED_DATA_PREFIX: telemetry and manifests (adapters/telemetry.py)
+FAILURE_EVENTS = "failure_events"  # TrainingSettings.failure_events_prefix (adapters/failure_events.py)
+MODELS = "model"  # MODEL_KEY_PREFIX: artifacts, reports, profiles, holdouts (logic/training_job.py)
+NOT_POINTER_OR_HISTORY = {"ForAllValues:StringNotLike": {"dynamodb:LeadingKeys": ["champion#*", "history#*"]}}
+NOT_HISTORY = {"ForAllValues:StringNotLike": {"dynamodb:LeadingKeys": ["history#*"]}}
+ONLY_HISTORY = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["history#*"]}}
+LOG_GROUPS = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*"
+
+# Every grant of every role, derived from the calls the code makes: (action, resource) -> its condition (None:
+# unconditional). A resource is a logical id (its ARN), "<id>/<suffix>" (${id.Arn}/<suffix>) or a literal.
+# The translated template must grant exactly these, each exactly once, and nothing else.
+ROLE_GRANTS: dict[str, dict[tuple[str, str], dict[str, Any] | None]] = {
+    "ApiFunction": {
+        ("dynamodb:PutItem", "JobsTable"): None,  # JobStore.create (POST /train)
+        ("dynamodb:GetItem", "JobsTable"): None,  # JobStore.get (GET /status)
+        ("dynamodb:UpdateItem", "JobsTable"): None,  # JobStore.mark_failed (StartExecution failed)
+        ("dynamodb:Query", "JobsTable/index/*"): None,  # JobStore.list: by_machine, by_status, by_created (GET /jobs)
+        ("dynamodb:GetItem", "IdempotencyTable"): None,  # Powertools DynamoDBPersistenceLayer._get_record
+        ("dynamodb:PutItem", "IdempotencyTable"): None,  # ... _put_record
+        ("dynamodb:UpdateItem", "IdempotencyTable"): None,  # ... _update_record
+        ("dynamodb:DeleteItem", "IdempotencyTable"): None,  # ... _delete_record (the submission failed)
+        ("dynamodb:GetItem", "ModelsTable"): None,  # ModelRegistry.get_version, champion_pointer (GET /models/..)
+        ("dynamodb:Query", "ModelsTable"): None,  # ModelRegistry.list_versions (GET /models), history
+        # ModelRegistry.promote's transact_write_items: Update the pointer, the promoted and the archived version
+        ("dynamodb:UpdateItem", "ModelsTable"): NOT_HISTORY,
+        ("dynamodb:PutItem", "ModelsTable"): ONLY_HISTORY,  # ... and Put the history item
+        ("s3:ListBucket", "DataBucket"): None,  # TelemetryCatalog.list_machines; a missing manifest is a 404
+        ("s3:GetObject", f"DataBucket/{PROCESSED}/*"): None,  # TelemetryCatalog.describe (the manifest)
+        ("s3:GetObject", f"ModelsBucket/{MODELS}/*"): None,  # ModelArtifactStore.get_verified before a promotion
+        ("states:StartExecution", "TrainingStateMachine"): None,  # ExecutionStarter.start (POST /train)
+    },
+    "TrainingFunction": {
+        ("dynamodb:GetItem", "JobsTable"): None,  # JobStore.get (train_for_job)
+        ("dynamodb:PutItem", "ModelsTable"): NOT_POINTER_OR_HISTORY,  # ModelRegistry.put_version (a candidate)
+        ("s3:ListBucket", "DataBucket"): None,  # wr.s3.read_parquet lists the dataset; missing events are a 404
+        ("s3:GetObject", f"DataBucket/{PROCESSED}/*"): None,  # TelemetryStore.read (wr.s3.read_parquet)
+        ("s3:GetObject", f"DataBucket/{FAILURE_EVENTS}/*"): None,  # FailureEventStore.read
+        ("s3:PutObject", f"ModelsBucket/{MODELS}/*"): None,  # ModelArtifactStore.put (model, report, profile, holdout)
+        ("s3:DeleteObject", f"ModelsBucket/{MODELS}/*"): None,  # ModelArtifactStore.delete (registration failed)
+    },
+    "GateFunction": {
+        ("dynamodb:GetItem", "JobsTable"): None,  # JobStore.get (gate_challenger)
+        ("dynamodb:GetItem", "ModelsTable"): None,  # ModelRegistry.get_version, champion
+        ("dynamodb:UpdateItem", "ModelsTable"): NOT_HISTORY,  # ModelRegistry.reject; promote's pointer and versions
+        ("dynamodb:PutItem", "ModelsTable"): ONLY_HISTORY,  # ModelRegistry.promote's history item
+        ("s3:GetObject", f"ModelsBucket/{MODELS}/*"): None,  # ModelArtifactStore.get_verified (holdouts, models)
+    },
+    "PredictFunction": {
+        ("dynamodb:GetItem", "ModelsTable"): None,  # ChampionCache: champion_pointer, get_version
+        ("s3:GetObject", f"ModelsBucket/{MODELS}/*"): None,  # ChampionCache: get_verified (the champion's model)
+    },
+    "ReconcileFunction": {
+        ("dynamodb:GetItem", "JobsTable"): None,  # JobStore.get (reconcile_execution)
+        ("dynamodb:UpdateItem", "JobsTable"): None,  # JobStore.mark_failed
+        ("sqs:SendMessage", "ReconcileFailuresQueue"): None,  # EventInvokeConfig OnFailure (added by SAM)
+    },
+    "DriftFunction": {
+        ("dynamodb:Scan", "ModelsTable"): None,  # ModelRegistry.list_champions (the pointer items)
+        ("dynamodb:GetItem", "ModelsTable"): None,  # ModelRegistry.champion, get_version
+        ("dynamodb:UpdateItem", "ModelsTable"): NOT_POINTER_OR_HISTORY,  # ModelRegistry.record_drift
+        ("dynamodb:PutItem", "JobsTable"): None,  # JobStore.create (retraining, jobs_api.submit_training)
+        ("dynamodb:UpdateItem", "JobsTable"): None,  # JobStore.mark_failed (StartExecution failed)
+        ("s3:ListBucket", "DataBucket"): None,  # wr.s3.read_parquet lists the dataset; a missing manifest is a 404
+        ("s3:GetObject", f"DataBucket/{PROCESSED}/*"): None,  # TelemetryCatalog.describe, TelemetryStore.read
+        ("s3:GetObject", f"ModelsBucket/{MODELS}/*"): None,  # ModelArtifactStore.get_verified (the profile)
+        ("states:StartExecution", "TrainingStateMachine"): None,  # ExecutionStarter.start (retraining)
+        ("sqs:SendMessage", "DriftCheckFailuresQueue"): None,  # EventInvokeConfig OnFailure (added by SAM)
+    },
+    "TrainingStateMachine": {
+        ("lambda:InvokeFunction", "TrainingFunction"): None,  # TrainModel (arn:...:states:::lambda:invoke)
+        ("lambda:InvokeFunction", "GateFunction"): None,  # GateChallenger
+        ("dynamodb:UpdateItem", "JobsTable"): None,  # MarkJobRunning, MarkJobCompleted, MarkJobFailed
+        # CloudWatch Logs delivery of the execution logs (Logging): the *LogDelivery actions accept only "*"; the
+        # resource-policy and log-group reads take the account's log groups in the region.
+        **{(action, "*"): None for action in sorted(STAR_ONLY_ACTIONS)},
+        ("logs:PutResourcePolicy", LOG_GROUPS): None,
+        ("logs:DescribeResourcePolicies", LOG_GROUPS): None,
+        ("logs:DescribeLogGroups", LOG_GROUPS): None,
+    },
+}
+
+
+def _grant_resource(value: Any) -> str:
+    """A statement's resource in ROLE_GRANTS' notation. A SAM policy template's ARN (Fn::Sub of one variable,
+    a Ref or a GetAtt .Name) becomes its resource's id plus what follows the variable, e.g. "DataBucket/*" or
+    "TrainingFunction*", so a template that crept back shows up as grants ROLE_GRANTS lacks."""
+    if isinstance(value, dict) and set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], list):
+        text, variables = value["Fn::Sub"]
+        ((variable, target),) = variables.items()
+        logical_id = target["Ref"] if "Ref" in target else target["Fn::GetAtt"][0]
+        return str(logical_id) + text.split("${" + variable + "}", 1)[1]
+    if value == "*":
+        return "*"
+    if isinstance(value, dict) and set(value) == {"Fn::GetAtt"} and value["Fn::GetAtt"][1] == "Arn":
+        return str(value["Fn::GetAtt"][0])
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return str(value["Ref"])
+    if isinstance(value, dict) and set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
+        match = re.fullmatch(r"\$\{([A-Za-z0-9]+)\.Arn\}/(.+)", value["Fn::Sub"])
+        return f"{match.group(1)}/{match.group(2)}" if match else value["Fn::Sub"]
+    raise AssertionError(f"a resource not named by logical id: {value}")
+
+
+def _role_of(resources: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    props = resources[logical_id]["Properties"]
+    role = props.get("Role") or props.get("RoleArn")
+    return dict(resources[role["Fn::GetAtt"][0]])
+
+
+def _granted(role: dict[str, Any]) -> dict[tuple[str, str], list[dict[str, Any] | None]]:
+    granted: dict[tuple[str, str], list[dict[str, Any] | None]] = {}
+    for statement in _statements(role):
+        assert statement["Effect"] == "Allow", statement
+        assert not {"NotAction", "NotResource"} & set(statement), statement
+        for action in _as_list(statement["Action"]):
+            for resource in _as_list(statement["Resource"]):
+                granted.setdefault((action, _grant_resource(resource)), []).append(statement.get("Condition"))
+    return granted
+
+
+def test_every_role_has_exactly_the_grants_its_code_needs(transformed: dict[str, Any]) -> None:
+    """The exact allow-list: every action a role has is in ROLE_GRANTS with the same resource and condition,
+    granted once, and every grant ROLE_GRANTS lists is there. No DeleteItem, BatchWriteItem or Scan that no code
+    calls, no PutObjectAcl or PutLifecycleConfiguration, no PutItem for the state machine."""
+    resources = transformed["Resources"]
+    owners = {name for name, r in resources.items()
+              if r["Type"] in ("AWS::Lambda::Function", "AWS::StepFunctions::StateMachine")}
+    assert owners == set(ROLE_GRANTS)
+    for owner, expected in ROLE_GRANTS.items():
+        granted = _granted(_role_of(resources, owner))
+        extra = set(granted) - set(expected)
+        missing = set(expected) - set(granted)
+        assert not extra, f"{owner} may do what no code of it needs: {sorted(extra)}"
+        assert not missing, f"{owner} lacks what its code calls: {sorted(missing)}"
+        for grant, conditions in granted.items():
+            assert conditions == [expected[grant]], (owner, grant, conditions)
+
+
+def test_the_granted_prefixes_are_the_ones_the_functions_use(transformed: dict[str, Any]) -> None:
+    from modelforge.settings import ApiSettings, DriftSettings, TrainingSettings
+
+    stack = resolve_stack()
+    # The data contract's prefix is wiring bound to these grants, not an operator parameter: the template passes
+    # none, so every function reads the code's one default, the prefix granted here.
+    for name, settings in (("ApiFunction", ApiSettings), ("TrainingFunction", TrainingSettings),
+                           ("DriftFunction", DriftSettings)):
+        assert "PROCESSED_DATA_PREFIX" not in stack.functions[name].environment, name
+        assert settings.from_env(stack.functions[name].environment).processed_data_prefix == PROCESSED, name
+    training = TrainingSettings.from_env(stack.functions["TrainingFunction"].environment)
+    from modelforge.logic.training_job import TrainingDependencies
+
+    # MODEL_KEY_PREFIX is not passed either: the training function writes under TrainingDependencies' default.
+    assert training.model_key_prefix is None
+    default_key_prefix = TrainingDependencies.__dataclass_fields__["model_key_prefix"].default
+    assert (default_key_prefix, training.failure_events_prefix) == (MODELS, FAILURE_EVENTS)
+
+
+def _leading_key_allows(condition: dict[str, Any] | None, key: str) -> bool:
+    if condition is None:
+        return True
+    ((operator, tests),) = condition.items()
+    patterns = tests["dynamodb:LeadingKeys"]
+    matched = any(_iam_match(p, key) for p in patterns)
+    return {"ForAllValues:StringLike": matched, "ForAllValues:StringNotLike": not matched}[operator]
+
+
+def test_only_the_gate_and_the_promote_path_write_champion_pointers_and_history(
+    transformed: dict[str, Any],
+) -> None:
+    """Which roles' policies let them write which kind of item of the models table (by its partition key)."""
+    resources = transformed["Resources"]
+    granted = {owner: _granted(_role_of(resources, owner)) for owner in ROLE_GRANTS}
+
+    def writers(action: str, key: str) -> set[str]:
+        return {owner for owner, grants in granted.items()
+                if any(_leading_key_allows(c, key) for c in grants.get((action, "ModelsTable"), []))}
+
+    for kind, key in (("pointer", "champion#pump-1#status"), ("history", "history#pump-1#status"),
+                      ("version", "pump-1#status")):
+        expected = {
+            "pointer": {"dynamodb:UpdateItem": {"ApiFunction", "GateFunction"}, "dynamodb:PutItem": set()},
+            "history": {"dynamodb:UpdateItem": set(), "dynamodb:PutItem": {"ApiFunction", "GateFunction"}},
+            "version": {"dynamodb:UpdateItem": {"ApiFunction", "GateFunction", "DriftFunction"},
+                        "dynamodb:PutItem": {"TrainingFunction"}},
+        }[kind]
+        for action, owners in expected.items():
+            assert writers(action, key) == owners, (kind, action)
+        for action in ("dynamodb:DeleteItem", "dynamodb:BatchWriteItem"):
+            assert writers(action, key) == set(), (kind, action)
+
+
+def test_only_the_training_role_writes_model_objects(transformed: dict[str, Any]) -> None:
+    """By the roles' policies, and for every other principal of the account by the bucket's policy."""
+    resources = transformed["Resources"]
+    write_actions = ("s3:PutObject", "s3:DeleteObject")
+    for owner in ROLE_GRANTS:
+        grants = _granted(_role_of(resources, owner))
+        writes = {a for a, r in grants if a in write_actions and r.startswith("ModelsBucket")}
+        assert writes == (set(write_actions) if owner == "TrainingFunction" else set()), owner
+    training_role = resources["TrainingFunction"]["Properties"]["Role"]
+    (policy,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::S3::BucketPolicy"
+                 and r["Properties"]["Bucket"] == {"Ref": "ModelsBucket"}]
+    denies = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Deny" and s["Principal"] == "*"
+              and s["Resource"] == {"Fn::Sub": f"${{ModelsBucket.Arn}}/{MODELS}/*"}]
+    assert [(set(s["Action"]), s["Condition"]) for s in denies] == [
+        (set(write_actions), {"ArnNotEquals": {"aws:PrincipalArn": training_role}})]

@@ -352,7 +352,7 @@ def test_every_asynchronously_invoked_function_keeps_and_alarms_on_its_failures(
 
 DRIFT_VARIABLES = {
     "JOBS_TABLE_NAME", "MODELS_TABLE_NAME", "MODELS_BUCKET_NAME", "DATA_BUCKET_NAME", "STATE_MACHINE_ARN",
-    "PROCESSED_DATA_PREFIX", "DRIFT_WINDOW_DAYS", "DRIFT_PSI_THRESHOLD", "DRIFT_RETRAIN",
+    "DRIFT_WINDOW_DAYS", "DRIFT_PSI_THRESHOLD", "DRIFT_RETRAIN",
 }
 
 
@@ -402,7 +402,7 @@ def test_the_local_stack_resolves_the_drift_function(retrain: str) -> None:
     assert drift.environment["MODELS_BUCKET_NAME"] == stack.buckets["ModelsBucket"]
     api = stack.functions["ApiFunction"]
     # Retraining goes through the same job store, catalog and state machine as POST /train.
-    for variable in ("JOBS_TABLE_NAME", "DATA_BUCKET_NAME", "STATE_MACHINE_ARN", "PROCESSED_DATA_PREFIX"):
+    for variable in ("JOBS_TABLE_NAME", "DATA_BUCKET_NAME", "STATE_MACHINE_ARN"):
         assert drift.environment[variable] == api.environment[variable], variable
     # The template writes no default: left at theirs, the parameters leave the domain's configuration as is.
     assert (drift.environment["DRIFT_WINDOW_DAYS"], drift.environment["DRIFT_PSI_THRESHOLD"]) == ("", "")
@@ -416,7 +416,6 @@ def test_the_local_stack_resolves_the_drift_function(retrain: str) -> None:
 # A value an operator may set per stage for each operator parameter (a new parameter needs a row here), and
 # what its function's setting then reads.
 OPERATOR_PARAMETERS: dict[str, tuple[str, Any]] = {
-    "ProcessedDataPrefix": ("curated/v2", "curated/v2"),
     "GateMinRecall": ("0.6", 0.6),
     "GateMinPrecision": ("0.3", 0.3),
     "GateTolerance": ("0.05", 0.05),
@@ -426,6 +425,9 @@ OPERATOR_PARAMETERS: dict[str, tuple[str, Any]] = {
     "DriftRetrain": ("true", True),
     "ChampionRefreshSeconds": ("5", 5.0),
 }
+# Cost guards are infrastructure limits whose one default is the template's (the code has none: unset means
+# unbounded); tests/unit/test_sam_transform.py checks them.
+COST_GUARDS = {"MaxJobsInFlight"}
 
 
 def passed_parameters(template: dict[str, Any]) -> dict[str, list[tuple[str, str]]]:
@@ -447,7 +449,7 @@ def test_function_environments_carry_wiring_and_parameters_only(template: dict[s
 
 
 def test_every_operator_parameter_defaults_to_the_code_s_default(template: dict[str, Any]) -> None:
-    passed = passed_parameters(template)
+    passed = {name: uses for name, uses in passed_parameters(template).items() if name not in COST_GUARDS}
     assert set(passed) == set(OPERATOR_PARAMETERS)
     stack = resolve_stack()
     for parameter in passed:
@@ -578,3 +580,10 @@ def test_the_resolved_state_machine_points_at_the_stack(local_stack: LocalStack)
         assert state["Resource"].startswith("arn:aws:states:::"), name
         if ":dynamodb:" in state["Resource"]:
             assert state["Parameters"]["TableName"] == local_stack.tables["JobsTable"].name, name
+
+
+def test_the_local_api_function_gets_the_jobs_in_flight_limit(local_stack: LocalStack) -> None:
+    """MAX_JOBS_IN_FLIGHT (the MaxJobsInFlight parameter) reaches the API function, as a string Lambda accepts."""
+    assert local_stack.functions["ApiFunction"].environment["MAX_JOBS_IN_FLIGHT"] == "8"
+    stack = resolve_stack(parameter_overrides={"MaxJobsInFlight": "3"})
+    assert stack.functions["ApiFunction"].environment["MAX_JOBS_IN_FLIGHT"] == "3"
