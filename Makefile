@@ -10,7 +10,7 @@ SAM_VENV  := build/sam-cli
 SAM_STAMP := $(SAM_VENV)/.installed
 SAM       := $(SAM_VENV)/bin/sam
 
-.PHONY: install run test test-unit test-integration test-e2e lint lock bench bench-predict bench-load bench-cmapss bench-gpu build deploy clean
+.PHONY: install run test test-unit test-integration test-e2e lint package package-check lock bench bench-predict bench-load bench-cmapss bench-gpu build deploy clean
 
 # Every install is from a hashed lock (locks/, made by `make lock`); the package itself goes in without deps.
 $(STAMP): pyproject.toml constraints.txt locks/tools.txt locks/dev.txt
@@ -32,8 +32,8 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/modelforge-local
 
-## test: the whole suite (unit, integration on moto, e2e against a local cloud) plus lint
-test: $(STAMP) lint
+## test: the whole suite (unit, integration on moto, e2e against a local cloud, the packaged imports) plus lint
+test: $(STAMP) lint package
 	$(BIN)/pytest -q
 
 test-unit: $(STAMP)
@@ -49,6 +49,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check functions localcloud tests benchmarks
 	$(BIN)/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
 	$(BIN)/mypy functions/modelforge localcloud
+
+## package: `sam build` of the zip functions and their layer into build/package (no Docker; needs the runtime's Python)
+package: $(STAMP) $(SAM_STAMP)
+	$(PY) -m tests.package.build --sam $(SAM)
+
+## package-check: each zip function's handler imported from its built package alone (tests/package)
+package-check: package
+	$(BIN)/pytest -q tests/package
 
 ## lock: regenerate locks/ (and the layer's requirements.txt) from pyproject.toml and constraints.txt (needs PyPI)
 lock: $(STAMP)
