@@ -5,13 +5,26 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PY     := $(BIN)/python
 
-.PHONY: install run test test-unit test-integration test-e2e lint bench bench-predict bench-load bench-cmapss bench-gpu build deploy clean
+# The SAM CLI, in an environment of its own (its pins differ from constraints.txt's).
+SAM_VENV  := build/sam-cli
+SAM_STAMP := $(SAM_VENV)/.installed
+SAM       := $(SAM_VENV)/bin/sam
 
-$(STAMP): pyproject.toml constraints.txt
+.PHONY: install run test test-unit test-integration test-e2e lint package package-check lock bench bench-predict bench-load bench-cmapss bench-gpu build deploy clean
+
+# Every install is from a hashed lock (locks/, made by `make lock`); the package itself goes in without deps.
+$(STAMP): pyproject.toml constraints.txt locks/tools.txt locks/dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet --constraint constraints.txt -e ".[training,dev]"
+	$(BIN)/pip install --quiet --require-hashes -r locks/tools.txt
+	$(BIN)/pip install --quiet --require-hashes -r locks/dev.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+$(SAM_STAMP): locks/tools.txt locks/sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --require-hashes -r locks/tools.txt
+	$(SAM_VENV)/bin/pip install --quiet --require-hashes -r locks/sam.txt
+	touch $(SAM_STAMP)
 
 install: $(STAMP)
 
@@ -19,8 +32,8 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/modelforge-local
 
-## test: the whole suite (unit, integration on moto, e2e against a local cloud) plus lint
-test: $(STAMP) lint
+## test: the whole suite (unit, integration on moto, e2e against a local cloud, the packaged imports) plus lint
+test: $(STAMP) lint package
 	$(BIN)/pytest -q
 
 test-unit: $(STAMP)
@@ -37,6 +50,18 @@ lint: $(STAMP)
 	$(BIN)/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
 	$(BIN)/mypy functions/modelforge localcloud
 	$(BIN)/lint-imports
+
+## package: `sam build` of the zip functions and their layer into build/package (no Docker; needs the runtime's Python)
+package: $(STAMP) $(SAM_STAMP)
+	$(PY) -m tests.package.build --sam $(SAM)
+
+## package-check: each zip function's handler imported from its built package alone (tests/package)
+package-check: package
+	$(BIN)/pytest -q tests/package
+
+## lock: regenerate locks/ (and the layer's requirements.txt) from pyproject.toml and constraints.txt (needs PyPI)
+lock: $(STAMP)
+	$(PY) -m tests.package.locks $(BIN)/uv
 
 ## bench: training pipeline vs the seed-faithful baseline (benchmarks/results/training.json, ~10 min)
 bench: $(STAMP)
@@ -56,12 +81,12 @@ bench-cmapss: $(STAMP)
 bench-gpu: $(STAMP)
 	$(PY) -m benchmarks.gpu --cmapss ../shared/datasets/cmapss-fd001/train_FD001.txt
 
-## build / deploy: AWS SAM (needs the SAM CLI and, for the training image, Docker)
-build:
-	sam build
+## build / deploy: AWS SAM, the CLI pinned in locks/sam.txt (the training image needs Docker)
+build: $(SAM_STAMP)
+	$(SAM) build
 
 deploy: build
-	sam deploy $(if $(ENV),--config-env $(ENV),)
+	$(SAM) deploy $(if $(ENV),--config-env $(ENV),)
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .localcloud
+	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .localcloud build
