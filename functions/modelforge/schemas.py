@@ -161,6 +161,8 @@ class ModelVersionSummary(BaseModel):
     status: str = Field(description="candidate, champion, archived or rejected")
     status_reason: str | None = None
     decided_by: str | None = None
+    override: bool = Field(default=False, description="Made champion by a person over the gate's decision (see "
+                           "POST .../promote); decided_by and status_reason say who and why.")
     trained_at: datetime | None = None
     process_id: str | None = None
     artifact_uri: str
@@ -178,6 +180,10 @@ class PromotionRecord(BaseModel):
     reason: str
     promoted_by: str
     at: datetime
+    override: bool = Field(default=False, description="A person promoted a version the gate had rejected or "
+                           "never decided on.")
+    overridden_status: str | None = Field(default=None, description="With override: the version's status then "
+                                          "(rejected or candidate).")
 
 
 class ChampionResponse(BaseModel):
@@ -190,11 +196,32 @@ class ChampionResponse(BaseModel):
         default=None, description="The champion's latest drift check: PSI of recent data against its training data.")
 
 
+MIN_OVERRIDE_REASON = 20
+MIN_OVERRIDE_WORDS = 3
+
+
 class PromoteRequest(BaseModel):
+    """Body of ``POST /models/{machine}/{indicator}/promote``. A former champion (``archived``) comes back
+    without more ado: the gate passed it once. A version the gate rejected, or a ``candidate`` it never
+    decided on, needs ``override`` and a reason that says why, both recorded with the caller."""
+
     model_config = ConfigDict(extra="forbid")
 
     version: VersionId = Field(description="The version to make champion (a rollback names an older one).")
+    # Before reason: reason's validator reads it.
+    override: bool = Field(default=False, description="Promote over the gate: required for a version whose status "
+                           f"is rejected or candidate; the reason must then say why (at least {MIN_OVERRIDE_REASON} "
+                           f"characters, {MIN_OVERRIDE_WORDS} distinct words).")
     reason: Annotated[str, StringConstraints(min_length=3, max_length=500, strip_whitespace=True)]
+
+    @field_validator("reason")
+    @classmethod
+    def _an_override_says_why(cls, value: str, info: ValidationInfo) -> str:
+        words = {word.lower() for word in value.split()}
+        if info.data.get("override") and (len(value) < MIN_OVERRIDE_REASON or len(words) < MIN_OVERRIDE_WORDS):
+            raise ValueError(f"an override must say why: at least {MIN_OVERRIDE_REASON} characters and "
+                             f"{MIN_OVERRIDE_WORDS} distinct words")
+        return value
 
 
 class PromoteResponse(BaseModel):

@@ -7,6 +7,7 @@ the handler gets the environment the template gives ApiFunction. moto records ex
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -609,6 +610,88 @@ def test_job_store_round_trips_a_job(cloud: Cloud) -> None:
     store.create(job)
 
     assert store.get(UNKNOWN_ID) == job
+
+
+# ---------------------------------------------------------------- POST /models/{machine}/{indicator}/promote
+
+CALLER = "arn:aws:sts::123456789012:assumed-role/modelforge-client/ci-session"  # the canonical event's userArn
+CHAMPION_VERSION, REJECTED_VERSION = "20250601T120000Z-0000000a", "20250602T120000Z-0000000b"
+
+
+def promote_event(load_event: Callable[[str], dict[str, Any]], **body: Any) -> dict[str, Any]:
+    event = train_event(load_event, **body)
+    path = f"/models/{MACHINE}/status/promote"
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    event["routeKey"] = event["requestContext"]["routeKey"] = "POST /models/{machine_name}/{indicator}/promote"
+    event["pathParameters"] = {"machine_name": MACHINE, "indicator": "status"}
+    return event
+
+
+@pytest.fixture
+def rejected_challenger(cloud: Cloud) -> ModelRegistry:
+    """A champion, and a challenger the gate rejected; both artifacts stored with their sha256."""
+    registry = ModelRegistry(cloud.stack.tables["ModelsTable"].name)
+    name = ModelName(MACHINE, Indicator.STATUS)
+    bucket = cloud.environment["MODELS_BUCKET_NAME"]
+    for version in (CHAMPION_VERSION, REJECTED_VERSION):
+        body = f"model {version}".encode()
+        cloud.s3.put_object(Bucket=bucket, Key=f"model/{version}.ubj", Body=body)
+        registry.put_version(ModelVersion(
+            model_name=name, version=version, machine_name=MACHINE, indicator=Indicator.STATUS,
+            artifact_uri=f"s3://{bucket}/model/{version}.ubj", artifact_sha256=hashlib.sha256(body).hexdigest()))
+    now = datetime(2025, 6, 2, tzinfo=UTC)
+    registry.promote(name, CHAMPION_VERSION, reason="first model", by="gate:p-1", now=now)
+    registry.reject(name, REJECTED_VERSION, reason="recall 0.41 below the floor 0.5", by="gate:p-2", now=now)
+    return registry
+
+
+def test_promoting_a_rejected_version_without_override_is_409_saying_how(
+    rejected_challenger: ModelRegistry, call: Any, load_event: Callable[[str], dict[str, Any]]
+) -> None:
+    status, body = call(promote_event(load_event, version=REJECTED_VERSION, reason="bring it back"))
+
+    assert status == 409
+    assert "rejected" in body["detail"] and '"override": true' in body["detail"]
+    pointer = rejected_challenger.champion_pointer(ModelName(MACHINE, Indicator.STATUS))
+    assert pointer is not None and pointer.champion_version == CHAMPION_VERSION
+
+
+def test_an_override_without_a_real_reason_is_422_naming_the_reason(
+    rejected_challenger: ModelRegistry, call: Any, load_event: Callable[[str], dict[str, Any]]
+) -> None:
+    status, body = call(promote_event(load_event, version=REJECTED_VERSION, reason="because", override=True))
+
+    assert status == 422
+    assert locs(body) == [["body", "reason"]]
+
+
+def test_an_override_promotes_and_is_shown_with_who_and_why(
+    rejected_challenger: ModelRegistry, call: Any, load_event: Callable[[str], dict[str, Any]]
+) -> None:
+    reason = "floors too strict for this pump, approved by the reliability team"
+    status, body = call(promote_event(load_event, version=REJECTED_VERSION, reason=reason, override=True))
+    assert status == 200, body
+    assert (body["champion_version"], body["previous_version"]) == (REJECTED_VERSION, CHAMPION_VERSION)
+
+    event = status_event(load_event, UNKNOWN_ID)
+    event["rawPath"] = event["requestContext"]["http"]["path"] = f"/models/{MACHINE}/status"
+    event["routeKey"] = event["requestContext"]["routeKey"] = "GET /models/{machine_name}/{indicator}"
+    event["pathParameters"] = {"machine_name": MACHINE, "indicator": "status"}
+    status, shown = call(event)
+
+    assert status == 200
+    champion = shown["champion"]
+    assert (champion["version"], champion["override"], champion["decided_by"], champion["status_reason"]) == (
+        REJECTED_VERSION, True, CALLER, reason)
+    assert {k: shown["history"][0][k] for k in ("to_version", "promoted_by", "reason", "override",
+                                                 "overridden_status")} == {
+        "to_version": REJECTED_VERSION, "promoted_by": CALLER, "reason": reason, "override": True,
+        "overridden_status": "rejected"}
+
+    # Back to the former champion: a rollback, no override needed.
+    status, body = call(promote_event(load_event, version=CHAMPION_VERSION, reason="rollback: false alarms"))
+    assert status == 200, body
+    assert body["champion_version"] == CHAMPION_VERSION
 
 
 # ---------------------------------------------------------------- GET /machines, /health, unknown routes

@@ -28,7 +28,7 @@ from modelforge.handlers.http_errors import resolve_json
 from modelforge.logic import jobs_api
 from modelforge.logic.predict import ChampionCache
 from modelforge.observability import logger
-from modelforge.registry import ModelName, ModelVersion
+from modelforge.registry import ModelName, ModelVersion, VersionStatus
 
 JOB_ID = "3f2b8c1e-9a4d-4e6f-8b7a-1c2d3e4f5a6b"  # the canonical get_status event's
 MACHINE = "MOTOBOMBA-007"
@@ -206,8 +206,10 @@ def test_a_body_that_is_not_json_is_logged_at_info(
 
 
 def stored_version(name: ModelName, version: str) -> ModelVersion:
+    """A former champion: promoting it is a rollback, which needs no override."""
     return ModelVersion(model_name=name, version=version, machine_name=name.machine_name,
-                        indicator=name.indicator, artifact_uri="s3://models/m.ubj", artifact_sha256="0" * 64)
+                        indicator=name.indicator, artifact_uri="s3://models/m.ubj", artifact_sha256="0" * 64,
+                        status=VersionStatus.ARCHIVED)
 
 
 def test_a_promotion_conflict_is_logged_as_a_warning_naming_the_model(
