@@ -384,6 +384,69 @@ def test_train_fails_the_job_when_the_execution_cannot_start(
     assert items[0]["process_id"] in body["detail"]
 
 
+# ---------------------------------------------------------------- Idempotency-Key, per caller
+
+
+def keyed_train_event(load_event: Callable[[str], dict[str, Any]], key: str, *, user_arn: str | None = None,
+                      jwt_sub: str | None = None) -> dict[str, Any]:
+    """The canonical POST /train with an Idempotency-Key, from the IAM principal or JWT subject given."""
+    event = load_event("post_train")
+    event["headers"]["idempotency-key"] = key
+    if user_arn is not None:
+        event["requestContext"]["authorizer"]["iam"]["userArn"] = user_arn
+    if jwt_sub is not None:
+        event["requestContext"]["authorizer"] = {"jwt": {"claims": {"sub": jwt_sub}, "scopes": ["modelforge/train"]}}
+    return event
+
+
+def test_the_same_key_and_body_from_one_caller_is_one_job(
+    with_machines: Cloud, call: Any, load_event: Callable[[str], dict[str, Any]]
+) -> None:
+    first = call(keyed_train_event(load_event, "nightly-2025-06-01"))
+    again = call(keyed_train_event(load_event, "nightly-2025-06-01"))
+
+    assert first[0] == again[0] == 200
+    assert again[1]["process_id"] == first[1]["process_id"]
+    assert len(with_machines.jobs_table.scan()["Items"]) == 1
+    assert list(with_machines.executions()) == [first[1]["process_id"]]
+
+
+@pytest.mark.parametrize("identities", [
+    pytest.param(({"user_arn": "arn:aws:iam::123456789012:user/alice"},
+                  {"user_arn": "arn:aws:iam::123456789012:user/bob"}), id="iam"),
+    pytest.param(({"jwt_sub": "3b1f0c9e-alice"}, {"jwt_sub": "7d2e4a1f-bob"}), id="jwt"),
+])
+def test_the_same_key_from_two_callers_is_two_jobs(
+    with_machines: Cloud, call: Any, load_event: Callable[[str], dict[str, Any]],
+    identities: tuple[dict[str, str], dict[str, str]],
+) -> None:
+    alice, bob = identities
+    status_a, body_a = call(keyed_train_event(load_event, "nightly-2025-06-01", **alice))
+    status_b, body_b = call(keyed_train_event(load_event, "nightly-2025-06-01", **bob))
+    # Each caller's retry still returns their own job.
+    _, again_a = call(keyed_train_event(load_event, "nightly-2025-06-01", **alice))
+    _, again_b = call(keyed_train_event(load_event, "nightly-2025-06-01", **bob))
+
+    assert status_a == status_b == 200
+    assert body_a["process_id"] != body_b["process_id"]
+    assert (again_a["process_id"], again_b["process_id"]) == (body_a["process_id"], body_b["process_id"])
+    assert len(with_machines.jobs_table.scan()["Items"]) == 2
+    assert set(with_machines.executions()) == {body_a["process_id"], body_b["process_id"]}
+
+
+def test_another_callers_key_with_another_body_is_not_refused(
+    with_machines: Cloud, call: Any, load_event: Callable[[str], dict[str, Any]]
+) -> None:
+    call(keyed_train_event(load_event, "shared-key", user_arn="arn:aws:iam::123456789012:user/alice"))
+    event = keyed_train_event(load_event, "shared-key", user_arn="arn:aws:iam::123456789012:user/bob")
+    event["body"] = json.dumps({"indicator": "health", "machine_name": OTHER})
+
+    status, body = call(event)
+
+    assert status == 200, body  # not 422: bob never used this key
+    assert len(with_machines.jobs_table.scan()["Items"]) == 2
+
+
 # ---------------------------------------------------------------- GET /status/{process_id}
 
 

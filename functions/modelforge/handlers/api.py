@@ -76,8 +76,10 @@ def build_services(settings: ApiSettings) -> Services:
     jobs = JobStore(settings.jobs_table_name)
     catalog = TelemetryCatalog(settings.data_bucket_name, settings.processed_data_prefix)
     executions = ExecutionStarter(settings.state_machine_arn)
-    # The key names the submission; the body must match what was first sent with that key.
-    idempotency = IdempotencyConfig(event_key_jmespath="key", payload_validation_jmespath="body",
+    # The caller and their key name the submission (a key is the caller's own: another caller's identical key
+    # is another submission, and can neither replay nor block theirs); the body must match what was first
+    # sent with that key.
+    idempotency = IdempotencyConfig(event_key_jmespath="[caller, key]", payload_validation_jmespath="body",
                                     expires_after_seconds=settings.idempotency_ttl_seconds)
 
     @idempotent_function(data_keyword_argument="submission", config=idempotency,
@@ -109,13 +111,15 @@ def train(
     request: TrainRequest,
     idempotency_key: Annotated[str | None, Header(alias="idempotency-key", min_length=1, max_length=256,
                                                   description="Retries with the same key and body return the "
-                                                  "same job instead of starting another.")] = None,
+                                                  "same job instead of starting another. Keys are per caller "
+                                                  "(IAM principal or JWT subject).")] = None,
 ) -> TrainResponse:
     s = services()
     if idempotency_key is None:
         response = jobs_api.submit_training(request, jobs=s.jobs, catalog=s.catalog, executions=s.executions)
     else:
-        response = s.submit_once(submission={"key": idempotency_key, "body": request.model_dump(mode="json")})
+        response = s.submit_once(submission={"caller": _caller(), "key": idempotency_key,
+                                             "body": request.model_dump(mode="json")})
     metrics.add_metric(name="TrainingJobsSubmitted", unit=MetricUnit.Count, value=1)
     return response
 
@@ -183,7 +187,8 @@ def promote(
 
 
 def _caller() -> str:
-    """Who is asking, as API Gateway's authorizer saw it (IAM principal or JWT subject)."""
+    """Who is asking, as API Gateway's authorizer saw it (IAM principal or JWT subject): recorded with a
+    promotion, and the scope of an Idempotency-Key."""
     authorizer = app.current_event.raw_event.get("requestContext", {}).get("authorizer") or {}
     iam = authorizer.get("iam") or {}
     claims = (authorizer.get("jwt") or {}).get("claims") or {}
