@@ -447,6 +447,95 @@ def test_another_callers_key_with_another_body_is_not_refused(
     assert len(with_machines.jobs_table.scan()["Items"]) == 2
 
 
+# ---------------------------------------------------------------- MAX_JOBS_IN_FLIGHT, the cost guard
+
+
+def test_at_the_bound_of_jobs_in_flight_train_is_429_with_retry_after_and_writes_nothing(
+    with_machines: Cloud, lambda_context: Any, monkeypatch: pytest.MonkeyPatch,
+    load_event: Callable[[str], dict[str, Any]],
+) -> None:
+    monkeypatch.setenv("MAX_JOBS_IN_FLIGHT", "2")
+    accepted = [api.lambda_handler(load_event("post_train"), lambda_context) for _ in range(2)]
+    assert [r["statusCode"] for r in accepted] == [200, 200]
+
+    response = api.lambda_handler(keyed_train_event(load_event, "third-job"), lambda_context)
+
+    assert response["statusCode"] == 429
+    assert response["headers"]["Retry-After"] == "60"
+    assert "2 training jobs are pending or running" in json.loads(response["body"])["detail"]
+    assert len(with_machines.jobs_table.scan()["Items"]) == 2
+    assert len(with_machines.executions()) == 2
+    idempotency = with_machines.dynamodb.Table(with_machines.environment["IDEMPOTENCY_TABLE_NAME"])
+    assert idempotency.scan()["Items"] == []  # Powertools deleted the record: the key is not left in progress
+
+    # Once a job finishes, the same key goes through.
+    first = json.loads(accepted[0]["body"])["process_id"]
+    JobStore(with_machines.stack.tables["JobsTable"].name).mark_failed(first, "boom", datetime(2025, 6, 2, tzinfo=UTC))
+    retried = api.lambda_handler(keyed_train_event(load_event, "third-job"), lambda_context)
+    assert retried["statusCode"] == 200, retried["body"]
+    assert len(with_machines.executions()) == 3
+
+
+def test_a_retry_of_an_accepted_key_at_the_bound_returns_its_job(
+    with_machines: Cloud, call: Any, monkeypatch: pytest.MonkeyPatch, load_event: Callable[[str], dict[str, Any]]
+) -> None:
+    monkeypatch.setenv("MAX_JOBS_IN_FLIGHT", "1")
+    status, first = call(keyed_train_event(load_event, "only-job"))
+    assert status == 200
+
+    assert call(keyed_train_event(load_event, "only-job")) == (200, first)
+    assert call(load_event("post_train"))[0] == 429
+
+
+def test_jobs_in_flight_are_counted_with_count_queries_on_the_status_index(cloud: Cloud) -> None:
+    from modelforge.adapters.job_store import BY_STATUS_INDEX
+
+    class Spy:
+        def __init__(self, table: Any) -> None:
+            self.table, self.calls = table, []
+
+        def __getattr__(self, name: str) -> Any:
+            def recorded(**kwargs: Any) -> Any:
+                self.calls.append((name, kwargs))
+                return getattr(self.table, name)(**kwargs)
+            return recorded
+
+    writer = JobStore(cloud.stack.tables["JobsTable"].name)
+    stamp = datetime(2025, 6, 1, tzinfo=UTC)
+    for i, status in enumerate([JobStatus.PENDING, JobStatus.RUNNING, JobStatus.RUNNING, JobStatus.COMPLETED,
+                                JobStatus.FAILED]):
+        writer.create(Job(process_id=f"00000000-0000-4000-8000-00000000000{i}", indicator=Indicator.STATUS,
+                          machine_name=MACHINE, status=status, created_at=stamp, updated_at=stamp))
+    spy = Spy(cloud.jobs_table)
+
+    assert JobStore(cloud.stack.tables["JobsTable"].name, table=spy).count_in_flight() == 3
+    assert [name for name, _ in spy.calls] == ["query", "query"]
+    assert all(k["IndexName"] == BY_STATUS_INDEX and k["Select"] == "COUNT" for _, k in spy.calls)
+
+
+def test_the_document_declares_train_s_429(cloud: Cloud, call: Any,
+                                           load_event: Callable[[str], dict[str, Any]]) -> None:
+    event = load_event("get_health")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = "/openapi.json"
+    event["routeKey"] = event["requestContext"]["routeKey"] = "GET /openapi.json"
+
+    _, document = call(event)
+
+    declared = document["paths"]["/train"]["post"]["responses"]
+    assert declared["429"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
+
+
+def test_counting_jobs_in_flight_follows_every_page() -> None:
+    class Paged:
+        def __init__(self) -> None:
+            self.pages = {None: {"Count": 3, "LastEvaluatedKey": {"k": "1"}}, "1": {"Count": 2}}
+
+        def query(self, **kwargs: Any) -> dict[str, Any]:
+            return self.pages[kwargs.get("ExclusiveStartKey", {}).get("k")]
+
+    assert JobStore("jobs", table=Paged()).count_in_flight() == 10  # 3 + 2 for each of pending and running
+
+
 # ---------------------------------------------------------------- GET /status/{process_id}
 
 

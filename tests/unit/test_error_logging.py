@@ -66,6 +66,7 @@ def services(**overrides: Any) -> SimpleNamespace:
                            champion_pointer=unexpected)
     base: dict[str, Any] = {name: stub for name in ("jobs", "registry", "artifacts", "catalog", "executions")}
     base["submit_once"] = unexpected
+    base["settings"] = SimpleNamespace(max_jobs_in_flight=None)
     return SimpleNamespace(**{**base, **overrides})
 
 
@@ -264,6 +265,26 @@ def test_a_key_still_in_flight_is_logged_as_a_warning(
     assert (line["level"], line["status_code"], line["error_type"]) == (
         "WARNING", 409, "IdempotencyAlreadyInProgressError")
     assert "client-key-123" not in json.dumps(line)
+
+
+# ---------------------------------------------------------------- 429: WARNING
+
+
+def test_too_many_jobs_in_flight_is_logged_once_as_a_warning(
+    log_lines: Callable[[], list[dict[str, Any]]], load_event: Callable[[str], dict[str, Any]], lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from modelforge.errors import TooManyJobsError
+
+    monkeypatch.setattr(jobs_api, "submit_training", raiser(TooManyJobsError(8, 8, 60)))
+
+    response = call_api(load_event("post_train"), lambda_context)
+
+    assert (response["statusCode"], response["headers"]["Retry-After"]) == (429, "60")
+    line = the_one_line(log_lines())
+    assert (line["level"], line["message"], line["status_code"], line["error_type"], line["route"]) == (
+        "WARNING", "HTTP 429 Too Many Requests", 429, "TooManyJobsError", "POST /train")
+    assert "exception" not in line
 
 
 # ---------------------------------------------------------------- 503: ERROR with the exception

@@ -86,8 +86,10 @@ def build_services(settings: ApiSettings) -> Services:
                          persistence_store=DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name),
                          output_serializer=PydanticSerializer(TrainResponse))
     def submit_once(submission: dict[str, Any]) -> TrainResponse:
+        # Raising (a 429, a 422, a 503) deletes the record Powertools made, so a retry of the key runs again.
         request = TrainRequest.model_validate(submission["body"])
-        return jobs_api.submit_training(request, jobs=jobs, catalog=catalog, executions=executions)
+        return jobs_api.submit_training(request, jobs=jobs, catalog=catalog, executions=executions,
+                                        max_in_flight=settings.max_jobs_in_flight)
 
     return Services(settings=settings, jobs=jobs, catalog=catalog, executions=executions,
                     registry=ModelRegistry(settings.models_table_name),
@@ -105,7 +107,7 @@ def services() -> Services:
 
 @app.post("/train", summary="Start training a model for one machine", tags=["training"],
           responses=error_responses(HTTPStatus.CONFLICT, HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-                                    HTTPStatus.SERVICE_UNAVAILABLE))
+                                    HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE))
 @tracer.capture_method
 def train(
     request: TrainRequest,
@@ -116,7 +118,8 @@ def train(
 ) -> TrainResponse:
     s = services()
     if idempotency_key is None:
-        response = jobs_api.submit_training(request, jobs=s.jobs, catalog=s.catalog, executions=s.executions)
+        response = jobs_api.submit_training(request, jobs=s.jobs, catalog=s.catalog, executions=s.executions,
+                                            max_in_flight=s.settings.max_jobs_in_flight)
     else:
         response = s.submit_once(submission={"caller": _caller(), "key": idempotency_key,
                                              "body": request.model_dump(mode="json")})
