@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -233,8 +234,27 @@ class PromoteResponse(BaseModel):
 
 # ---------------------------------------------------------------- inference
 
+# What one request may hold: the records, the keys of each (a model reads its sensors and the timestamp;
+# anything else is ignored but still has to be parsed), and the length of a text value (a timestamp, or a
+# reading sent as text). Together with the 10 MB payload limit, they bound what a request can make the
+# function parse and log.
 MAX_PREDICT_RECORDS = 1000
-TelemetryValue = float | int | str | None
+MAX_RECORD_KEYS = 256
+MAX_RECORD_KEY_LENGTH = 128
+MAX_TEXT_VALUE_LENGTH = 64
+
+
+def _bounded_text(value: float | int | str | None) -> float | int | str | None:
+    if isinstance(value, str) and len(value) > MAX_TEXT_VALUE_LENGTH:
+        raise ValueError(f"a text value has at most {MAX_TEXT_VALUE_LENGTH} characters")
+    return value
+
+
+TelemetryValue = Annotated[float | int | str | None, AfterValidator(_bounded_text)]
+TelemetryRecord = Annotated[
+    dict[Annotated[str, StringConstraints(max_length=MAX_RECORD_KEY_LENGTH)], TelemetryValue],
+    Field(max_length=MAX_RECORD_KEYS, description=f"At most {MAX_RECORD_KEYS} keys; text values at most "
+          f"{MAX_TEXT_VALUE_LENGTH} characters.")]
 
 
 class PredictRequest(BaseModel):
@@ -244,8 +264,9 @@ class PredictRequest(BaseModel):
 
     machine_name: MachineName = Field(description="The model's name: the machine's, or the fleet's.")
     indicator: Indicator
-    records: Annotated[list[dict[Annotated[str, StringConstraints(max_length=128)], TelemetryValue]],
-                       Field(min_length=1, max_length=MAX_PREDICT_RECORDS)]
+    # fail_fast: the first bad record is reported, not every one (a 422 listing each of 1000 bad records
+    # could outgrow the response limit).
+    records: Annotated[list[TelemetryRecord], Field(min_length=1, max_length=MAX_PREDICT_RECORDS, fail_fast=True)]
 
 
 class Prediction(BaseModel):
