@@ -255,7 +255,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     stubs = {"TrainingFunction": STUB_TRAINING, "GateFunction": STUB_GATE}
     overrides = {name: handler for name, handler in stubs.items() if name in resolve_stack().functions}
-    with LocalCloud(aws_port=free_port(), api_port=free_port(), handler_overrides=overrides) as cloud:
+    # The cost guard (MaxJobsInFlight) at the template's maximum: this measures the API -> job -> execution
+    # path under load, and a 429 for jobs in flight would be the guard working, not a request lost.
+    with LocalCloud(aws_port=free_port(), api_port=free_port(), handler_overrides=overrides,
+                    parameter_overrides={"MaxJobsInFlight": "1000"}) as cloud:
         machines = [m.machine_name for m in load_demo_data(cloud.stack, machines=args.machines, days=args.days)]
         requests_plan = plan(args.requests, args.duplicates, machines, args.seed)
         sessions = threading.local()

@@ -13,6 +13,7 @@ now (``?wait=false``: without waiting for the function)."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
 import re
@@ -86,6 +87,10 @@ class LocalHttpApi:
                 self.wfile.write(body)
 
             def _read_body(self) -> bytes | None:
+                """The body, or None when it is over API Gateway's limit (and left unread): by its
+                Content-Length, or, sent chunked, as soon as the chunks pass the limit."""
+                if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                    return read_chunked(self.rfile, MAX_BODY_BYTES)
                 length = int(self.headers.get("Content-Length") or 0)
                 if length > MAX_BODY_BYTES:
                     return None
@@ -209,6 +214,22 @@ class LocalHttpApi:
         if body:
             event["body"] = text
         return event
+
+
+def read_chunked(stream: io.BufferedIOBase, limit: int) -> bytes | None:
+    """A ``Transfer-Encoding: chunked`` body, or None as soon as it would pass ``limit`` bytes (the rest is
+    left unread). Without this a chunked body, having no Content-Length, would be taken for an empty one."""
+    body = bytearray()
+    while True:
+        size = int(stream.readline(1024).split(b";", 1)[0].strip(), 16)  # ValueError: not chunked framing
+        if size == 0:
+            while stream.readline(1024).strip():  # trailer fields, up to the blank line
+                pass
+            return bytes(body)
+        if len(body) + size > limit:
+            return None
+        body += stream.read(size)
+        stream.readline(1024)  # the CRLF after the chunk
 
 
 def _json(status: int, body: Any) -> tuple[int, dict[str, str], bytes]:

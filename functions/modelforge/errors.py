@@ -4,7 +4,8 @@ Where each one ends up:
 
 * **HTTP-mapped** (``handlers/http_errors.py``, for the API and the predict function): ``InvalidRequestError``
   422, ``JobNotFoundError`` / ``ModelNotFoundError`` / ``NoChampionError`` 404, ``PromotionConflictError`` /
-  ``ArtifactIntegrityError`` 409, ``ExecutionStartError`` 503. ``IncompatibleRecordsError`` reaches the client
+  ``ArtifactIntegrityError`` 409 (``OverrideRequiredError`` too, a ``PromotionConflictError``),
+  ``TooManyJobsError`` 429, ``ExecutionStartError`` 503. ``IncompatibleRecordsError`` reaches the client
   as a 422 too, re-raised as an ``InvalidRequestError`` on ``records`` by ``logic/predict.py``.
 * **Seen by the state machine by name**: Lambda reports an error's class name as ``errorType``. The training
   state machine's Retry lists only transient Lambda and DynamoDB errors, never one of these (a test checks
@@ -41,6 +42,19 @@ class InvalidRequestError(ModelforgeError):
 
 class JobNotFoundError(ModelforgeError):
     """No job has that process_id (HTTP 404)."""
+
+
+class TooManyJobsError(ModelforgeError):
+    """``POST /train`` while ``MAX_JOBS_IN_FLIGHT`` jobs are pending or running: refused before anything is
+    written, so the caller retries later instead of queueing work the reserved training concurrency would
+    throttle and fail (HTTP 429 with Retry-After)."""
+
+    def __init__(self, in_flight: int, limit: int, retry_after_seconds: int) -> None:
+        super().__init__(f"{in_flight} training jobs are pending or running, and this deployment runs at most "
+                         f"{limit} at once; retry in {retry_after_seconds} s")
+        self.in_flight = in_flight
+        self.limit = limit
+        self.retry_after_seconds = retry_after_seconds
 
 
 class ExecutionStartError(ModelforgeError):
@@ -103,6 +117,11 @@ class ModelNotFoundError(ModelforgeError):
 
 class PromotionConflictError(ModelforgeError):
     """Another promotion changed the champion first, or the version is not in a state that allows this (409)."""
+
+
+class OverrideRequiredError(PromotionConflictError):
+    """A manual promotion names a version the gate rejected or never decided on: only an explicit override, with
+    a reason, may make it champion (409, like any promotion the version's state refuses)."""
 
 
 class NoChampionError(ModelforgeError):

@@ -157,6 +157,10 @@ class ModelVersion(BaseModel):
     status_reason: str | None = None
     decided_by: str | None = None
     decided_at: IsoDatetime | None = None
+    # Set when a person promoted it over the gate (a rejected or undecided version), with the status overridden;
+    # decided_by and status_reason then say who and why. The next promotion of it without override clears them.
+    override: bool | None = None
+    overridden_status: VersionStatus | None = None
     archived_at: IsoDatetime | None = None
     last_drift_check: dict[str, Any] | None = None  # a logic.drift.DriftCheckResult, as JSON
 
@@ -219,7 +223,9 @@ class ChampionPointer(BaseModel):
 
 class PromotionEvent(BaseModel):
     """One change of champion, as the history keeps it: the pointer revision it produced, from which version
-    (None: the model's first champion) to which, by whom and why."""
+    (None: the model's first champion) to which, by whom and why. ``override``: a person promoted a version
+    the gate had rejected or never decided on, whose status then was ``overridden_status``; the history is
+    where that stays on record after the version's own item moves on."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -229,6 +235,8 @@ class PromotionEvent(BaseModel):
     reason: str
     promoted_by: str
     at: IsoDatetime
+    override: bool = False
+    overridden_status: VersionStatus | None = None
 
 
 class PromotionResult(BaseModel):

@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -161,6 +162,8 @@ class ModelVersionSummary(BaseModel):
     status: str = Field(description="candidate, champion, archived or rejected")
     status_reason: str | None = None
     decided_by: str | None = None
+    override: bool = Field(default=False, description="Made champion by a person over the gate's decision (see "
+                           "POST .../promote); decided_by and status_reason say who and why.")
     trained_at: datetime | None = None
     process_id: str | None = None
     artifact_uri: str
@@ -178,6 +181,10 @@ class PromotionRecord(BaseModel):
     reason: str
     promoted_by: str
     at: datetime
+    override: bool = Field(default=False, description="A person promoted a version the gate had rejected or "
+                           "never decided on.")
+    overridden_status: str | None = Field(default=None, description="With override: the version's status then "
+                                          "(rejected or candidate).")
 
 
 class ChampionResponse(BaseModel):
@@ -190,11 +197,32 @@ class ChampionResponse(BaseModel):
         default=None, description="The champion's latest drift check: PSI of recent data against its training data.")
 
 
+MIN_OVERRIDE_REASON = 20
+MIN_OVERRIDE_WORDS = 3
+
+
 class PromoteRequest(BaseModel):
+    """Body of ``POST /models/{machine}/{indicator}/promote``. A former champion (``archived``) comes back
+    without more ado: the gate passed it once. A version the gate rejected, or a ``candidate`` it never
+    decided on, needs ``override`` and a reason that says why, both recorded with the caller."""
+
     model_config = ConfigDict(extra="forbid")
 
     version: VersionId = Field(description="The version to make champion (a rollback names an older one).")
+    # Before reason: reason's validator reads it.
+    override: bool = Field(default=False, description="Promote over the gate: required for a version whose status "
+                           f"is rejected or candidate; the reason must then say why (at least {MIN_OVERRIDE_REASON} "
+                           f"characters, {MIN_OVERRIDE_WORDS} distinct words).")
     reason: Annotated[str, StringConstraints(min_length=3, max_length=500, strip_whitespace=True)]
+
+    @field_validator("reason")
+    @classmethod
+    def _an_override_says_why(cls, value: str, info: ValidationInfo) -> str:
+        words = {word.lower() for word in value.split()}
+        if info.data.get("override") and (len(value) < MIN_OVERRIDE_REASON or len(words) < MIN_OVERRIDE_WORDS):
+            raise ValueError(f"an override must say why: at least {MIN_OVERRIDE_REASON} characters and "
+                             f"{MIN_OVERRIDE_WORDS} distinct words")
+        return value
 
 
 class PromoteResponse(BaseModel):
@@ -206,8 +234,27 @@ class PromoteResponse(BaseModel):
 
 # ---------------------------------------------------------------- inference
 
+# What one request may hold: the records, the keys of each (a model reads its sensors and the timestamp;
+# anything else is ignored but still has to be parsed), and the length of a text value (a timestamp, or a
+# reading sent as text). Together with the 10 MB payload limit, they bound what a request can make the
+# function parse and log.
 MAX_PREDICT_RECORDS = 1000
-TelemetryValue = float | int | str | None
+MAX_RECORD_KEYS = 256
+MAX_RECORD_KEY_LENGTH = 128
+MAX_TEXT_VALUE_LENGTH = 64
+
+
+def _bounded_text(value: float | int | str | None) -> float | int | str | None:
+    if isinstance(value, str) and len(value) > MAX_TEXT_VALUE_LENGTH:
+        raise ValueError(f"a text value has at most {MAX_TEXT_VALUE_LENGTH} characters")
+    return value
+
+
+TelemetryValue = Annotated[float | int | str | None, AfterValidator(_bounded_text)]
+TelemetryRecord = Annotated[
+    dict[Annotated[str, StringConstraints(max_length=MAX_RECORD_KEY_LENGTH)], TelemetryValue],
+    Field(max_length=MAX_RECORD_KEYS, description=f"At most {MAX_RECORD_KEYS} keys; text values at most "
+          f"{MAX_TEXT_VALUE_LENGTH} characters.")]
 
 
 class PredictRequest(BaseModel):
@@ -217,8 +264,9 @@ class PredictRequest(BaseModel):
 
     machine_name: MachineName = Field(description="The model's name: the machine's, or the fleet's.")
     indicator: Indicator
-    records: Annotated[list[dict[Annotated[str, StringConstraints(max_length=128)], TelemetryValue]],
-                       Field(min_length=1, max_length=MAX_PREDICT_RECORDS)]
+    # fail_fast: the first bad record is reported, not every one (a 422 listing each of 1000 bad records
+    # could outgrow the response limit).
+    records: Annotated[list[TelemetryRecord], Field(min_length=1, max_length=MAX_PREDICT_RECORDS, fail_fast=True)]
 
 
 class Prediction(BaseModel):

@@ -95,6 +95,9 @@ class ApiSettings(_EnvSettings):
     # How long an Idempotency-Key is remembered (the same key and body return the same job meanwhile).
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60, le=30 * 24 * 3600)
     processed_data_prefix: str = TELEMETRY_PREFIX
+    # Cost guard: POST /train answers 429 while this many jobs are pending or running. None: unbounded; the
+    # template's MaxJobsInFlight parameter is the one default (and its bounds are these).
+    max_jobs_in_flight: int | None = Field(default=None, ge=1, le=1000)
 
 
 class TrainingSettings(_EnvSettings):

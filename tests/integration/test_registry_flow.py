@@ -78,14 +78,24 @@ def test_predictions_name_the_champion(cloud: LocalCloud, two_jobs: list[dict[st
     assert all(p["prediction"] in (0.0, 1.0) and 0 <= p["probability"] <= 1 for p in body["predictions"])
 
 
+def test_a_rejected_version_needs_an_override(cloud: LocalCloud, two_jobs: list[dict[str, Any]]) -> None:
+    rejected = [j["model_id"] for j in two_jobs if j["gate_decision"] == "rejected"]
+    if not rejected:
+        pytest.skip("the gate promoted both versions: none is rejected")
+    refused = requests.post(f"{cloud.api_url}{MODELS_ROUTE}/promote", timeout=30,
+                            json={"version": rejected[0], "reason": "bring it back"})
+    assert refused.status_code == 409, refused.text
+    assert "rejected" in refused.json()["detail"] and '"override": true' in refused.json()["detail"]
+
+
 def test_manual_rollback_reaches_predict_without_a_restart(cloud: LocalCloud,
                                                            two_jobs: list[dict[str, Any]]) -> None:
     current = requests.get(f"{cloud.api_url}{MODELS_ROUTE}", timeout=30).json()["champion"]["version"]
     other = next(j["model_id"] for j in two_jobs if j["model_id"] != current)
     assert _predict(cloud).json()["model_version"] == current
     pids_before = _predict_worker_pids(cloud)
-    promoted = requests.post(f"{cloud.api_url}{MODELS_ROUTE}/promote", timeout=30,
-                             json={"version": other, "reason": "rollback: too many false alarms"})
+    promoted = requests.post(f"{cloud.api_url}{MODELS_ROUTE}/promote", timeout=30, json={
+        "version": other, "reason": "rollback: too many false alarms", **_override_if_needed(cloud, other)})
     assert promoted.status_code == 200, promoted.text
     time.sleep(REFRESH_SECONDS + 0.5)
     assert _predict(cloud).json()["model_version"] == other
@@ -101,14 +111,22 @@ def test_tampered_artifact_is_refused_and_the_old_model_keeps_serving(
     bucket, key = target["bucket_address"].removeprefix("s3://").split("/", 1)
     s3 = cloud.client("s3")
     s3.put_object(Bucket=bucket, Key=key, Body=b"not the model that was registered")
-    refused = requests.post(f"{cloud.api_url}{MODELS_ROUTE}/promote", timeout=30,
-                            json={"version": target["model_id"], "reason": "try the tampered one"})
+    refused = requests.post(f"{cloud.api_url}{MODELS_ROUTE}/promote", timeout=30, json={
+        "version": target["model_id"], "reason": "try the tampered one, it should be refused",
+        **_override_if_needed(cloud, target["model_id"])})
     assert refused.status_code == 409
     assert "sha256" in refused.json()["detail"]
     time.sleep(REFRESH_SECONDS + 0.5)
     answer = _predict(cloud)
     assert answer.status_code == 200
     assert answer.json()["model_version"] == serving
+
+
+def _override_if_needed(cloud: LocalCloud, version: str) -> dict[str, Any]:
+    """A version the gate rejected comes back only with an override (a former champion needs none)."""
+    versions = requests.get(f"{cloud.api_url}/models", params={"machine_name": TRAINABLE_MACHINE}, timeout=30)
+    status = next(v["status"] for v in versions.json()["versions"] if v["version"] == version)
+    return {"override": True} if status in ("rejected", "candidate") else {}
 
 
 def _predict_worker_pids(cloud: LocalCloud) -> set[int]:

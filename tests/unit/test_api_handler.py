@@ -7,6 +7,7 @@ the handler gets the environment the template gives ApiFunction. moto records ex
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -383,6 +384,158 @@ def test_train_fails_the_job_when_the_execution_cannot_start(
     assert items[0]["process_id"] in body["detail"]
 
 
+# ---------------------------------------------------------------- Idempotency-Key, per caller
+
+
+def keyed_train_event(load_event: Callable[[str], dict[str, Any]], key: str, *, user_arn: str | None = None,
+                      jwt_sub: str | None = None) -> dict[str, Any]:
+    """The canonical POST /train with an Idempotency-Key, from the IAM principal or JWT subject given."""
+    event = load_event("post_train")
+    event["headers"]["idempotency-key"] = key
+    if user_arn is not None:
+        event["requestContext"]["authorizer"]["iam"]["userArn"] = user_arn
+    if jwt_sub is not None:
+        event["requestContext"]["authorizer"] = {"jwt": {"claims": {"sub": jwt_sub}, "scopes": ["modelforge/train"]}}
+    return event
+
+
+def test_the_same_key_and_body_from_one_caller_is_one_job(
+    with_machines: Cloud, call: Any, load_event: Callable[[str], dict[str, Any]]
+) -> None:
+    first = call(keyed_train_event(load_event, "nightly-2025-06-01"))
+    again = call(keyed_train_event(load_event, "nightly-2025-06-01"))
+
+    assert first[0] == again[0] == 200
+    assert again[1]["process_id"] == first[1]["process_id"]
+    assert len(with_machines.jobs_table.scan()["Items"]) == 1
+    assert list(with_machines.executions()) == [first[1]["process_id"]]
+
+
+@pytest.mark.parametrize("identities", [
+    pytest.param(({"user_arn": "arn:aws:iam::123456789012:user/alice"},
+                  {"user_arn": "arn:aws:iam::123456789012:user/bob"}), id="iam"),
+    pytest.param(({"jwt_sub": "3b1f0c9e-alice"}, {"jwt_sub": "7d2e4a1f-bob"}), id="jwt"),
+])
+def test_the_same_key_from_two_callers_is_two_jobs(
+    with_machines: Cloud, call: Any, load_event: Callable[[str], dict[str, Any]],
+    identities: tuple[dict[str, str], dict[str, str]],
+) -> None:
+    alice, bob = identities
+    status_a, body_a = call(keyed_train_event(load_event, "nightly-2025-06-01", **alice))
+    status_b, body_b = call(keyed_train_event(load_event, "nightly-2025-06-01", **bob))
+    # Each caller's retry still returns their own job.
+    _, again_a = call(keyed_train_event(load_event, "nightly-2025-06-01", **alice))
+    _, again_b = call(keyed_train_event(load_event, "nightly-2025-06-01", **bob))
+
+    assert status_a == status_b == 200
+    assert body_a["process_id"] != body_b["process_id"]
+    assert (again_a["process_id"], again_b["process_id"]) == (body_a["process_id"], body_b["process_id"])
+    assert len(with_machines.jobs_table.scan()["Items"]) == 2
+    assert set(with_machines.executions()) == {body_a["process_id"], body_b["process_id"]}
+
+
+def test_another_callers_key_with_another_body_is_not_refused(
+    with_machines: Cloud, call: Any, load_event: Callable[[str], dict[str, Any]]
+) -> None:
+    call(keyed_train_event(load_event, "shared-key", user_arn="arn:aws:iam::123456789012:user/alice"))
+    event = keyed_train_event(load_event, "shared-key", user_arn="arn:aws:iam::123456789012:user/bob")
+    event["body"] = json.dumps({"indicator": "health", "machine_name": OTHER})
+
+    status, body = call(event)
+
+    assert status == 200, body  # not 422: bob never used this key
+    assert len(with_machines.jobs_table.scan()["Items"]) == 2
+
+
+# ---------------------------------------------------------------- MAX_JOBS_IN_FLIGHT, the cost guard
+
+
+def test_at_the_bound_of_jobs_in_flight_train_is_429_with_retry_after_and_writes_nothing(
+    with_machines: Cloud, lambda_context: Any, monkeypatch: pytest.MonkeyPatch,
+    load_event: Callable[[str], dict[str, Any]],
+) -> None:
+    monkeypatch.setenv("MAX_JOBS_IN_FLIGHT", "2")
+    accepted = [api.lambda_handler(load_event("post_train"), lambda_context) for _ in range(2)]
+    assert [r["statusCode"] for r in accepted] == [200, 200]
+
+    response = api.lambda_handler(keyed_train_event(load_event, "third-job"), lambda_context)
+
+    assert response["statusCode"] == 429
+    assert response["headers"]["Retry-After"] == "60"
+    assert "2 training jobs are pending or running" in json.loads(response["body"])["detail"]
+    assert len(with_machines.jobs_table.scan()["Items"]) == 2
+    assert len(with_machines.executions()) == 2
+    idempotency = with_machines.dynamodb.Table(with_machines.environment["IDEMPOTENCY_TABLE_NAME"])
+    assert idempotency.scan()["Items"] == []  # Powertools deleted the record: the key is not left in progress
+
+    # Once a job finishes, the same key goes through.
+    first = json.loads(accepted[0]["body"])["process_id"]
+    JobStore(with_machines.stack.tables["JobsTable"].name).mark_failed(first, "boom", datetime(2025, 6, 2, tzinfo=UTC))
+    retried = api.lambda_handler(keyed_train_event(load_event, "third-job"), lambda_context)
+    assert retried["statusCode"] == 200, retried["body"]
+    assert len(with_machines.executions()) == 3
+
+
+def test_a_retry_of_an_accepted_key_at_the_bound_returns_its_job(
+    with_machines: Cloud, call: Any, monkeypatch: pytest.MonkeyPatch, load_event: Callable[[str], dict[str, Any]]
+) -> None:
+    monkeypatch.setenv("MAX_JOBS_IN_FLIGHT", "1")
+    status, first = call(keyed_train_event(load_event, "only-job"))
+    assert status == 200
+
+    assert call(keyed_train_event(load_event, "only-job")) == (200, first)
+    assert call(load_event("post_train"))[0] == 429
+
+
+def test_jobs_in_flight_are_counted_with_count_queries_on_the_status_index(cloud: Cloud) -> None:
+    from modelforge.adapters.job_store import BY_STATUS_INDEX
+
+    class Spy:
+        def __init__(self, table: Any) -> None:
+            self.table, self.calls = table, []
+
+        def __getattr__(self, name: str) -> Any:
+            def recorded(**kwargs: Any) -> Any:
+                self.calls.append((name, kwargs))
+                return getattr(self.table, name)(**kwargs)
+            return recorded
+
+    writer = JobStore(cloud.stack.tables["JobsTable"].name)
+    stamp = datetime(2025, 6, 1, tzinfo=UTC)
+    for i, status in enumerate([JobStatus.PENDING, JobStatus.RUNNING, JobStatus.RUNNING, JobStatus.COMPLETED,
+                                JobStatus.FAILED]):
+        writer.create(Job(process_id=f"00000000-0000-4000-8000-00000000000{i}", indicator=Indicator.STATUS,
+                          machine_name=MACHINE, status=status, created_at=stamp, updated_at=stamp))
+    spy = Spy(cloud.jobs_table)
+
+    assert JobStore(cloud.stack.tables["JobsTable"].name, table=spy).count_in_flight() == 3
+    assert [name for name, _ in spy.calls] == ["query", "query"]
+    assert all(k["IndexName"] == BY_STATUS_INDEX and k["Select"] == "COUNT" for _, k in spy.calls)
+
+
+def test_the_document_declares_train_s_429(cloud: Cloud, call: Any,
+                                           load_event: Callable[[str], dict[str, Any]]) -> None:
+    event = load_event("get_health")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = "/openapi.json"
+    event["routeKey"] = event["requestContext"]["routeKey"] = "GET /openapi.json"
+
+    _, document = call(event)
+
+    declared = document["paths"]["/train"]["post"]["responses"]
+    assert declared["429"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
+
+
+def test_counting_jobs_in_flight_follows_every_page() -> None:
+    class Paged:
+        def __init__(self) -> None:
+            self.pages = {None: {"Count": 3, "LastEvaluatedKey": {"k": "1"}}, "1": {"Count": 2}}
+
+        def query(self, **kwargs: Any) -> dict[str, Any]:
+            return self.pages[kwargs.get("ExclusiveStartKey", {}).get("k")]
+
+    assert JobStore("jobs", table=Paged()).count_in_flight() == 10  # 3 + 2 for each of pending and running
+
+
 # ---------------------------------------------------------------- GET /status/{process_id}
 
 
@@ -609,6 +762,88 @@ def test_job_store_round_trips_a_job(cloud: Cloud) -> None:
     store.create(job)
 
     assert store.get(UNKNOWN_ID) == job
+
+
+# ---------------------------------------------------------------- POST /models/{machine}/{indicator}/promote
+
+CALLER = "arn:aws:sts::123456789012:assumed-role/modelforge-client/ci-session"  # the canonical event's userArn
+CHAMPION_VERSION, REJECTED_VERSION = "20250601T120000Z-0000000a", "20250602T120000Z-0000000b"
+
+
+def promote_event(load_event: Callable[[str], dict[str, Any]], **body: Any) -> dict[str, Any]:
+    event = train_event(load_event, **body)
+    path = f"/models/{MACHINE}/status/promote"
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    event["routeKey"] = event["requestContext"]["routeKey"] = "POST /models/{machine_name}/{indicator}/promote"
+    event["pathParameters"] = {"machine_name": MACHINE, "indicator": "status"}
+    return event
+
+
+@pytest.fixture
+def rejected_challenger(cloud: Cloud) -> ModelRegistry:
+    """A champion, and a challenger the gate rejected; both artifacts stored with their sha256."""
+    registry = ModelRegistry(cloud.stack.tables["ModelsTable"].name)
+    name = ModelName(MACHINE, Indicator.STATUS)
+    bucket = cloud.environment["MODELS_BUCKET_NAME"]
+    for version in (CHAMPION_VERSION, REJECTED_VERSION):
+        body = f"model {version}".encode()
+        cloud.s3.put_object(Bucket=bucket, Key=f"model/{version}.ubj", Body=body)
+        registry.put_version(ModelVersion(
+            model_name=name, version=version, machine_name=MACHINE, indicator=Indicator.STATUS,
+            artifact_uri=f"s3://{bucket}/model/{version}.ubj", artifact_sha256=hashlib.sha256(body).hexdigest()))
+    now = datetime(2025, 6, 2, tzinfo=UTC)
+    registry.promote(name, CHAMPION_VERSION, reason="first model", by="gate:p-1", now=now)
+    registry.reject(name, REJECTED_VERSION, reason="recall 0.41 below the floor 0.5", by="gate:p-2", now=now)
+    return registry
+
+
+def test_promoting_a_rejected_version_without_override_is_409_saying_how(
+    rejected_challenger: ModelRegistry, call: Any, load_event: Callable[[str], dict[str, Any]]
+) -> None:
+    status, body = call(promote_event(load_event, version=REJECTED_VERSION, reason="bring it back"))
+
+    assert status == 409
+    assert "rejected" in body["detail"] and '"override": true' in body["detail"]
+    pointer = rejected_challenger.champion_pointer(ModelName(MACHINE, Indicator.STATUS))
+    assert pointer is not None and pointer.champion_version == CHAMPION_VERSION
+
+
+def test_an_override_without_a_real_reason_is_422_naming_the_reason(
+    rejected_challenger: ModelRegistry, call: Any, load_event: Callable[[str], dict[str, Any]]
+) -> None:
+    status, body = call(promote_event(load_event, version=REJECTED_VERSION, reason="because", override=True))
+
+    assert status == 422
+    assert locs(body) == [["body", "reason"]]
+
+
+def test_an_override_promotes_and_is_shown_with_who_and_why(
+    rejected_challenger: ModelRegistry, call: Any, load_event: Callable[[str], dict[str, Any]]
+) -> None:
+    reason = "floors too strict for this pump, approved by the reliability team"
+    status, body = call(promote_event(load_event, version=REJECTED_VERSION, reason=reason, override=True))
+    assert status == 200, body
+    assert (body["champion_version"], body["previous_version"]) == (REJECTED_VERSION, CHAMPION_VERSION)
+
+    event = status_event(load_event, UNKNOWN_ID)
+    event["rawPath"] = event["requestContext"]["http"]["path"] = f"/models/{MACHINE}/status"
+    event["routeKey"] = event["requestContext"]["routeKey"] = "GET /models/{machine_name}/{indicator}"
+    event["pathParameters"] = {"machine_name": MACHINE, "indicator": "status"}
+    status, shown = call(event)
+
+    assert status == 200
+    champion = shown["champion"]
+    assert (champion["version"], champion["override"], champion["decided_by"], champion["status_reason"]) == (
+        REJECTED_VERSION, True, CALLER, reason)
+    assert {k: shown["history"][0][k] for k in ("to_version", "promoted_by", "reason", "override",
+                                                 "overridden_status")} == {
+        "to_version": REJECTED_VERSION, "promoted_by": CALLER, "reason": reason, "override": True,
+        "overridden_status": "rejected"}
+
+    # Back to the former champion: a rollback, no override needed.
+    status, body = call(promote_event(load_event, version=CHAMPION_VERSION, reason="rollback: false alarms"))
+    assert status == 200, body
+    assert body["champion_version"] == CHAMPION_VERSION
 
 
 # ---------------------------------------------------------------- GET /machines, /health, unknown routes

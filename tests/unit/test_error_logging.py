@@ -28,7 +28,7 @@ from modelforge.handlers.http_errors import resolve_json
 from modelforge.logic import jobs_api
 from modelforge.logic.predict import ChampionCache
 from modelforge.observability import logger
-from modelforge.registry import ModelName, ModelVersion
+from modelforge.registry import ModelName, ModelVersion, VersionStatus
 
 JOB_ID = "3f2b8c1e-9a4d-4e6f-8b7a-1c2d3e4f5a6b"  # the canonical get_status event's
 MACHINE = "MOTOBOMBA-007"
@@ -66,6 +66,7 @@ def services(**overrides: Any) -> SimpleNamespace:
                            champion_pointer=unexpected)
     base: dict[str, Any] = {name: stub for name in ("jobs", "registry", "artifacts", "catalog", "executions")}
     base["submit_once"] = unexpected
+    base["settings"] = SimpleNamespace(max_jobs_in_flight=None)
     return SimpleNamespace(**{**base, **overrides})
 
 
@@ -206,8 +207,10 @@ def test_a_body_that_is_not_json_is_logged_at_info(
 
 
 def stored_version(name: ModelName, version: str) -> ModelVersion:
+    """A former champion: promoting it is a rollback, which needs no override."""
     return ModelVersion(model_name=name, version=version, machine_name=name.machine_name,
-                        indicator=name.indicator, artifact_uri="s3://models/m.ubj", artifact_sha256="0" * 64)
+                        indicator=name.indicator, artifact_uri="s3://models/m.ubj", artifact_sha256="0" * 64,
+                        status=VersionStatus.ARCHIVED)
 
 
 def test_a_promotion_conflict_is_logged_as_a_warning_naming_the_model(
@@ -262,6 +265,26 @@ def test_a_key_still_in_flight_is_logged_as_a_warning(
     assert (line["level"], line["status_code"], line["error_type"]) == (
         "WARNING", 409, "IdempotencyAlreadyInProgressError")
     assert "client-key-123" not in json.dumps(line)
+
+
+# ---------------------------------------------------------------- 429: WARNING
+
+
+def test_too_many_jobs_in_flight_is_logged_once_as_a_warning(
+    log_lines: Callable[[], list[dict[str, Any]]], load_event: Callable[[str], dict[str, Any]], lambda_context: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from modelforge.errors import TooManyJobsError
+
+    monkeypatch.setattr(jobs_api, "submit_training", raiser(TooManyJobsError(8, 8, 60)))
+
+    response = call_api(load_event("post_train"), lambda_context)
+
+    assert (response["statusCode"], response["headers"]["Retry-After"]) == (429, "60")
+    line = the_one_line(log_lines())
+    assert (line["level"], line["message"], line["status_code"], line["error_type"], line["route"]) == (
+        "WARNING", "HTTP 429 Too Many Requests", 429, "TooManyJobsError", "POST /train")
+    assert "exception" not in line
 
 
 # ---------------------------------------------------------------- 503: ERROR with the exception

@@ -330,3 +330,54 @@ def test_a_request_after_a_too_large_body_is_still_served(routes: list[Route]) -
 
     # Either the body is skipped and the next request served, or the 413 says the connection closes.
     assert statuses == [413, 200] or (statuses == [413] and b"Connection: close" in sent)
+
+
+# ---------------------------------------------------------------- the payload limit on POST /predict (issue 16)
+
+
+@pytest.fixture
+def predict_front(local_stack: LocalStack) -> tuple[LocalHttpApi, FakeInvoke]:
+    spec = local_stack.functions["PredictFunction"]
+    invoke = FakeInvoke({"statusCode": 200, "body": "{}"})
+    return front([Route(m, p, spec.name) for m, p in spec.http_routes], invoke), invoke
+
+
+def chunked(path: str, body: bytes, chunk: int = 1024 * 1024) -> bytes:
+    head = f"POST {path} HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    parts = [f"{len(body[i:i + chunk]):x}\r\n".encode() + body[i:i + chunk] + b"\r\n"
+             for i in range(0, len(body), chunk)]
+    return head.encode() + b"".join(parts) + b"0\r\n\r\n"
+
+
+def test_a_predict_body_over_the_limit_is_413_and_never_reaches_the_function(
+    predict_front: tuple[LocalHttpApi, FakeInvoke]
+) -> None:
+    api, invoke = predict_front
+    too_large = b'{"records": [' + b" " * MAX_BODY_BYTES + b"]}"
+
+    statuses, sent = serve(api, request("POST", "/predict", too_large, close=True))
+
+    assert statuses == [413]
+    assert sent.endswith(b'{"message": "Request Entity Too Large"}')
+    assert invoke.calls == []
+
+
+def test_a_chunked_body_over_the_limit_is_413_too(predict_front: tuple[LocalHttpApi, FakeInvoke]) -> None:
+    api, invoke = predict_front
+
+    statuses, _ = serve(api, chunked("/predict", b" " * (MAX_BODY_BYTES + 1)))
+
+    assert statuses == [413]
+    assert invoke.calls == []
+
+
+def test_a_chunked_body_within_the_limit_reaches_the_function(
+    predict_front: tuple[LocalHttpApi, FakeInvoke]
+) -> None:
+    api, invoke = predict_front
+    body = json.dumps({"machine_name": "M-1", "indicator": "status", "records": [{"Eng_RPM": 1.0}] * 3}).encode()
+
+    statuses, _ = serve(api, chunked("/predict", body, chunk=7))
+
+    assert statuses == [200]
+    assert invoke.event["body"] == body.decode()

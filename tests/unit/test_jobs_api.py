@@ -29,6 +29,7 @@ class FakeJobs:
     def __init__(self) -> None:
         self.items: dict[str, Job] = {}
         self.list_calls: list[dict[str, Any]] = []
+        self.counted = 0
 
     def create(self, job: Job) -> None:
         assert job.process_id not in self.items, "create must never overwrite a job"
@@ -52,6 +53,10 @@ class FakeJobs:
                 "finished_at": now,
             }
         )
+
+    def count_in_flight(self) -> int:
+        self.counted += 1
+        return sum(j.status in (JobStatus.PENDING, JobStatus.RUNNING) for j in self.items.values())
 
     def list(
         self, *, machine_name: str | None, status: JobStatus | None, limit: int, next_token: str | None
@@ -168,6 +173,56 @@ def submit(
         now=now or clock(T0),
         new_id=ids(process_id),
     )
+
+
+# ---------------------------------------------------------------- submit_training: jobs in flight
+
+
+def _in_flight(jobs: FakeJobs, *statuses: JobStatus) -> None:
+    for i, status in enumerate(statuses):
+        jobs.items[f"old-{i}"] = Job(process_id=f"old-{i}", indicator=Indicator.STATUS, machine_name=MACHINE,
+                                     status=status, created_at=T0, updated_at=T0)
+
+
+def test_at_the_bound_of_jobs_in_flight_nothing_is_written_or_started(jobs: FakeJobs) -> None:
+    from modelforge.errors import TooManyJobsError
+
+    _in_flight(jobs, JobStatus.PENDING, JobStatus.RUNNING, JobStatus.COMPLETED, JobStatus.FAILED)
+    executions = FakeExecutions(jobs)
+
+    with pytest.raises(TooManyJobsError, match=r"2 training jobs are pending or running.* at most 2") as refused:
+        jobs_api.submit_training(request(), jobs=jobs, catalog=FakeCatalog(machine()), executions=executions,
+                                 max_in_flight=2, new_id=ids("job-1"))
+
+    assert refused.value.retry_after_seconds == jobs_api.RETRY_AFTER_SECONDS > 0
+    assert "job-1" not in jobs.items
+    assert executions.started == []
+
+
+def test_below_the_bound_a_job_is_submitted(jobs: FakeJobs) -> None:
+    _in_flight(jobs, JobStatus.RUNNING, JobStatus.COMPLETED, JobStatus.FAILED)
+
+    response = jobs_api.submit_training(request(), jobs=jobs, catalog=FakeCatalog(machine()),
+                                        executions=FakeExecutions(jobs), max_in_flight=2, new_id=ids("job-1"))
+
+    assert response.process_id == "job-1" and jobs.items["job-1"].status is JobStatus.PENDING
+
+
+def test_without_a_bound_jobs_in_flight_are_not_counted(jobs: FakeJobs) -> None:
+    _in_flight(jobs, *[JobStatus.RUNNING] * 20)
+
+    submit(jobs, request())
+
+    assert jobs.counted == 0
+
+
+def test_a_bad_request_at_the_bound_is_told_what_is_wrong_not_to_retry(jobs: FakeJobs) -> None:
+    _in_flight(jobs, JobStatus.RUNNING)
+
+    with pytest.raises(InvalidRequestError) as invalid:
+        jobs_api.submit_training(request(machine_name="MOTOBOMBA-404"), jobs=jobs, catalog=FakeCatalog(machine()),
+                                 executions=FakeExecutions(jobs), max_in_flight=1)
+    assert invalid.value.field == "machine_name"
 
 
 # ---------------------------------------------------------------- submit_training

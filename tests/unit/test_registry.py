@@ -200,6 +200,9 @@ def test_promotion_writes_the_pointer_and_history_attributes_it_always_wrote(reg
     assert [c.version for c in registry.list_champions()] == [second]
 
 
+WHY = "better F2 on the shared holdout"
+
+
 def test_the_api_s_registry_bodies_are_built_from_the_typed_records(registry: ModelRegistry) -> None:
     from modelforge.logic import models_api
     from modelforge.schemas import PromoteRequest
@@ -214,28 +217,145 @@ def test_the_api_s_registry_bodies_are_built_from_the_typed_records(registry: Mo
         def get_verified(self, uri: str, expected_sha256: str) -> bytes:
             return b"verified"
 
-    promoted = models_api.promote_version(PromoteRequest(version=second, reason="better F2"), registry=registry,
-                                          artifacts=Artifacts(), machine_name="MOTOBOMBA-001",
+    # The second version is a candidate the gate never decided on: promoting it by hand is an override.
+    promoted = models_api.promote_version(PromoteRequest(version=second, reason=WHY, override=True),
+                                          registry=registry, artifacts=Artifacts(), machine_name="MOTOBOMBA-001",
                                           indicator=Indicator.STATUS, caller="alice", now=lambda: NOW)
     assert promoted.model_dump(mode="json") == {"machine_name": "MOTOBOMBA-001", "indicator": "status",
                                                 "champion_version": second, "previous_version": first}
     listed = models_api.list_models(registry=registry, machine_name="MOTOBOMBA-001", indicator=None, limit=10)
     assert [v.model_dump(mode="json") for v in listed.versions] == [
         {"machine_name": "MOTOBOMBA-001", "indicator": "status", "version": second, "status": "champion",
-         "status_reason": "better F2", "decided_by": "alice", "trained_at": None, "process_id": None,
+         "status_reason": WHY, "decided_by": "alice", "override": True, "trained_at": None, "process_id": None,
          "artifact_uri": f"s3://b/{second}.ubj", "artifact_sha256": "0" * 64, "metrics": {"recall": 0.9}},
         {"machine_name": "MOTOBOMBA-001", "indicator": "status", "version": first, "status": "archived",
-         "status_reason": "first model", "decided_by": "gate", "trained_at": None, "process_id": None,
-         "artifact_uri": f"s3://b/{first}.ubj", "artifact_sha256": "0" * 64, "metrics": {"recall": 0.9}}]
+         "status_reason": "first model", "decided_by": "gate", "override": False, "trained_at": None,
+         "process_id": None, "artifact_uri": f"s3://b/{first}.ubj", "artifact_sha256": "0" * 64,
+         "metrics": {"recall": 0.9}}]
     shown = models_api.get_champion(registry=registry, machine_name="MOTOBOMBA-001", indicator=Indicator.STATUS)
     body = shown.model_dump(mode="json")
     assert body["champion"]["version"] == second and body["last_drift_check"] is None
-    assert (body["promoted_by"], body["reason"], body["updated_at"]) == ("alice", "better F2", "2026-01-01T00:00:00Z")
+    assert (body["promoted_by"], body["reason"], body["updated_at"]) == ("alice", WHY, "2026-01-01T00:00:00Z")
     assert body["history"] == [
-        {"from_version": first, "to_version": second, "reason": "better F2", "promoted_by": "alice",
-         "at": "2026-01-01T00:00:00Z"},
+        {"from_version": first, "to_version": second, "reason": WHY, "promoted_by": "alice",
+         "at": "2026-01-01T00:00:00Z", "override": True, "overridden_status": "candidate"},
         {"from_version": None, "to_version": first, "reason": "first model", "promoted_by": "gate",
-         "at": "2026-01-01T00:00:00Z"}]
+         "at": "2026-01-01T00:00:00Z", "override": False, "overridden_status": None}]
     registry.promote(NAME, first, reason="rollback", by="bob", now=NOW)
     shown = models_api.get_champion(registry=registry, machine_name="MOTOBOMBA-001", indicator=Indicator.STATUS)
     assert shown.last_drift_check == {"status": "stable", "max_psi": 0.02}
+
+
+# ---------------------------------------------------------------- manual promotion over the gate (issue 16)
+
+ALICE = "arn:aws:sts::123456789012:assumed-role/operators/alice"
+OVERRIDE_REASON = "gate floors too strict for this pump; approved by reliability team"
+
+
+class VerifiedArtifacts:
+    def get_verified(self, uri: str, expected_sha256: str) -> bytes:
+        return b"verified"
+
+
+def _promote_by_hand(registry: ModelRegistry, version: str, reason: str, *, override: bool = False) -> Any:
+    from modelforge.logic import models_api
+    from modelforge.schemas import PromoteRequest
+
+    return models_api.promote_version(PromoteRequest(version=version, reason=reason, override=override),
+                                      registry=registry, artifacts=VerifiedArtifacts(),
+                                      machine_name=NAME.machine_name, indicator=NAME.indicator, caller=ALICE,
+                                      now=lambda: NOW)
+
+
+@pytest.mark.parametrize("status", ["rejected", "candidate"])
+def test_a_rejected_or_undecided_version_is_not_promoted_without_an_override(registry: ModelRegistry,
+                                                                            status: str) -> None:
+    from modelforge.errors import OverrideRequiredError
+
+    champion, challenger = "20260101T000000Z-aaaaaaaa", "20260102T000000Z-bbbbbbbb"
+    _add(registry, champion)
+    _add(registry, challenger)
+    registry.promote(NAME, champion, reason="first model", by="gate", now=NOW)
+    if status == "rejected":
+        registry.reject(NAME, challenger, reason="recall 0.41 below the floor 0.5", by="gate:p-2", now=NOW)
+
+    with pytest.raises(OverrideRequiredError, match=f"{challenger} (was rejected|is a candidate)") as refused:
+        _promote_by_hand(registry, challenger, "looks fine to me")
+
+    assert isinstance(refused.value, PromotionConflictError)  # a 409
+    assert '"override": true' in str(refused.value)
+    if status == "rejected":
+        assert "recall 0.41 below the floor 0.5" in str(refused.value)
+    assert _champions(registry) == [champion]
+    assert registry.get_version(NAME, challenger).status == status  # type: ignore[union-attr]
+    assert len(registry.history(NAME)) == 1
+
+
+def test_an_override_is_recorded_on_the_version_and_in_the_history(registry: ModelRegistry) -> None:
+    champion, challenger = "20260101T000000Z-aaaaaaaa", "20260102T000000Z-bbbbbbbb"
+    _add(registry, champion)
+    _add(registry, challenger)
+    registry.promote(NAME, champion, reason="first model", by="gate", now=NOW)
+    registry.reject(NAME, challenger, reason="recall below floor", by="gate:p-2", now=NOW)
+
+    promoted = _promote_by_hand(registry, challenger, OVERRIDE_REASON, override=True)
+
+    assert (promoted.champion_version, promoted.previous_version) == (challenger, champion)
+    item = _raw(NAME.key, challenger)
+    assert {k: item[k] for k in ("status", "decided_by", "status_reason", "override", "overridden_status")} == {
+        "status": "champion", "decided_by": ALICE, "status_reason": OVERRIDE_REASON, "override": True,
+        "overridden_status": "rejected"}
+    assert _raw(NAME.history_key, "revision#0000000002") == {
+        "model_name": NAME.history_key, "version": "revision#0000000002", "from_version": champion,
+        "to_version": challenger, "reason": OVERRIDE_REASON, "promoted_by": ALICE, "at": NOW.isoformat(),
+        "override": True, "overridden_status": "rejected"}
+    latest = registry.history(NAME)[0]
+    assert (latest.override, latest.overridden_status) == (True, VersionStatus.REJECTED)
+
+
+def test_a_rollback_to_a_former_champion_needs_no_override_and_clears_old_override_marks(
+        registry: ModelRegistry) -> None:
+    first, second = "20260101T000000Z-aaaaaaaa", "20260102T000000Z-bbbbbbbb"
+    _add(registry, first)
+    _add(registry, second)
+    _promote_by_hand(registry, first, OVERRIDE_REASON, override=True)  # a candidate, promoted over the gate
+    registry.promote(NAME, second, reason="better F2", by="gate", now=NOW)
+    assert registry.get_version(NAME, first).status == "archived"  # type: ignore[union-attr]
+
+    rolled_back = _promote_by_hand(registry, first, "rollback: false alarms")
+
+    assert (rolled_back.champion_version, rolled_back.previous_version) == (first, second)
+    item = _raw(NAME.key, first)
+    assert (item["status"], item["status_reason"], item["decided_by"]) == ("champion", "rollback: false alarms",
+                                                                           ALICE)
+    assert "override" not in item and "overridden_status" not in item
+    assert [e.override for e in registry.history(NAME)] == [False, False, True]
+    assert "override" not in _raw(NAME.history_key, "revision#0000000003")
+
+
+def test_a_gate_decision_between_the_read_and_the_promotion_cancels_it(registry: ModelRegistry) -> None:
+    champion, challenger = "20260101T000000Z-aaaaaaaa", "20260102T000000Z-bbbbbbbb"
+    _add(registry, champion)
+    _add(registry, challenger)
+    registry.promote(NAME, champion, reason="first model", by="gate", now=NOW)
+    # The caller read "candidate" and decided to override that; the gate rejects the version meanwhile.
+    registry.reject(NAME, challenger, reason="recall below floor", by="gate:p-2", now=NOW)
+
+    with pytest.raises(PromotionConflictError, match="changed while promoting"):
+        registry.promote(NAME, challenger, reason=OVERRIDE_REASON, by=ALICE, now=NOW,
+                         expected_status=VersionStatus.CANDIDATE, override=True)
+
+    assert _champions(registry) == [champion]
+    assert registry.get_version(NAME, challenger).status == "rejected"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("reason", ["ok", "because I say so", "override override override override"])
+def test_an_override_needs_a_reason_that_says_why(reason: str) -> None:
+    from pydantic import ValidationError
+
+    from modelforge.schemas import PromoteRequest
+
+    with pytest.raises(ValidationError) as invalid:
+        PromoteRequest(version="20260102T000000Z-bbbbbbbb", reason=reason, override=True)
+    assert [e["loc"] for e in invalid.value.errors()] == [("reason",)]
+    assert PromoteRequest(version="20260102T000000Z-bbbbbbbb", reason=OVERRIDE_REASON, override=True).override

@@ -113,6 +113,7 @@ def test_defaults_apply_when_optional_variables_are_absent() -> None:
     assert api.processed_data_prefix == training.processed_data_prefix == TELEMETRY_PREFIX == "processed"
     assert training.failure_events_prefix == FAILURE_EVENTS_PREFIX
     assert api.idempotency_ttl_seconds == 24 * 3600
+    assert api.max_jobs_in_flight is None  # unbounded: the template's MaxJobsInFlight is the one default
     # Values the domain owns are not defaulted here: unset overrides leave the domain's configuration as is.
     assert training.label_window_minutes is None and training.training_device is None
     assert training.model_key_prefix is None and training.code_revision is None
@@ -253,6 +254,7 @@ def test_overrides_still_meet_the_domain_s_own_validation() -> None:
     ("cls", "variable", "text", "value"),
     [
         (ApiSettings, "PROCESSED_DATA_PREFIX", "curated/v2", "curated/v2"),
+        (ApiSettings, "MAX_JOBS_IN_FLIGHT", "8", 8),
         (TrainingSettings, "LABEL_WINDOW_MINUTES", "45", 45),
         (TrainingSettings, "FAILURE_DROP_THRESHOLD_PCT", "27.5", 27.5),
         (TrainingSettings, "POST_FAILURE_EXCLUSION_MINUTES", "0", 0),
@@ -277,6 +279,9 @@ def test_values_are_parsed_to_their_types(
     [
         (ApiSettings, "IDEMPOTENCY_TTL_SECONDS", "many"),
         (ApiSettings, "IDEMPOTENCY_TTL_SECONDS", "0"),
+        (ApiSettings, "MAX_JOBS_IN_FLIGHT", "0"),
+        (ApiSettings, "MAX_JOBS_IN_FLIGHT", "1001"),
+        (ApiSettings, "MAX_JOBS_IN_FLIGHT", "eight"),
         (TrainingSettings, "LABEL_WINDOW_MINUTES", "0"),
         (TrainingSettings, "LABEL_WINDOW_MINUTES", "1441"),
         (TrainingSettings, "LABEL_WINDOW_MINUTES", "7.5"),

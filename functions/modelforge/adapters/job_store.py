@@ -19,6 +19,8 @@ from modelforge.jobs import Job, JobStatus
 BY_MACHINE_INDEX = "by_machine"
 BY_STATUS_INDEX = "by_status"
 BY_CREATED_INDEX = "by_created"
+# The statuses of a job that still holds (or waits for) a training function.
+IN_FLIGHT = (JobStatus.PENDING, JobStatus.RUNNING)
 # Every job carries this constant so BY_CREATED_INDEX can list all jobs newest first without a scan.
 JOB_RECORD_TYPE = "training_job"
 _INDEX_KEYS = {
@@ -63,6 +65,22 @@ class JobStore:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise JobTransitionError(f"job {process_id} is missing or already finished") from error
             raise
+
+    def count_in_flight(self) -> int:
+        """Jobs pending or running: a COUNT query per status on BY_STATUS_INDEX (never a scan; no item is
+        read back). The index is eventually consistent, so a job written a moment ago may not be counted yet:
+        a bound checked with this is a soft one."""
+        total = 0
+        for status in IN_FLIGHT:
+            query: dict[str, Any] = {"IndexName": BY_STATUS_INDEX, "Select": "COUNT",
+                                     "KeyConditionExpression": Key("status").eq(status.value)}
+            while True:
+                page = self._table.query(**query)
+                total += int(page["Count"])
+                if "LastEvaluatedKey" not in page:
+                    break
+                query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return total
 
     def list(self, *, machine_name: str | None, status: JobStatus | None, limit: int,
              next_token: str | None) -> tuple[list[Job], str | None]:

@@ -73,9 +73,11 @@ def event_from_item(item: dict[str, Any]) -> PromotionEvent:
 
 
 def event_item(name: ModelName, event: PromotionEvent) -> dict[str, Any]:
-    """A history item, keyed by the pointer's new revision: the history is in promotion order."""
+    """A history item, keyed by the pointer's new revision: the history is in promotion order. The override
+    attributes are written only for an override, so every other item keeps the attributes it always had."""
+    left_out = {"revision"} if event.override else {"revision", "override", "overridden_status"}
     return {"model_name": name.history_key, "version": f"{REVISION_PREFIX}{event.revision:010d}",
-            **event.model_dump(mode="json", exclude={"revision"})}
+            **event.model_dump(mode="json", exclude=left_out)}
 
 
 def _pointer_key(name: ModelName) -> dict[str, str]:
@@ -171,18 +173,26 @@ class ModelRegistry:
                                  ScanIndexForward=False, Limit=limit)
         return [event_from_item(item) for item in page.get("Items", [])]
 
-    def promote(self, name: ModelName, version: str, *, reason: str, by: str, now: datetime) -> PromotionResult:
+    def promote(self, name: ModelName, version: str, *, reason: str, by: str, now: datetime,
+                expected_status: VersionStatus | None = None, override: bool = False) -> PromotionResult:
         """Makes ``version`` the champion, atomically. Raises ModelNotFoundError for an unknown version and
-        PromotionConflictError when another promotion won the race (read again and retry if still wanted)."""
-        if self.get_version(name, version) is None:
+        PromotionConflictError when another promotion won the race (read again and retry if still wanted).
+
+        ``expected_status``: the status the caller read and decided on (a manual promotion allows some statuses
+        only); the transaction is then cancelled if the version's status changed since, say because the gate
+        rejected it meanwhile. ``override``: the caller is overriding that status (see ``PromotionEvent``)."""
+        current = self.get_version(name, version)
+        if current is None:
             raise ModelNotFoundError(f"{name} has no version {version}")
         pointer = self.champion_pointer(name)
         if pointer is not None and pointer.champion_version == version:
             return PromotionResult(champion_version=version, previous_version=None, revision=pointer.revision)
         event = PromotionEvent(revision=(pointer.revision if pointer else 0) + 1, to_version=version,
                                from_version=pointer.champion_version if pointer else None,
-                               reason=reason[:MAX_REASON], promoted_by=by, at=now)
-        actions = [self._move_pointer(name, event), self._crown(name, event), self._append_history(name, event)]
+                               reason=reason[:MAX_REASON], promoted_by=by, at=now, override=override,
+                               overridden_status=(expected_status or current.status) if override else None)
+        actions = [self._move_pointer(name, event), self._crown(name, event, expected_status),
+                   self._append_history(name, event)]
         if event.from_version:
             actions.append(self._archive(name, event))
         try:
@@ -218,18 +228,31 @@ class ModelRegistry:
             update["ExpressionAttributeValues"] |= _wire({":expected": event.revision - 1})
         return {"Update": update}
 
-    def _crown(self, name: ModelName, event: PromotionEvent) -> dict[str, Any]:
-        """The new champion's own item says so, with who decided and why; it must exist and not already be
-        the champion."""
+    def _crown(self, name: ModelName, event: PromotionEvent,
+               expected_status: VersionStatus | None) -> dict[str, Any]:
+        """The new champion's own item says so, with who decided and why, and whether that overrode its status
+        (a promotion without override clears an earlier override's marks, as it replaces who and why); it must
+        exist, not already be the champion and, if the caller decided on a status, still have it."""
+        values: dict[str, Any] = {":champion": VersionStatus.CHAMPION.value, ":reason": event.reason,
+                                  ":by": event.promoted_by, ":now": event.at.isoformat()}
+        update = "SET #status = :champion, status_reason = :reason, decided_by = :by, decided_at = :now"
+        if event.override:
+            update += ", #override = :override, #overridden = :overridden"
+            values |= {":override": True, ":overridden": str(event.overridden_status)}
+        else:
+            update += " REMOVE #override, #overridden"
+        condition = "attribute_exists(version) AND #status <> :champion"
+        if expected_status is not None:
+            condition += " AND #status = :expected"
+            values[":expected"] = expected_status.value
         return {"Update": {
             "TableName": self._table_name,
             "Key": _wire(_version_key(name, event.to_version)),
-            "UpdateExpression": "SET #status = :champion, status_reason = :reason, decided_by = :by, "
-            "decided_at = :now",
-            "ConditionExpression": "attribute_exists(version) AND #status <> :champion",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": _wire({":champion": VersionStatus.CHAMPION.value, ":reason": event.reason,
-                                                ":by": event.promoted_by, ":now": event.at.isoformat()}),
+            "UpdateExpression": update,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": {"#status": "status", "#override": "override",
+                                         "#overridden": "overridden_status"},
+            "ExpressionAttributeValues": _wire(values),
         }}
 
     def _append_history(self, name: ModelName, event: PromotionEvent) -> dict[str, Any]:

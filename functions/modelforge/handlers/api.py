@@ -76,16 +76,20 @@ def build_services(settings: ApiSettings) -> Services:
     jobs = JobStore(settings.jobs_table_name)
     catalog = TelemetryCatalog(settings.data_bucket_name, settings.processed_data_prefix)
     executions = ExecutionStarter(settings.state_machine_arn)
-    # The key names the submission; the body must match what was first sent with that key.
-    idempotency = IdempotencyConfig(event_key_jmespath="key", payload_validation_jmespath="body",
+    # The caller and their key name the submission (a key is the caller's own: another caller's identical key
+    # is another submission, and can neither replay nor block theirs); the body must match what was first
+    # sent with that key.
+    idempotency = IdempotencyConfig(event_key_jmespath="[caller, key]", payload_validation_jmespath="body",
                                     expires_after_seconds=settings.idempotency_ttl_seconds)
 
     @idempotent_function(data_keyword_argument="submission", config=idempotency,
                          persistence_store=DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name),
                          output_serializer=PydanticSerializer(TrainResponse))
     def submit_once(submission: dict[str, Any]) -> TrainResponse:
+        # Raising (a 429, a 422, a 503) deletes the record Powertools made, so a retry of the key runs again.
         request = TrainRequest.model_validate(submission["body"])
-        return jobs_api.submit_training(request, jobs=jobs, catalog=catalog, executions=executions)
+        return jobs_api.submit_training(request, jobs=jobs, catalog=catalog, executions=executions,
+                                        max_in_flight=settings.max_jobs_in_flight)
 
     return Services(settings=settings, jobs=jobs, catalog=catalog, executions=executions,
                     registry=ModelRegistry(settings.models_table_name),
@@ -103,19 +107,22 @@ def services() -> Services:
 
 @app.post("/train", summary="Start training a model for one machine", tags=["training"],
           responses=error_responses(HTTPStatus.CONFLICT, HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-                                    HTTPStatus.SERVICE_UNAVAILABLE))
+                                    HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE))
 @tracer.capture_method
 def train(
     request: TrainRequest,
     idempotency_key: Annotated[str | None, Header(alias="idempotency-key", min_length=1, max_length=256,
                                                   description="Retries with the same key and body return the "
-                                                  "same job instead of starting another.")] = None,
+                                                  "same job instead of starting another. Keys are per caller "
+                                                  "(IAM principal or JWT subject).")] = None,
 ) -> TrainResponse:
     s = services()
     if idempotency_key is None:
-        response = jobs_api.submit_training(request, jobs=s.jobs, catalog=s.catalog, executions=s.executions)
+        response = jobs_api.submit_training(request, jobs=s.jobs, catalog=s.catalog, executions=s.executions,
+                                            max_in_flight=s.settings.max_jobs_in_flight)
     else:
-        response = s.submit_once(submission={"key": idempotency_key, "body": request.model_dump(mode="json")})
+        response = s.submit_once(submission={"caller": _caller(), "key": idempotency_key,
+                                             "body": request.model_dump(mode="json")})
     metrics.add_metric(name="TrainingJobsSubmitted", unit=MetricUnit.Count, value=1)
     return response
 
@@ -183,7 +190,8 @@ def promote(
 
 
 def _caller() -> str:
-    """Who is asking, as API Gateway's authorizer saw it (IAM principal or JWT subject)."""
+    """Who is asking, as API Gateway's authorizer saw it (IAM principal or JWT subject): recorded with a
+    promotion, and the scope of an Idempotency-Key."""
     authorizer = app.current_event.raw_event.get("requestContext", {}).get("authorizer") or {}
     iam = authorizer.get("iam") or {}
     claims = (authorizer.get("jwt") or {}).get("claims") or {}

@@ -4,7 +4,9 @@ Each mapped error is logged once, here, as one line ``"HTTP <status> <phrase>"``
 
 * INFO: the client's mistake, nothing for us to do: 404, 415, 422 (with ``fields``, where in the request the
   problem is: ``body.start_date``, ``path.process_id``, ...; never a value);
-* WARNING: 409 conflicts (a promotion raced another, an Idempotency-Key still in flight), worth watching;
+* WARNING: 409 conflicts (a promotion raced another, a promotion of a rejected or undecided version without
+  an override, an Idempotency-Key still in flight) and 429 (too many training jobs in flight, the cost
+  guard), worth watching;
 * ERROR with the exception: 503 (an execution could not be started) and a stored model that failed its
   checksum (``ArtifactIntegrityError``, a 409 to the client but corruption or tampering to an operator).
 
@@ -36,7 +38,9 @@ from modelforge.errors import (
     JobNotFoundError,
     ModelNotFoundError,
     NoChampionError,
+    OverrideRequiredError,
     PromotionConflictError,
+    TooManyJobsError,
 )
 from modelforge.observability import logger
 from modelforge.schemas import ErrorResponse
@@ -148,7 +152,7 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
         logged(logging.INFO, HTTPStatus.NOT_FOUND, error)
         return error_response(HTTPStatus.NOT_FOUND, str(error))
 
-    @app.exception_handler(PromotionConflictError)
+    @app.exception_handler([PromotionConflictError, OverrideRequiredError])
     def _conflict(error: PromotionConflictError) -> Response:
         logged(logging.WARNING, HTTPStatus.CONFLICT, error)
         return error_response(HTTPStatus.CONFLICT, str(error))
@@ -157,6 +161,13 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
     def _corrupt_artifact(error: ArtifactIntegrityError) -> Response:
         logged(logging.ERROR, HTTPStatus.CONFLICT, error, with_exception=True)
         return error_response(HTTPStatus.CONFLICT, str(error))
+
+    @app.exception_handler(TooManyJobsError)
+    def _too_many_jobs(error: TooManyJobsError) -> Response:
+        logged(logging.WARNING, HTTPStatus.TOO_MANY_REQUESTS, error)
+        response = error_response(HTTPStatus.TOO_MANY_REQUESTS, str(error))
+        response.headers["Retry-After"] = str(error.retry_after_seconds)
+        return response
 
     @app.exception_handler(ExecutionStartError)
     def _not_started(error: ExecutionStartError) -> Response:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Protocol
 
-from modelforge.errors import ExecutionStartError, InvalidRequestError, JobTransitionError
+from modelforge.errors import ExecutionStartError, InvalidRequestError, JobTransitionError, TooManyJobsError
 from modelforge.jobs import Job, JobStatus
 from modelforge.logic.clock import utc_now
 from modelforge.observability import logger
@@ -25,12 +25,16 @@ from modelforge.schemas import (
 
 # The metrics GET /status shows; the full set stays in the models table.
 HEADLINE_METRICS = ("recall", "precision", "f1", "f2", "pr_auc", "roc_auc", "threshold", "rmse", "mae", "r2")
+# What a 429 for too many jobs in flight tells the caller to wait: a training takes minutes, so polling faster
+# would only spend requests.
+RETRY_AFTER_SECONDS = 60
 
 
 class Jobs(Protocol):
     def create(self, job: Job) -> None: ...
     def get(self, process_id: str) -> Job: ...
     def mark_failed(self, process_id: str, reason: str, now: datetime) -> None: ...
+    def count_in_flight(self) -> int: ...
     def list(self, *, machine_name: str | None, status: JobStatus | None, limit: int,
              next_token: str | None) -> tuple[list[Job], str | None]: ...
 
@@ -51,8 +55,12 @@ class Registry(Protocol):
 
 def submit_training(
     request: TrainRequest, *, jobs: Jobs, catalog: Catalog, executions: Executions,
-    now: Callable[[], datetime] = utc_now, new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    max_in_flight: int | None = None, now: Callable[[], datetime] = utc_now,
+    new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
 ) -> TrainResponse:
+    """A new pending job and its execution. ``max_in_flight`` (None: unbounded): at or above that many jobs
+    pending or running, TooManyJobsError, after the request is validated (a bad request is told so rather
+    than to retry) and before anything is written."""
     if request.machine_names:
         _check_fleet(request, catalog)
     else:
@@ -61,6 +69,8 @@ def submit_training(
             raise InvalidRequestError("machine_name", f"no processed data for machine '{request.machine_name}' "
                                       "(GET /machines lists the machines that have data)")
         _check_overlap(request, machine.first_timestamp.date(), machine.last_timestamp.date())
+    if max_in_flight is not None:
+        _check_capacity(jobs, max_in_flight)
 
     created = now()
     job = Job(process_id=new_id(), indicator=request.indicator, machine_name=request.machine_name,
@@ -79,6 +89,14 @@ def submit_training(
         raise ExecutionStartError(f"job {job.process_id} failed: {reason}") from error
     logger.info("training job submitted", extra={"process_id": job.process_id, "machine_name": job.machine_name})
     return TrainResponse(process_id=job.process_id, status=job.status)
+
+
+def _check_capacity(jobs: Jobs, max_in_flight: int) -> None:
+    """The cost guard: no new job while ``max_in_flight`` are pending or running. Soft: submissions racing
+    each other (or the index's replication) may each see room, so the bound can be passed by a few."""
+    in_flight = jobs.count_in_flight()
+    if in_flight >= max_in_flight:
+        raise TooManyJobsError(in_flight, max_in_flight, RETRY_AFTER_SECONDS)
 
 
 def _check_fleet(request: TrainRequest, catalog: Catalog) -> None:

@@ -6,11 +6,18 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
-from modelforge.errors import ModelNotFoundError
+from modelforge.errors import ModelNotFoundError, OverrideRequiredError
 from modelforge.jobs import Indicator
 from modelforge.logic.clock import utc_now
 from modelforge.observability import logger
-from modelforge.registry import ChampionPointer, ModelName, ModelVersion, PromotionEvent, PromotionResult
+from modelforge.registry import (
+    ChampionPointer,
+    ModelName,
+    ModelVersion,
+    PromotionEvent,
+    PromotionResult,
+    VersionStatus,
+)
 from modelforge.schemas import (
     ChampionResponse,
     ModelListResponse,
@@ -20,14 +27,19 @@ from modelforge.schemas import (
     PromotionRecord,
 )
 
+# What a person may promote without an override: a former champion (the gate passed it once; a rollback) and
+# the champion itself (nothing changes). A rejected version, or a candidate the gate has not decided on, needs
+# one.
+PROMOTABLE_WITHOUT_OVERRIDE = frozenset({VersionStatus.ARCHIVED, VersionStatus.CHAMPION})
+
 
 class Registry(Protocol):
     def list_versions(self, name: ModelName, limit: int = ...) -> list[ModelVersion]: ...
     def get_version(self, name: ModelName, version: str) -> ModelVersion | None: ...
     def champion_pointer(self, name: ModelName) -> ChampionPointer | None: ...
     def history(self, name: ModelName, limit: int = ...) -> list[PromotionEvent]: ...
-    def promote(self, name: ModelName, version: str, *, reason: str, by: str,
-                now: datetime) -> PromotionResult: ...
+    def promote(self, name: ModelName, version: str, *, reason: str, by: str, now: datetime,
+                expected_status: VersionStatus | None = ..., override: bool = ...) -> PromotionResult: ...
 
 
 class ArtifactVerifier(Protocol):
@@ -38,13 +50,14 @@ def summarize(version: ModelVersion) -> ModelVersionSummary:
     return ModelVersionSummary(
         machine_name=version.machine_name, indicator=version.indicator, version=version.version,
         status=version.status.value, status_reason=version.status_reason, decided_by=version.decided_by,
-        trained_at=version.trained_at, process_id=version.process_id, artifact_uri=version.artifact_uri,
-        artifact_sha256=version.artifact_sha256, metrics=version.metrics)
+        override=bool(version.override), trained_at=version.trained_at, process_id=version.process_id,
+        artifact_uri=version.artifact_uri, artifact_sha256=version.artifact_sha256, metrics=version.metrics)
 
 
 def promotion_record(event: PromotionEvent) -> PromotionRecord:
     return PromotionRecord(from_version=event.from_version, to_version=event.to_version, reason=event.reason,
-                           promoted_by=event.promoted_by, at=event.at)
+                           promoted_by=event.promoted_by, at=event.at, override=event.override,
+                           overridden_status=event.overridden_status.value if event.overridden_status else None)
 
 
 def list_models(*, registry: Registry, machine_name: str, indicator: Indicator | None,
@@ -73,13 +86,32 @@ def get_champion(*, registry: Registry, machine_name: str, indicator: Indicator)
 def promote_version(request: PromoteRequest, *, registry: Registry, artifacts: ArtifactVerifier,
                     machine_name: str, indicator: Indicator, caller: str,
                     now: Callable[[], datetime] = utc_now) -> PromoteResponse:
-    """Manual promotion or rollback. The artifact's sha256 is checked before it can serve anything."""
+    """Manual promotion or rollback. A version the gate rejected or never decided on needs the request's
+    override (checked on the status read, and again inside the promotion's transaction, so a gate decision in
+    between cancels it). The artifact's sha256 is checked before it can serve anything."""
     name = ModelName(machine_name, indicator)
     version = registry.get_version(name, request.version)
     if version is None:
         raise ModelNotFoundError(f"{name.label} has no version {request.version}")
+    overriding = version.status not in PROMOTABLE_WITHOUT_OVERRIDE
+    if overriding and not request.override:
+        raise OverrideRequiredError(_override_hint(name, version))
     artifacts.get_verified(*version.artifact)
-    result = registry.promote(name, request.version, reason=request.reason, by=caller, now=now())
-    logger.info("model promoted", extra={"model_name": name.key, "version": request.version, "by": caller})
+    result = registry.promote(name, request.version, reason=request.reason, by=caller, now=now(),
+                              expected_status=version.status, override=overriding)
+    logger.info("model promoted", extra={"model_name": name.key, "version": request.version, "by": caller,
+                                         "override": overriding})
     return PromoteResponse(machine_name=machine_name, indicator=indicator, champion_version=request.version,
                            previous_version=result.previous_version)
+
+
+def _override_hint(name: ModelName, version: ModelVersion) -> str:
+    """Why a promotion was refused and how to make it anyway: the 409's message."""
+    if version.status is VersionStatus.REJECTED:
+        why = f"was rejected by {version.decided_by or 'the gate'}"
+        if version.status_reason:
+            why += f" ({version.status_reason[:200]})"
+    else:
+        why = f"is a {version.status.value} the gate has not decided on"
+    return (f"{name.label} version {version.version} {why}; to promote it anyway, send \"override\": true with a "
+            "reason saying why (it is recorded with your identity on the version and in the promotion history)")

@@ -7,6 +7,7 @@ already in memory keeps serving.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,31 @@ from typing import Any, Protocol
 from modelforge.errors import ArtifactIntegrityError, IncompatibleRecordsError, InvalidRequestError, NoChampionError
 from modelforge.observability import logger
 from modelforge.registry import ChampionPointer, ModelName, ModelVersion
-from modelforge.schemas import Prediction, PredictRequest, PredictResponse
+from modelforge.schemas import MAX_TEXT_VALUE_LENGTH, Prediction, PredictRequest, PredictResponse
+
+RECORD_TIMESTAMP = "timestamp"  # domain.telemetry.TIMESTAMP, named here so this module need not import pandas
+
+
+def logged_number(value: Any) -> float | None:
+    """A sensor value as the model read it (a number, or a missing value): what ``pd.to_numeric(...,
+    errors="coerce")`` makes of numbers and numeric text; anything else, and non-finite numbers, None."""
+    if isinstance(value, str) and (not value.isascii() or "_" in value):
+        return None  # float() reads "1_000" and non-ASCII digits; pandas does not
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def logged_timestamp(value: Any) -> str | float | None:
+    """The record's timestamp as sent (a number as a number; text within the request's bound, which
+    PredictRequest already enforces), None without one."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return logged_number(value)
+    return str(value)[:MAX_TEXT_VALUE_LENGTH]
 
 
 class Registry(Protocol):
@@ -91,12 +116,14 @@ def predict_for(request: PredictRequest, cache: ChampionCache) -> PredictRespons
         raise InvalidRequestError("records", str(error)) from error
     latency_ms = (time.perf_counter() - started) * 1000
     for record, (prediction, probability) in zip(request.records, outputs, strict=True):
-        # One JSON line per prediction: the raw material of drift and performance monitoring.
+        # One JSON line per prediction: the raw material of drift and performance monitoring. Only the model's
+        # sensors, as the numbers it read, and the record's own timestamp (under a key of its own: Powertools
+        # keeps "timestamp" for the line's time and drops an extra of that name), never the client's strings.
         logger.info("prediction", extra={
             "machine_name": request.machine_name, "indicator": request.indicator.value,
-            "model_version": model.version, "inputs": {s: record.get(s) for s in model.sensors},
-            "timestamp": record.get("timestamp"), "prediction": prediction, "probability": probability,
-            "latency_ms": round(latency_ms, 3), "batch_size": len(request.records)})
+            "model_version": model.version, "inputs": {s: logged_number(record.get(s)) for s in model.sensors},
+            "record_timestamp": logged_timestamp(record.get(RECORD_TIMESTAMP)), "prediction": prediction,
+            "probability": probability, "latency_ms": round(latency_ms, 3), "batch_size": len(request.records)})
     return PredictResponse(machine_name=request.machine_name, indicator=request.indicator,
                            model_version=model.version, trained_at=model.trained_at,
                            predictions=[Prediction(prediction=p, probability=q) for p, q in outputs])
