@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -107,10 +107,22 @@ def error_responses(*statuses: HTTPStatus) -> dict[int, OpenAPIResponse]:
 
 
 def register_error_handlers(app: APIGatewayHttpResolver) -> None:
+    """Every mapped error, each answered with its status and logged once at the level it deserves."""
+    _register_input_errors(app)
+    _register_state_errors(app)
+
+
+def _logger_for(app: APIGatewayHttpResolver) -> Callable[..., None]:
     def logged(level: int, status: HTTPStatus, error: Exception, *, fields: list[str] | None = None,
                with_exception: bool = False) -> None:
         log_error_response(level, status, type(error).__name__, app.current_event.raw_event, fields=fields,
                            exception=error if with_exception else None)
+    return logged
+
+
+def _register_input_errors(app: APIGatewayHttpResolver) -> None:
+    """What the caller sent cannot be used: 422, logged at INFO with the fields at fault (never their values)."""
+    logged = _logger_for(app)
 
     @app.exception_handler(UnicodeDecodeError)
     def _not_utf8(error: UnicodeDecodeError) -> Response:
@@ -138,6 +150,12 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
         return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, [{
             "loc": ["header", "Idempotency-Key"], "type": "value_error",
             "msg": "this key was already used with a different request body; use a new key for a new request"}])
+
+
+
+def _register_state_errors(app: APIGatewayHttpResolver) -> None:
+    """The service's state refuses the request (404, 409, 429) or could not act on it (503)."""
+    logged = _logger_for(app)
 
     @app.exception_handler(IdempotencyAlreadyInProgressError)
     def _key_in_progress(error: IdempotencyAlreadyInProgressError) -> Response:
