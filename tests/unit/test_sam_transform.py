@@ -693,6 +693,8 @@ ROLE_GRANTS: dict[str, dict[tuple[str, str], dict[str, Any] | None]] = {
         ("s3:ListBucket", "DataBucket"): None,  # TelemetryCatalog.list_machines; a missing manifest is a 404
         ("s3:GetObject", f"DataBucket/{PROCESSED}/*"): None,  # TelemetryCatalog.describe (the manifest)
         ("s3:GetObject", f"ModelsBucket/{MODELS}/*"): None,  # ModelArtifactStore.get_verified before a promotion
+        # ... GetObject with the recorded VersionId (items without one are read by key, above)
+        ("s3:GetObjectVersion", f"ModelsBucket/{MODELS}/*"): None,
         ("states:StartExecution", "TrainingStateMachine"): None,  # ExecutionStarter.start (POST /train)
     },
     "TrainingFunction": {
@@ -710,10 +712,12 @@ ROLE_GRANTS: dict[str, dict[tuple[str, str], dict[str, Any] | None]] = {
         ("dynamodb:UpdateItem", "ModelsTable"): NOT_HISTORY,  # ModelRegistry.reject; promote's pointer and versions
         ("dynamodb:PutItem", "ModelsTable"): ONLY_HISTORY,  # ModelRegistry.promote's history item
         ("s3:GetObject", f"ModelsBucket/{MODELS}/*"): None,  # ModelArtifactStore.get_verified (holdouts, models)
+        ("s3:GetObjectVersion", f"ModelsBucket/{MODELS}/*"): None,  # ... of the recorded VersionId
     },
     "PredictFunction": {
         ("dynamodb:GetItem", "ModelsTable"): None,  # ChampionCache: champion_pointer, get_version
         ("s3:GetObject", f"ModelsBucket/{MODELS}/*"): None,  # ChampionCache: get_verified (the champion's model)
+        ("s3:GetObjectVersion", f"ModelsBucket/{MODELS}/*"): None,  # ... of the recorded VersionId
     },
     "ReconcileFunction": {
         ("dynamodb:GetItem", "JobsTable"): None,  # JobStore.get (reconcile_execution)
@@ -729,6 +733,7 @@ ROLE_GRANTS: dict[str, dict[tuple[str, str], dict[str, Any] | None]] = {
         ("s3:ListBucket", "DataBucket"): None,  # wr.s3.read_parquet lists the dataset; a missing manifest is a 404
         ("s3:GetObject", f"DataBucket/{PROCESSED}/*"): None,  # TelemetryCatalog.describe, TelemetryStore.read
         ("s3:GetObject", f"ModelsBucket/{MODELS}/*"): None,  # ModelArtifactStore.get_verified (the profile)
+        ("s3:GetObjectVersion", f"ModelsBucket/{MODELS}/*"): None,  # ... of the recorded VersionId
         ("states:StartExecution", "TrainingStateMachine"): None,  # ExecutionStarter.start (retraining)
         ("sqs:SendMessage", "DriftCheckFailuresQueue"): None,  # EventInvokeConfig OnFailure (added by SAM)
     },

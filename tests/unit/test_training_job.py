@@ -22,7 +22,7 @@ from modelforge.errors import NoFailureEventsError, SettingsError
 from modelforge.handlers.training import pipeline_config
 from modelforge.jobs import Indicator, Job, JobStatus
 from modelforge.logic.training_job import TrainingDependencies, TrainingTask, train_for_job
-from modelforge.registry import ModelVersion
+from modelforge.registry import ArtifactRef, ModelVersion
 from modelforge.settings import TrainingSettings
 
 PROCESS_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
@@ -54,18 +54,23 @@ class FakeTelemetry:
         return self.frame
 
 
+def version_of(uri: str) -> str:
+    """The VersionId the fake S3 gives an object: distinct per object, so a mix-up shows."""
+    return "v-" + hashlib.sha256(uri.encode()).hexdigest()[:12]
+
+
 @dataclass
 class FakeArtifacts:
     fail_on_suffix: str | None = None
     objects: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     deleted: list[str] = field(default_factory=list)
 
-    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> tuple[str, str]:
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> ArtifactRef:
         if self.fail_on_suffix and key.endswith(self.fail_on_suffix):
             raise OSError(f"S3 refused {key}")
         uri = f"s3://models-bucket/{key}"
         self.objects[uri] = (data, content_type)
-        return uri, hashlib.sha256(data).hexdigest()
+        return ArtifactRef(uri, hashlib.sha256(data).hexdigest(), version_of(uri))
 
     def delete(self, uri: str) -> None:
         self.deleted.append(uri)
@@ -103,7 +108,8 @@ def deps(frame: pd.DataFrame, indicator: Indicator = Indicator.STATUS, artifacts
 REGISTRY_ATTRIBUTES = {
     "model_name", "version", "machine_name", "machine_names", "failure_events", "options", "indicator",
     "process_id", "artifact_uri", "artifact_sha256", "model_format", "report_uri", "report_sha256", "profile_uri",
-    "profile_sha256", "holdout_uri", "holdout_sha256", "feature_names", "metrics", "baseline_metrics", "params",
+    "profile_sha256", "holdout_uri", "holdout_sha256", "artifact_version_id", "report_version_id",
+    "profile_version_id", "holdout_version_id", "feature_names", "metrics", "baseline_metrics", "params",
     "data", "lineage", "feature_importance", "device", "code_version", "library_versions", "timings", "trained_at"}
 
 
@@ -137,6 +143,12 @@ def test_a_job_stores_model_report_and_profile_side_by_side_and_registers_them(t
     for uri_key, sha_key in (("artifact_uri", "artifact_sha256"), ("report_uri", "report_sha256"),
                              ("profile_uri", "profile_sha256")):
         assert item[sha_key] == hashlib.sha256(objects[item[uri_key]][0]).hexdigest()
+    # Each artifact's S3 version is recorded with it, so reads fetch the version that was hashed.
+    for kind in ("artifact", "report", "profile", "holdout"):
+        assert item[f"{kind}_version_id"] == version_of(item[f"{kind}_uri"]), kind
+    assert version.stored_artifacts() == [version.artifact, version.report_artifact(), version.profile_artifact(),
+                                          version.holdout_artifact()]
+    assert version.holdout_artifact().version_id == version_of(item["holdout_uri"])
     assert {"recall", "precision", "f1", "f2", "pr_auc", "roc_auc", "threshold", "events_caught_ahead",
             "events_total", "lead_minutes", "baseline_pr_auc"} <= set(item["metrics"])
     assert item["lineage"]["process_id"] == PROCESS_ID and item["code_version"] == "0.1.0+abc1234"

@@ -1,4 +1,10 @@
-"""Model artifacts in the models bucket: XGBoost's own format, addressed by S3 URI, guarded by sha256."""
+"""Model artifacts in the models bucket: XGBoost's own format, addressed by S3 URI and object version, guarded
+by sha256.
+
+The sha256 alone proves consistency (these bytes match the record), not origin. Origin comes from two more
+checks: the URI must name this store's bucket (the models bucket, which only the training role writes), and
+the read is of the exact object version training wrote and hashed, so bytes written later under the same key
+are never the ones served."""
 
 from __future__ import annotations
 
@@ -9,8 +15,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from modelforge.adapters.aws import client
-from modelforge.errors import ArtifactIntegrityError
+from modelforge.errors import ArtifactIntegrityError, ForeignArtifactError
 from modelforge.observability import logger
+from modelforge.registry import ArtifactRef
 
 
 def sha256_hex(data: bytes) -> str:
@@ -29,20 +36,28 @@ class ModelArtifactStore:
         self._bucket = bucket
         self._s3 = s3 if s3 is not None else client("s3")
 
-    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> tuple[str, str]:
-        """Writes a new object, never overwriting one (If-None-Match). Returns (s3 URI, sha256 hex)."""
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> ArtifactRef:
+        """Writes a new object, never overwriting one (If-None-Match). Returns its URI, sha256 hex and the
+        VersionId S3 gave it (None only in a bucket without versioning, e.g. a benchmark's), which the registry
+        records so that reads fetch this very version."""
         digest = hashlib.sha256(data)
-        self._s3.put_object(
+        written = self._s3.put_object(
             Bucket=self._bucket, Key=key, Body=data, ContentType=content_type,
             ChecksumSHA256=base64.b64encode(digest.digest()).decode(),  # S3 verifies the upload itself
             Metadata={"sha256": digest.hexdigest()},
             IfNoneMatch="*",
         )
-        return f"s3://{self._bucket}/{key}", digest.hexdigest()
+        return ArtifactRef(f"s3://{self._bucket}/{key}", digest.hexdigest(), written.get("VersionId"))
 
-    def get_verified(self, uri: str, expected_sha256: str) -> bytes:
+    def get_verified(self, uri: str, expected_sha256: str, version_id: str | None = None) -> bytes:
+        """The bytes of ``version_id`` of the object (the current version when None: items registered before
+        versions were recorded), if they hash to ``expected_sha256``. A URI outside the models bucket is refused
+        before anything is read (ForeignArtifactError)."""
         bucket, key = split_s3_uri(uri)
-        data: bytes = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        if bucket != self._bucket:
+            raise ForeignArtifactError(f"{uri}: not in the models bucket {self._bucket}; refused unread")
+        version = {"VersionId": version_id} if version_id else {}
+        data: bytes = self._s3.get_object(Bucket=bucket, Key=key, **version)["Body"].read()
         actual = sha256_hex(data)
         if actual != expected_sha256:
             raise ArtifactIntegrityError(f"{uri}: sha256 {actual} does not match the recorded {expected_sha256}")

@@ -59,7 +59,7 @@ class FailureEventReader(Protocol):
 
 
 class Artifacts(Protocol):
-    def put(self, key: str, data: bytes, content_type: str = ...) -> tuple[str, str]: ...
+    def put(self, key: str, data: bytes, content_type: str = ...) -> ArtifactRef: ...
     def delete(self, uri: str) -> None: ...
 
 
@@ -145,9 +145,9 @@ def train_for_job(task: TrainingTask, deps: TrainingDependencies, config: Pipeli
 
 def _put(artifacts: Artifacts, written: list[str], key: str, data: bytes, content_type: str) -> ArtifactRef:
     """Stores one artifact and notes its URI in ``written`` (what to delete if a later write fails)."""
-    uri, sha256 = artifacts.put(key, data, content_type)
-    written.append(uri)
-    return ArtifactRef(uri, sha256)
+    ref = artifacts.put(key, data, content_type)
+    written.append(ref.uri)
+    return ref
 
 
 def recorded_events(job: Job, machines: Sequence[str], deps: TrainingDependencies) -> dict[str, Any]:
@@ -211,6 +211,11 @@ def model_version(job: Job, trained: TrainedModel, *, version: str, trained_at: 
         profile_sha256=profile.sha256,
         holdout_uri=holdout.uri,
         holdout_sha256=holdout.sha256,
+        # The exact versions hashed above: reads fetch these, never what the keys hold later.
+        artifact_version_id=artifact.version_id,
+        report_version_id=report.version_id,
+        profile_version_id=profile.version_id,
+        holdout_version_id=holdout.version_id,
         feature_names=trained.feature_names,
         metrics=trained.metrics,
         baseline_metrics=trained.baseline_metrics,
