@@ -113,6 +113,14 @@ class ArtifactRef(NamedTuple):
     version_id: str | None = None
 
 
+class ObjectVersion(NamedTuple):
+    """One version of an object in the models bucket, or a delete marker, as ListObjectVersions shows it."""
+
+    uri: str
+    version_id: str
+    delete_marker: bool = False
+
+
 class MissingArtifactError(LookupError):
     """A version registered before that kind of artifact was stored with every model."""
 

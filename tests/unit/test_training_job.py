@@ -6,16 +6,19 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
+import boto3
 import pandas as pd
 import pytest
+from moto import mock_aws
 
 from localcloud.demo_data import generate_machine_telemetry
 from modelforge.adapters.dynamo import to_dynamo
 from modelforge.adapters.model_registry import version_item
+from modelforge.adapters.model_store import ModelArtifactStore
 from modelforge.domain.pipeline import PipelineConfig
 from modelforge.domain.search import SearchConfig
 from modelforge.errors import NoFailureEventsError, SettingsError
@@ -72,7 +75,8 @@ class FakeArtifacts:
         self.objects[uri] = (data, content_type)
         return ArtifactRef(uri, hashlib.sha256(data).hexdigest(), version_of(uri))
 
-    def delete(self, uri: str) -> None:
+    def delete(self, uri: str, version_id: str | None = None) -> None:
+        assert version_id == version_of(uri)  # the version put returned: its bytes go, no delete marker
         self.deleted.append(uri)
         self.objects.pop(uri, None)
 
@@ -117,7 +121,7 @@ def test_a_job_stores_model_report_and_profile_side_by_side_and_registers_them(t
     d = deps(telemetry)
     outcome = train_for_job(TrainingTask(process_id=PROCESS_ID), d, CONFIG, now=lambda: NOW)
 
-    stem = "s3://models-bucket/model/xgb_model_MOTOBOMBA-007_2025_09_27_10_15_00"
+    stem = f"s3://models-bucket/model/{PROCESS_ID}/xgb_model_MOTOBOMBA-007_2025_09_27_10_15_00"  # the job's folder
     assert outcome.bucket_address == f"{stem}.ubj"
     assert outcome.model_id == "20250927T101500Z-0f8fad5b"
     objects = d.artifacts.objects  # type: ignore[attr-defined]
@@ -166,6 +170,26 @@ def test_a_registry_failure_leaves_no_artifact_behind(telemetry: pd.DataFrame) -
         train_for_job(TrainingTask(process_id=PROCESS_ID), deps(telemetry, artifacts=artifacts, registry=registry),
                       CONFIG, now=lambda: NOW)
     assert artifacts.objects == {} and len(artifacts.deleted) == 4
+
+
+def test_a_registry_failure_leaves_no_version_and_no_delete_marker_in_a_versioned_bucket(
+        telemetry: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On moto's S3, versioned like the models bucket: the cleanup removes the versions it wrote. A plain
+    DeleteObject would leave every byte in place under a delete marker."""
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="models-bucket")
+        s3.put_bucket_versioning(Bucket="models-bucket", VersioningConfiguration={"Status": "Enabled"})
+        d = replace(deps(telemetry, registry=FakeRegistry(fail=True)),
+                    artifacts=ModelArtifactStore("models-bucket", s3=s3))
+        with pytest.raises(RuntimeError, match="ConditionalCheckFailed"):
+            train_for_job(TrainingTask(process_id=PROCESS_ID), d, CONFIG, now=lambda: NOW)
+        listing = s3.list_object_versions(Bucket="models-bucket")
+        assert listing.get("Versions", []) == [] and listing.get("DeleteMarkers", []) == [], listing
 
 
 def test_a_failed_write_after_the_model_deletes_what_was_written(telemetry: pd.DataFrame) -> None:
