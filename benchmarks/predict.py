@@ -119,11 +119,12 @@ def _register_champion(stack: Any, environment: dict[str, str], artifact: bytes,
                                           AttributeDefinitions=table.properties["AttributeDefinitions"],
                                           BillingMode="PAY_PER_REQUEST")
     boto3.client("s3").create_bucket(Bucket=environment["MODELS_BUCKET_NAME"])
-    uri, sha256 = ModelArtifactStore(environment["MODELS_BUCKET_NAME"]).put("model/bench.ubj", artifact)
+    stored = ModelArtifactStore(environment["MODELS_BUCKET_NAME"]).put("model/bench.ubj", artifact)
     registry = ModelRegistry(table.name)
     name, version = ModelName("MOTOBOMBA-001", Indicator.STATUS), "20260101T000000Z-00000001"
     registry.put_version(ModelVersion(model_name=name, version=version, machine_name="MOTOBOMBA-001",
-                                      indicator=Indicator.STATUS, artifact_uri=uri, artifact_sha256=sha256,
+                                      indicator=Indicator.STATUS, artifact_uri=stored.uri,
+                                      artifact_sha256=stored.sha256, artifact_version_id=stored.version_id,
                                       feature_names=names, metrics={"threshold": 0.5}, trained_at=datetime.now(UTC)))
     registry.promote(name, version, reason="benchmark", by="bench", now=datetime.now(UTC))
 

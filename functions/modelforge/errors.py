@@ -4,9 +4,9 @@ Where each one ends up:
 
 * **HTTP-mapped** (``handlers/http_errors.py``, for the API and the predict function): ``InvalidRequestError``
   422, ``JobNotFoundError`` / ``ModelNotFoundError`` / ``NoChampionError`` 404, ``PromotionConflictError`` /
-  ``ArtifactIntegrityError`` 409 (``OverrideRequiredError`` too, a ``PromotionConflictError``),
-  ``TooManyJobsError`` 429, ``ExecutionStartError`` 503. ``IncompatibleRecordsError`` reaches the client
-  as a 422 too, re-raised as an ``InvalidRequestError`` on ``records`` by ``logic/predict.py``.
+  ``ArtifactIntegrityError`` 409 (``ForeignArtifactError`` among them; ``OverrideRequiredError`` too, a
+  ``PromotionConflictError``), ``TooManyJobsError`` 429, ``ExecutionStartError`` 503. ``IncompatibleRecordsError``
+  reaches the client as a 422 too, re-raised as an ``InvalidRequestError`` on ``records`` by ``logic/predict.py``.
 * **Seen by the state machine by name**: Lambda reports an error's class name as ``errorType``. The training
   state machine's Retry lists only transient Lambda and DynamoDB errors, never one of these (a test checks
   that no ``TrainingDataError`` is retried), and its Catch (``States.ALL``) writes ``"<class name>: <message>"``
@@ -106,6 +106,13 @@ class DataImportError(ValueError):
 
 class ArtifactIntegrityError(ModelforgeError):
     """A stored model's bytes do not match the sha256 recorded when it was written."""
+
+
+class ForeignArtifactError(ArtifactIntegrityError):
+    """A registry item names an object outside the models bucket. Refused before any read: a matching sha256
+    proves only that the bytes are consistent with the record, and anyone who can write the record could point
+    it at a bucket they own. An ``ArtifactIntegrityError``, so every caller refuses it the same way (409, and
+    the prediction cache keeps serving the model it verified)."""
 
 
 # ---- registry and inference ----

@@ -103,10 +103,22 @@ class VersionStatus(StrEnum):
 
 
 class ArtifactRef(NamedTuple):
-    """An object in the models bucket and the sha256 it must have when read back."""
+    """An object in the models bucket, the sha256 it must have when read back, and the S3 object version that
+    was hashed. Reading that version (not whatever the key holds now) is what ties the bytes to the write
+    training made: a later write under the same key is another version, never the one served. ``version_id``
+    is None for versions registered before it was recorded (they are read by key, as they always were)."""
 
     uri: str
     sha256: str
+    version_id: str | None = None
+
+
+class ObjectVersion(NamedTuple):
+    """One version of an object in the models bucket, or a delete marker, as ListObjectVersions shows it."""
+
+    uri: str
+    version_id: str
+    delete_marker: bool = False
 
 
 class MissingArtifactError(LookupError):
@@ -116,7 +128,7 @@ class MissingArtifactError(LookupError):
 class ModelVersion(BaseModel):
     """One trained version of a model, as its registry item holds it.
 
-    Training writes the fields down to ``holdout_sha256``; the registry adds the decision fields (``status``
+    Training writes the fields down to ``holdout_version_id``; the registry adds the decision fields (``status``
     and who changed it, when and why) and the latest drift check. Every field but the key and the artifact
     is optional so that versions registered before a field existed still read. Unknown attributes are kept
     (``extra="allow"``) and written back as they were.
@@ -141,6 +153,11 @@ class ModelVersion(BaseModel):
     profile_sha256: str | None = None
     holdout_uri: str | None = None
     holdout_sha256: str | None = None
+    # The S3 VersionId of each artifact as training wrote it (see ArtifactRef); absent from older items.
+    artifact_version_id: str | None = None
+    report_version_id: str | None = None
+    profile_version_id: str | None = None
+    holdout_version_id: str | None = None
     feature_names: list[str] = Field(default_factory=list)
     metrics: dict[str, Any] | None = None
     baseline_metrics: dict[str, Any] | None = None
@@ -191,20 +208,34 @@ class ModelVersion(BaseModel):
 
     @property
     def artifact(self) -> ArtifactRef:
-        return ArtifactRef(self.artifact_uri, self.artifact_sha256)
+        return ArtifactRef(self.artifact_uri, self.artifact_sha256, self.artifact_version_id)
+
+    def report_artifact(self) -> ArtifactRef:
+        """The HTML report."""
+        return self._stored("report", self.report_uri, self.report_sha256, self.report_version_id)
 
     def profile_artifact(self) -> ArtifactRef:
         """The training profile drift checks compare recent data with."""
-        return self._stored("profile", self.profile_uri, self.profile_sha256)
+        return self._stored("profile", self.profile_uri, self.profile_sha256, self.profile_version_id)
 
     def holdout_artifact(self) -> ArtifactRef:
         """The held-out rows the gate scores this version (and the champion) on."""
-        return self._stored("holdout", self.holdout_uri, self.holdout_sha256)
+        return self._stored("holdout", self.holdout_uri, self.holdout_sha256, self.holdout_version_id)
 
-    def _stored(self, kind: str, uri: str | None, sha256: str | None) -> ArtifactRef:
+    def stored_artifacts(self) -> list[ArtifactRef]:
+        """Every artifact this item references (the model first): what a sweep of leftovers must keep."""
+        refs = [self.artifact]
+        for stored in (self.report_artifact, self.profile_artifact, self.holdout_artifact):
+            try:
+                refs.append(stored())
+            except MissingArtifactError:
+                continue
+        return refs
+
+    def _stored(self, kind: str, uri: str | None, sha256: str | None, version_id: str | None) -> ArtifactRef:
         if uri is None or sha256 is None:
             raise MissingArtifactError(f"{self.model_name.label} {self.version} has no stored {kind}")
-        return ArtifactRef(uri, sha256)
+        return ArtifactRef(uri, sha256, version_id)
 
 
 class ChampionPointer(BaseModel):

@@ -175,6 +175,11 @@ class TrainingSettings(_EnvSettings):
 
 class ReconcileSettings(_EnvSettings):
     jobs_table_name: str
+    # The sweep of a dead job's leftovers: its registry items, and its folder in the models bucket, under the
+    # prefix the training function writes to (None: the same default, logic.training_job.MODEL_KEY_PREFIX).
+    models_table_name: str
+    models_bucket_name: str
+    model_key_prefix: str | None = None
 
 
 class PredictSettings(_EnvSettings):

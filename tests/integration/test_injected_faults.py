@@ -124,7 +124,10 @@ def test_registry_write_failure_leaves_no_artifact(cloud: LocalCloud, monkeypatc
     job = wait_for_job(cloud.api_url, process_id)
     assert job["status"] == "failed"
     assert "the registry refused the item" in job["error_message"]
-    listing = cloud.client("s3").list_objects_v2(Bucket=cloud.stack.buckets["ModelsBucket"])
-    assert listing.get("KeyCount", 0) == 0, [o["Key"] for o in listing.get("Contents", [])]
+    # Versions, not keys: the bucket is versioned, so a delete that only added a delete marker would leave
+    # every byte in place and an empty key listing.
+    listing = cloud.client("s3").list_object_versions(Bucket=cloud.stack.buckets["ModelsBucket"])
+    left = [(v["Key"], v["VersionId"]) for v in listing.get("Versions", [])]
+    assert left == [] and listing.get("DeleteMarkers", []) == [], (left, listing.get("DeleteMarkers"))
     items = cloud.client("dynamodb").scan(TableName=models_table)["Items"]
     assert items == []

@@ -1,5 +1,6 @@
 """Issue 4 on the local cloud: two trainings, the gate's decision, predictions from the champion, a manual
-rollback picked up without a restart, and a tampered artifact refused while the old model keeps serving."""
+rollback picked up without a restart, and a tampered artifact refused while the old model keeps serving (an
+overwritten key is never what is served: the registry names the object version it hashed)."""
 
 from __future__ import annotations
 
@@ -109,17 +110,44 @@ def test_tampered_artifact_is_refused_and_the_old_model_keeps_serving(
     serving = _predict(cloud).json()["model_version"]
     target = next(j for j in two_jobs if j["model_id"] != serving)
     bucket, key = target["bucket_address"].removeprefix("s3://").split("/", 1)
-    s3 = cloud.client("s3")
-    s3.put_object(Bucket=bucket, Key=key, Body=b"not the model that was registered")
-    refused = requests.post(f"{cloud.api_url}{MODELS_ROUTE}/promote", timeout=30, json={
-        "version": target["model_id"], "reason": "try the tampered one, it should be refused",
-        **_override_if_needed(cloud, target["model_id"])})
+    s3, dynamodb = cloud.client("s3"), cloud.client("dynamodb")
+    # A write behind the registry's back is a new version of the key; the registry names the one it hashed.
+    planted = s3.put_object(Bucket=bucket, Key=key, Body=b"not the model that was registered")["VersionId"]
+    item_key = {"model_name": {"S": f"{TRAINABLE_MACHINE}#status"}, "version": {"S": target["model_id"]}}
+    table = cloud.stack.tables["ModelsTable"].name
+    recorded = dynamodb.get_item(TableName=table, Key=item_key)["Item"]["artifact_version_id"]["S"]
+    assert planted != recorded
+
+    # Serving the planted bytes takes pointing the record at them too: then the sha256 refuses them.
+    _set_artifact_version(dynamodb, table, item_key, planted)
+    refused = requests.post(f"{cloud.api_url}{MODELS_ROUTE}/promote", timeout=30,
+                            json={"version": target["model_id"], "reason": "try the tampered one, it should be refused",
+                                  **_override_if_needed(cloud, target["model_id"])})
     assert refused.status_code == 409
     assert "sha256" in refused.json()["detail"]
     time.sleep(REFRESH_SECONDS + 0.5)
     answer = _predict(cloud)
     assert answer.status_code == 200
     assert answer.json()["model_version"] == serving
+
+    # The overwrite alone changes nothing: the recorded version is still the one promoted and served.
+    _set_artifact_version(dynamodb, table, item_key, recorded)
+    promoted = requests.post(f"{cloud.api_url}{MODELS_ROUTE}/promote", timeout=30,
+                             json={"version": target["model_id"], "reason": "the key was overwritten, not the model",
+                                   **_override_if_needed(cloud, target["model_id"])})
+    assert promoted.status_code == 200, promoted.text
+    time.sleep(REFRESH_SECONDS + 0.5)
+    answer = _predict(cloud)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["model_version"] == target["model_id"]
+    requests.post(f"{cloud.api_url}{MODELS_ROUTE}/promote", timeout=30,
+                  json={"version": serving, "reason": "back to the champion the other tests expect",
+                        **_override_if_needed(cloud, serving)})
+
+
+def _set_artifact_version(dynamodb: Any, table: str, key: dict[str, Any], version_id: str) -> None:
+    dynamodb.update_item(TableName=table, Key=key, UpdateExpression="SET artifact_version_id = :v",
+                         ExpressionAttributeValues={":v": {"S": version_id}})
 
 
 def _override_if_needed(cloud: LocalCloud, version: str) -> dict[str, Any]:

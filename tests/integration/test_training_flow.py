@@ -61,7 +61,9 @@ def test_job_goes_pending_running_completed(cloud: LocalCloud, completed_job: di
 def test_model_exists_in_s3_with_the_recorded_sha256(cloud: LocalCloud, completed_job: dict[str, Any]) -> None:
     address = completed_job["bucket_address"]
     bucket, key = address.removeprefix("s3://").split("/", 1)
-    assert key.startswith(f"model/xgb_model_{TRAINABLE_MACHINE}_") and key.endswith(".ubj")
+    # In the job's own folder, which the reconciler's sweep lists when a training dies.
+    assert key.startswith(f"model/{completed_job['process_id']}/xgb_model_{TRAINABLE_MACHINE}_")
+    assert key.endswith(".ubj")
     body = cloud.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
 
     models_table = cloud.stack.tables["ModelsTable"].name

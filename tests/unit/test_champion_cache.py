@@ -54,7 +54,7 @@ class FakeArtifacts:
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
 
-    def get_verified(self, uri: str, expected_sha256: str) -> bytes:
+    def get_verified(self, uri: str, expected_sha256: str, version_id: str | None = None) -> bytes:
         data = self.objects[uri]
         if hashlib.sha256(data).hexdigest() != expected_sha256:
             raise ArtifactIntegrityError(f"{uri}: sha256 mismatch")

@@ -93,7 +93,7 @@ class FakeArtifacts:
     def __init__(self, blobs: dict[str, bytes]) -> None:
         self.blobs = blobs
 
-    def get_verified(self, uri: str, expected_sha256: str) -> bytes:
+    def get_verified(self, uri: str, expected_sha256: str, version_id: str | None = None) -> bytes:
         if expected_sha256 != "sha-" + uri:
             raise ValueError(f"sha256 of {uri} does not match the registry")
         return self.blobs[uri]

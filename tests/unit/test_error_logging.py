@@ -219,7 +219,7 @@ def test_a_promotion_conflict_is_logged_as_a_warning_naming_the_model(
     registry = SimpleNamespace(
         get_version=lambda name, version: stored_version(name, version),
         promote=raiser(PromotionConflictError(f"the champion of {MACHINE}#status changed while promoting")))
-    artifacts = SimpleNamespace(get_verified=lambda uri, sha: b"model")
+    artifacts = SimpleNamespace(get_verified=lambda uri, sha, version_id=None: b"model")
 
     response = call_api(promote_event(load_event), lambda_context, registry=registry, artifacts=artifacts)
 

@@ -82,7 +82,7 @@ class Fakes:
         self.decisions.append(("rejected", version, by))
 
     # the artifacts
-    def get_verified(self, uri: str, expected_sha256: str) -> bytes:
+    def get_verified(self, uri: str, expected_sha256: str, version_id: str | None = None) -> bytes:
         if hashlib.sha256(self.blobs[uri]).hexdigest() != expected_sha256:
             raise ArtifactIntegrityError(f"{uri}: sha256 mismatch")
         return self.blobs[uri]

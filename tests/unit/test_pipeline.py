@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -53,10 +54,45 @@ def test_status_model_beats_the_trivial_baseline_on_the_held_out_period(status_m
     assert status_model.baseline_metrics["recall"] == 1.0  # it flags everything
 
 
-def test_threshold_comes_from_validation_not_from_the_test_period(status_model: TrainedModel) -> None:
+def test_threshold_comes_from_validation_not_from_the_test_period(status_model: TrainedModel, machine: DemoMachine,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     search = status_model.params["search"]
     assert status_model.params["threshold"] == search["validation"]["threshold"] == status_model.metrics["threshold"]
     assert search["strategy"] == "early_stopping" and search["fits"] == 3  # budget 2 + the refit
+
+    # The same numbers would agree if all three came from the test period. So recompute both thresholds
+    # independently, with the shipped model: on the validation cut of the rows the search was given, and on the
+    # test period. Without a refit the shipped model is the one validated, so the two can be compared.
+    from modelforge.domain import search as search_module
+    from modelforge.domain.evaluation import choose_threshold
+    from modelforge.domain.scoring import load_booster, predict_scores
+    from modelforge.domain.splitting import validation_split
+
+    given: dict[str, np.ndarray] = {}
+    searching = search_module._Search.__init__
+
+    def spy(self: Any, x: np.ndarray, y: np.ndarray, t: np.ndarray, *args: Any, **kwargs: Any) -> None:
+        given.update(x=x, y=y, t=t)
+        searching(self, x, y, t, *args, **kwargs)
+        given["search_validation"] = self.val_rows
+
+    monkeypatch.setattr(search_module._Search, "__init__", spy)
+    config = replace(CONFIG, search=replace(CONFIG.search, refit=False))
+    model = train_model(machine.telemetry, machine_name="MOTOBOMBA-001", indicator="status", config=config)
+    assert not model.data["sampled"]  # unweighted rows: the threshold needs no sample weights to recompute
+    assert given["t"].max() < int(pd.Timestamp(model.data["split_time"]).value)  # the search saw no test row
+
+    booster, chosen = load_booster(model.model_bytes), model.metrics["threshold"]
+    _, validation = validation_split(given["t"], given["y"], fraction=config.search.validation_fraction,
+                                     purge_minutes=config.labeling.window_minutes)
+    assert np.array_equal(validation, given["search_validation"])  # the cut is the search's own
+    on_validation = choose_threshold(given["y"][validation], predict_scores(booster, given["x"][validation]),
+                                     metric=config.search.selection_metric, min_precision=config.search.min_precision)
+    on_test = choose_threshold(model.evaluation.y_true, predict_scores(booster, model.evaluation.x),
+                               metric=config.search.selection_metric, min_precision=config.search.min_precision)
+    assert abs(on_validation.threshold - on_test.threshold) > 1e-3, "this data cannot tell the two apart"
+    assert chosen == pytest.approx(on_validation.threshold, abs=1e-9)
+    assert model.params["threshold"] == chosen
 
 
 def test_test_period_is_after_training_and_purged(status_model: TrainedModel, machine: DemoMachine) -> None:

@@ -149,7 +149,7 @@ class _Registry:
 
 
 class _Artifacts:
-    def get_verified(self, uri: str, expected_sha256: str) -> bytes:
+    def get_verified(self, uri: str, expected_sha256: str, version_id: str | None = None) -> bytes:
         return ARTIFACT
 
 

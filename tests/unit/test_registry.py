@@ -165,7 +165,7 @@ def test_a_stored_item_reads_back_typed_and_writes_back_the_same_attributes(regi
     assert version.status is VersionStatus.ARCHIVED and version.failure_events is FailureEventSource.RPM_DROP
     assert version.trained_at == datetime(2025, 9, 27, 10, 15, tzinfo=UTC)
     assert version.decision_threshold == 0.0 and version.machines == ["MOTOBOMBA-001"] and not version.is_fleet
-    assert version.profile_artifact() == ("s3://m/model/x.profile.json", "c" * 64)
+    assert version.profile_artifact() == ("s3://m/model/x.profile.json", "c" * 64, None)  # registered unversioned
     assert version_item(version) == STORED  # same attribute names, same values, same date-time strings
 
     registry.put_version(version.model_copy(update={"version": "20250928T000000Z-0f8fad5b"}))
@@ -214,7 +214,7 @@ def test_the_api_s_registry_bodies_are_built_from_the_typed_records(registry: Mo
     registry.record_drift(NAME, first, {"status": "stable", "max_psi": 0.02})
 
     class Artifacts:
-        def get_verified(self, uri: str, expected_sha256: str) -> bytes:
+        def get_verified(self, uri: str, expected_sha256: str, version_id: str | None = None) -> bytes:
             return b"verified"
 
     # The second version is a candidate the gate never decided on: promoting it by hand is an override.
@@ -253,7 +253,7 @@ OVERRIDE_REASON = "gate floors too strict for this pump; approved by reliability
 
 
 class VerifiedArtifacts:
-    def get_verified(self, uri: str, expected_sha256: str) -> bytes:
+    def get_verified(self, uri: str, expected_sha256: str, version_id: str | None = None) -> bytes:
         return b"verified"
 
 

@@ -88,7 +88,7 @@ def test_options_and_failure_events_read_back_typed() -> None:
 
 def test_artifacts_are_addressed_with_their_sha256_and_a_missing_one_says_which() -> None:
     typed = version(profile_uri="s3://m/v1.profile.json", profile_sha256="1" * 64)
-    assert typed.artifact == ("s3://m/v1.ubj", "0" * 64)
+    assert typed.artifact == ("s3://m/v1.ubj", "0" * 64, None)  # no VersionId recorded: read by key
     assert typed.profile_artifact().uri == "s3://m/v1.profile.json"
     with pytest.raises(MissingArtifactError, match="PUMP-1/status v1 has no stored holdout"):
         typed.holdout_artifact()

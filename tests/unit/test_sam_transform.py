@@ -670,6 +670,7 @@ MODELS = "model"  # MODEL_KEY_PREFIX: artifacts, reports, profiles, holdouts (lo
 NOT_POINTER_OR_HISTORY = {"ForAllValues:StringNotLike": {"dynamodb:LeadingKeys": ["champion#*", "history#*"]}}
 NOT_HISTORY = {"ForAllValues:StringNotLike": {"dynamodb:LeadingKeys": ["history#*"]}}
 ONLY_HISTORY = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["history#*"]}}
+ONLY_MODEL_KEYS = {"StringLike": {"s3:prefix": [f"{MODELS}/*"]}}  # a listing of the models' keys only
 LOG_GROUPS = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*"
 
 # Every grant of every role, derived from the calls the code makes: (action, resource) -> its condition (None:
@@ -693,6 +694,8 @@ ROLE_GRANTS: dict[str, dict[tuple[str, str], dict[str, Any] | None]] = {
         ("s3:ListBucket", "DataBucket"): None,  # TelemetryCatalog.list_machines; a missing manifest is a 404
         ("s3:GetObject", f"DataBucket/{PROCESSED}/*"): None,  # TelemetryCatalog.describe (the manifest)
         ("s3:GetObject", f"ModelsBucket/{MODELS}/*"): None,  # ModelArtifactStore.get_verified before a promotion
+        # ... GetObject with the recorded VersionId (items without one are read by key, above)
+        ("s3:GetObjectVersion", f"ModelsBucket/{MODELS}/*"): None,
         ("states:StartExecution", "TrainingStateMachine"): None,  # ExecutionStarter.start (POST /train)
     },
     "TrainingFunction": {
@@ -702,7 +705,9 @@ ROLE_GRANTS: dict[str, dict[tuple[str, str], dict[str, Any] | None]] = {
         ("s3:GetObject", f"DataBucket/{PROCESSED}/*"): None,  # TelemetryStore.read (wr.s3.read_parquet)
         ("s3:GetObject", f"DataBucket/{FAILURE_EVENTS}/*"): None,  # FailureEventStore.read
         ("s3:PutObject", f"ModelsBucket/{MODELS}/*"): None,  # ModelArtifactStore.put (model, report, profile, holdout)
-        ("s3:DeleteObject", f"ModelsBucket/{MODELS}/*"): None,  # ModelArtifactStore.delete (registration failed)
+        # ModelArtifactStore.delete (registration failed): DeleteObject with the VersionId put returned, which
+        # removes the bytes; a plain DeleteObject (no longer granted) only added a delete marker over them.
+        ("s3:DeleteObjectVersion", f"ModelsBucket/{MODELS}/*"): None,
     },
     "GateFunction": {
         ("dynamodb:GetItem", "JobsTable"): None,  # JobStore.get (gate_challenger)
@@ -710,14 +715,22 @@ ROLE_GRANTS: dict[str, dict[tuple[str, str], dict[str, Any] | None]] = {
         ("dynamodb:UpdateItem", "ModelsTable"): NOT_HISTORY,  # ModelRegistry.reject; promote's pointer and versions
         ("dynamodb:PutItem", "ModelsTable"): ONLY_HISTORY,  # ModelRegistry.promote's history item
         ("s3:GetObject", f"ModelsBucket/{MODELS}/*"): None,  # ModelArtifactStore.get_verified (holdouts, models)
+        ("s3:GetObjectVersion", f"ModelsBucket/{MODELS}/*"): None,  # ... of the recorded VersionId
     },
     "PredictFunction": {
         ("dynamodb:GetItem", "ModelsTable"): None,  # ChampionCache: champion_pointer, get_version
         ("s3:GetObject", f"ModelsBucket/{MODELS}/*"): None,  # ChampionCache: get_verified (the champion's model)
+        ("s3:GetObjectVersion", f"ModelsBucket/{MODELS}/*"): None,  # ... of the recorded VersionId
     },
     "ReconcileFunction": {
         ("dynamodb:GetItem", "JobsTable"): None,  # JobStore.get (reconcile_execution)
         ("dynamodb:UpdateItem", "JobsTable"): None,  # JobStore.mark_failed
+        # sweep_leftovers: the job's registry items (ModelRegistry.versions_trained_by, a Query of its versions) ...
+        ("dynamodb:Query", "ModelsTable"): NOT_POINTER_OR_HISTORY,
+        # ... its folder's versions and delete markers (ModelArtifactStore.versions: ListObjectVersions) ...
+        ("s3:ListBucketVersions", "ModelsBucket"): ONLY_MODEL_KEYS,
+        # ... and removing those no item references (ModelArtifactStore.delete_version: DeleteObject VersionId=)
+        ("s3:DeleteObjectVersion", f"ModelsBucket/{MODELS}/*"): None,
         ("sqs:SendMessage", "ReconcileFailuresQueue"): None,  # EventInvokeConfig OnFailure (added by SAM)
     },
     "DriftFunction": {
@@ -729,6 +742,7 @@ ROLE_GRANTS: dict[str, dict[tuple[str, str], dict[str, Any] | None]] = {
         ("s3:ListBucket", "DataBucket"): None,  # wr.s3.read_parquet lists the dataset; a missing manifest is a 404
         ("s3:GetObject", f"DataBucket/{PROCESSED}/*"): None,  # TelemetryCatalog.describe, TelemetryStore.read
         ("s3:GetObject", f"ModelsBucket/{MODELS}/*"): None,  # ModelArtifactStore.get_verified (the profile)
+        ("s3:GetObjectVersion", f"ModelsBucket/{MODELS}/*"): None,  # ... of the recorded VersionId
         ("states:StartExecution", "TrainingStateMachine"): None,  # ExecutionStarter.start (retraining)
         ("sqs:SendMessage", "DriftCheckFailuresQueue"): None,  # EventInvokeConfig OnFailure (added by SAM)
     },
@@ -803,7 +817,7 @@ def test_every_role_has_exactly_the_grants_its_code_needs(transformed: dict[str,
 
 
 def test_the_granted_prefixes_are_the_ones_the_functions_use(transformed: dict[str, Any]) -> None:
-    from modelforge.settings import ApiSettings, DriftSettings, TrainingSettings
+    from modelforge.settings import ApiSettings, DriftSettings, ReconcileSettings, TrainingSettings
 
     stack = resolve_stack()
     # The data contract's prefix is wiring bound to these grants, not an operator parameter: the template passes
@@ -815,8 +829,10 @@ def test_the_granted_prefixes_are_the_ones_the_functions_use(transformed: dict[s
     training = TrainingSettings.from_env(stack.functions["TrainingFunction"].environment)
     from modelforge.logic.training_job import TrainingDependencies
 
-    # MODEL_KEY_PREFIX is not passed either: the training function writes under TrainingDependencies' default.
+    # MODEL_KEY_PREFIX is not passed either: the training function writes under TrainingDependencies' default,
+    # and the reconciler sweeps under the same one.
     assert training.model_key_prefix is None
+    assert ReconcileSettings.from_env(stack.functions["ReconcileFunction"].environment).model_key_prefix is None
     default_key_prefix = TrainingDependencies.__dataclass_fields__["model_key_prefix"].default
     assert (default_key_prefix, training.failure_events_prefix) == (MODELS, FAILURE_EVENTS)
 
@@ -856,17 +872,26 @@ def test_only_the_gate_and_the_promote_path_write_champion_pointers_and_history(
 
 
 def test_only_the_training_role_writes_model_objects(transformed: dict[str, Any]) -> None:
-    """By the roles' policies, and for every other principal of the account by the bucket's policy."""
+    """By the roles' policies, and for every other principal of the account by the bucket's policy. Putting
+    (and plain DeleteObject, a delete marker) is the training role's alone. Removing a version for good is
+    the training role's (what a failed registration wrote) and the reconciler's (what a killed training left
+    without a registry item, issue 16 finding 6), and no one else's: nobody else can delete a registered model."""
     resources = transformed["Resources"]
     write_actions = ("s3:PutObject", "s3:DeleteObject")
+    remove_action = "s3:DeleteObjectVersion"
+    may_remove = {"TrainingFunction", "ReconcileFunction"}
     for owner in ROLE_GRANTS:
         grants = _granted(_role_of(resources, owner))
-        writes = {a for a, r in grants if a in write_actions and r.startswith("ModelsBucket")}
-        assert writes == (set(write_actions) if owner == "TrainingFunction" else set()), owner
-    training_role = resources["TrainingFunction"]["Properties"]["Role"]
+        writes = {a for a, r in grants if a in (*write_actions, remove_action) and r.startswith("ModelsBucket")}
+        expected = ({"s3:PutObject"} if owner == "TrainingFunction" else set()) | (
+            {remove_action} if owner in may_remove else set())
+        assert writes == expected, owner
+    roles = {owner: resources[owner]["Properties"]["Role"] for owner in ("TrainingFunction", "ReconcileFunction")}
     (policy,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::S3::BucketPolicy"
                  and r["Properties"]["Bucket"] == {"Ref": "ModelsBucket"}]
     denies = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Deny" and s["Principal"] == "*"
               and s["Resource"] == {"Fn::Sub": f"${{ModelsBucket.Arn}}/{MODELS}/*"}]
-    assert [(set(s["Action"]), s["Condition"]) for s in denies] == [
-        (set(write_actions), {"ArnNotEquals": {"aws:PrincipalArn": training_role}})]
+    assert [(set(_as_list(s["Action"])), s["Condition"]) for s in denies] == [
+        (set(write_actions), {"ArnNotEquals": {"aws:PrincipalArn": roles["TrainingFunction"]}}),
+        ({remove_action}, {"ArnNotEquals": {"aws:PrincipalArn": [roles["TrainingFunction"],
+                                                                 roles["ReconcileFunction"]]}})]

@@ -350,6 +350,21 @@ def test_every_asynchronously_invoked_function_keeps_and_alarms_on_its_failures(
     assert checked >= {"ReconcileFunction", "DriftFunction"}
 
 
+def test_the_models_bucket_expires_only_bytes_no_registry_item_can_name(template: dict[str, Any]) -> None:
+    """Versioning keeps whatever is deleted or replaced (issue 16, finding 6): noncurrent versions, delete
+    markers with nothing under them and abandoned multipart uploads expire. Current versions never do: every
+    registered artifact is one (only the training role may put or hide a model/* key, and it never
+    overwrites), and a model must live as long as its registry item."""
+    (rule,) = template["Resources"]["ModelsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert rule["Status"] == "Enabled"
+    assert not {"Prefix", "Filter", "TagFilters"} & set(rule)  # the whole bucket, model/* included
+    assert 1 <= rule["NoncurrentVersionExpiration"]["NoncurrentDays"] <= 90
+    assert "NewerNoncurrentVersions" not in rule["NoncurrentVersionExpiration"]  # no version is kept forever
+    assert rule["ExpiredObjectDeleteMarker"] is True
+    assert rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] >= 1
+    assert not {"ExpirationInDays", "ExpirationDate", "Transitions"} & set(rule)  # current models stay, in place
+
+
 DRIFT_VARIABLES = {
     "JOBS_TABLE_NAME", "MODELS_TABLE_NAME", "MODELS_BUCKET_NAME", "DATA_BUCKET_NAME", "STATE_MACHINE_ARN",
     "DRIFT_WINDOW_DAYS", "DRIFT_PSI_THRESHOLD", "DRIFT_RETRAIN",

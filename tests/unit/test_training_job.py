@@ -6,23 +6,26 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
+import boto3
 import pandas as pd
 import pytest
+from moto import mock_aws
 
 from localcloud.demo_data import generate_machine_telemetry
 from modelforge.adapters.dynamo import to_dynamo
 from modelforge.adapters.model_registry import version_item
+from modelforge.adapters.model_store import ModelArtifactStore
 from modelforge.domain.pipeline import PipelineConfig
 from modelforge.domain.search import SearchConfig
 from modelforge.errors import NoFailureEventsError, SettingsError
 from modelforge.handlers.training import pipeline_config
 from modelforge.jobs import Indicator, Job, JobStatus
 from modelforge.logic.training_job import TrainingDependencies, TrainingTask, train_for_job
-from modelforge.registry import ModelVersion
+from modelforge.registry import ArtifactRef, ModelVersion
 from modelforge.settings import TrainingSettings
 
 PROCESS_ID = "0f8fad5b-d9cb-469f-a165-70867728950e"
@@ -54,20 +57,26 @@ class FakeTelemetry:
         return self.frame
 
 
+def version_of(uri: str) -> str:
+    """The VersionId the fake S3 gives an object: distinct per object, so a mix-up shows."""
+    return "v-" + hashlib.sha256(uri.encode()).hexdigest()[:12]
+
+
 @dataclass
 class FakeArtifacts:
     fail_on_suffix: str | None = None
     objects: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     deleted: list[str] = field(default_factory=list)
 
-    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> tuple[str, str]:
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> ArtifactRef:
         if self.fail_on_suffix and key.endswith(self.fail_on_suffix):
             raise OSError(f"S3 refused {key}")
         uri = f"s3://models-bucket/{key}"
         self.objects[uri] = (data, content_type)
-        return uri, hashlib.sha256(data).hexdigest()
+        return ArtifactRef(uri, hashlib.sha256(data).hexdigest(), version_of(uri))
 
-    def delete(self, uri: str) -> None:
+    def delete(self, uri: str, version_id: str | None = None) -> None:
+        assert version_id == version_of(uri)  # the version put returned: its bytes go, no delete marker
         self.deleted.append(uri)
         self.objects.pop(uri, None)
 
@@ -103,7 +112,8 @@ def deps(frame: pd.DataFrame, indicator: Indicator = Indicator.STATUS, artifacts
 REGISTRY_ATTRIBUTES = {
     "model_name", "version", "machine_name", "machine_names", "failure_events", "options", "indicator",
     "process_id", "artifact_uri", "artifact_sha256", "model_format", "report_uri", "report_sha256", "profile_uri",
-    "profile_sha256", "holdout_uri", "holdout_sha256", "feature_names", "metrics", "baseline_metrics", "params",
+    "profile_sha256", "holdout_uri", "holdout_sha256", "artifact_version_id", "report_version_id",
+    "profile_version_id", "holdout_version_id", "feature_names", "metrics", "baseline_metrics", "params",
     "data", "lineage", "feature_importance", "device", "code_version", "library_versions", "timings", "trained_at"}
 
 
@@ -111,7 +121,7 @@ def test_a_job_stores_model_report_and_profile_side_by_side_and_registers_them(t
     d = deps(telemetry)
     outcome = train_for_job(TrainingTask(process_id=PROCESS_ID), d, CONFIG, now=lambda: NOW)
 
-    stem = "s3://models-bucket/model/xgb_model_MOTOBOMBA-007_2025_09_27_10_15_00"
+    stem = f"s3://models-bucket/model/{PROCESS_ID}/xgb_model_MOTOBOMBA-007_2025_09_27_10_15_00"  # the job's folder
     assert outcome.bucket_address == f"{stem}.ubj"
     assert outcome.model_id == "20250927T101500Z-0f8fad5b"
     objects = d.artifacts.objects  # type: ignore[attr-defined]
@@ -137,6 +147,12 @@ def test_a_job_stores_model_report_and_profile_side_by_side_and_registers_them(t
     for uri_key, sha_key in (("artifact_uri", "artifact_sha256"), ("report_uri", "report_sha256"),
                              ("profile_uri", "profile_sha256")):
         assert item[sha_key] == hashlib.sha256(objects[item[uri_key]][0]).hexdigest()
+    # Each artifact's S3 version is recorded with it, so reads fetch the version that was hashed.
+    for kind in ("artifact", "report", "profile", "holdout"):
+        assert item[f"{kind}_version_id"] == version_of(item[f"{kind}_uri"]), kind
+    assert version.stored_artifacts() == [version.artifact, version.report_artifact(), version.profile_artifact(),
+                                          version.holdout_artifact()]
+    assert version.holdout_artifact().version_id == version_of(item["holdout_uri"])
     assert {"recall", "precision", "f1", "f2", "pr_auc", "roc_auc", "threshold", "events_caught_ahead",
             "events_total", "lead_minutes", "baseline_pr_auc"} <= set(item["metrics"])
     assert item["lineage"]["process_id"] == PROCESS_ID and item["code_version"] == "0.1.0+abc1234"
@@ -154,6 +170,26 @@ def test_a_registry_failure_leaves_no_artifact_behind(telemetry: pd.DataFrame) -
         train_for_job(TrainingTask(process_id=PROCESS_ID), deps(telemetry, artifacts=artifacts, registry=registry),
                       CONFIG, now=lambda: NOW)
     assert artifacts.objects == {} and len(artifacts.deleted) == 4
+
+
+def test_a_registry_failure_leaves_no_version_and_no_delete_marker_in_a_versioned_bucket(
+        telemetry: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On moto's S3, versioned like the models bucket: the cleanup removes the versions it wrote. A plain
+    DeleteObject would leave every byte in place under a delete marker."""
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="models-bucket")
+        s3.put_bucket_versioning(Bucket="models-bucket", VersioningConfiguration={"Status": "Enabled"})
+        d = replace(deps(telemetry, registry=FakeRegistry(fail=True)),
+                    artifacts=ModelArtifactStore("models-bucket", s3=s3))
+        with pytest.raises(RuntimeError, match="ConditionalCheckFailed"):
+            train_for_job(TrainingTask(process_id=PROCESS_ID), d, CONFIG, now=lambda: NOW)
+        listing = s3.list_object_versions(Bucket="models-bucket")
+        assert listing.get("Versions", []) == [] and listing.get("DeleteMarkers", []) == [], listing
 
 
 def test_a_failed_write_after_the_model_deletes_what_was_written(telemetry: pd.DataFrame) -> None:

@@ -114,6 +114,20 @@ class ModelRegistry:
                                  Limit=limit)
         return [version_from_item(item) for item in page.get("Items", [])]
 
+    def versions_trained_by(self, name: ModelName, process_id: str) -> list[ModelVersion]:
+        """The versions one job registered (normally one, none if it died first): every page of the model's
+        versions, filtered on process_id, read consistently, because the reconciler's sweep deletes whatever
+        these do not reference and the item may have been written a moment ago."""
+        query: dict[str, Any] = {"KeyConditionExpression": Key("model_name").eq(name.key),
+                                 "FilterExpression": Attr("process_id").eq(process_id), "ConsistentRead": True}
+        versions: list[ModelVersion] = []
+        while True:
+            page = self._table.query(**query)
+            versions += [version_from_item(item) for item in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                return versions
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def reject(self, name: ModelName, version: str, reason: str, by: str, now: datetime) -> None:
         """candidate -> rejected. Never touches a champion."""
         try:

@@ -1,4 +1,10 @@
-"""Model artifacts in the models bucket: XGBoost's own format, addressed by S3 URI, guarded by sha256."""
+"""Model artifacts in the models bucket: XGBoost's own format, addressed by S3 URI and object version, guarded
+by sha256.
+
+The sha256 alone proves consistency (these bytes match the record), not origin. Origin comes from two more
+checks: the URI must name this store's bucket (the models bucket, which only the training role writes), and
+the read is of the exact object version training wrote and hashed, so bytes written later under the same key
+are never the ones served."""
 
 from __future__ import annotations
 
@@ -9,8 +15,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from modelforge.adapters.aws import client
-from modelforge.errors import ArtifactIntegrityError
+from modelforge.errors import ArtifactIntegrityError, ForeignArtifactError
 from modelforge.observability import logger
+from modelforge.registry import ArtifactRef, ObjectVersion
 
 
 def sha256_hex(data: bytes) -> str:
@@ -29,30 +36,65 @@ class ModelArtifactStore:
         self._bucket = bucket
         self._s3 = s3 if s3 is not None else client("s3")
 
-    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> tuple[str, str]:
-        """Writes a new object, never overwriting one (If-None-Match). Returns (s3 URI, sha256 hex)."""
+    def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> ArtifactRef:
+        """Writes a new object, never overwriting one (If-None-Match). Returns its URI, sha256 hex and the
+        VersionId S3 gave it (None only in a bucket without versioning, e.g. a benchmark's), which the registry
+        records so that reads fetch this very version."""
         digest = hashlib.sha256(data)
-        self._s3.put_object(
+        written = self._s3.put_object(
             Bucket=self._bucket, Key=key, Body=data, ContentType=content_type,
             ChecksumSHA256=base64.b64encode(digest.digest()).decode(),  # S3 verifies the upload itself
             Metadata={"sha256": digest.hexdigest()},
             IfNoneMatch="*",
         )
-        return f"s3://{self._bucket}/{key}", digest.hexdigest()
+        return ArtifactRef(self._uri(key), digest.hexdigest(), written.get("VersionId"))
 
-    def get_verified(self, uri: str, expected_sha256: str) -> bytes:
-        bucket, key = split_s3_uri(uri)
-        data: bytes = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    def get_verified(self, uri: str, expected_sha256: str, version_id: str | None = None) -> bytes:
+        """The bytes of ``version_id`` of the object (the current version when None: items registered before
+        versions were recorded), if they hash to ``expected_sha256``. A URI outside the models bucket is refused
+        before anything is read (ForeignArtifactError)."""
+        bucket, key = self._own(uri)  # refused unread
+        version = {"VersionId": version_id} if version_id else {}
+        data: bytes = self._s3.get_object(Bucket=bucket, Key=key, **version)["Body"].read()
         actual = sha256_hex(data)
         if actual != expected_sha256:
             raise ArtifactIntegrityError(f"{uri}: sha256 {actual} does not match the recorded {expected_sha256}")
         return data
 
-    def delete(self, uri: str) -> None:
-        bucket, key = split_s3_uri(uri)
+    def delete(self, uri: str, version_id: str | None = None) -> None:
+        """Removes what a failed registration wrote. With the version put returned (always, in the versioned
+        models bucket) the bytes are gone for good; a plain DeleteObject would only hide them behind a delete
+        marker. Without one (an unversioned bucket) the key is deleted."""
+        bucket, key = self._own(uri)
+        version = {"VersionId": version_id} if version_id else {}
         try:
-            self._s3.delete_object(Bucket=bucket, Key=key)
+            self._s3.delete_object(Bucket=bucket, Key=key, **version)
         except ClientError:
             # The caller is already handling the original failure; say loudly what may be left behind.
-            logger.exception("could not delete an artifact whose registration failed", extra={"uri": uri})
+            logger.exception("could not delete an artifact whose registration failed",
+                             extra={"uri": uri, "version_id": version_id})
             raise
+
+    def versions(self, prefix: str) -> list[ObjectVersion]:
+        """Every object version and delete marker under ``prefix`` (ListObjectVersions, every page)."""
+        found: list[ObjectVersion] = []
+        for page in self._s3.get_paginator("list_object_versions").paginate(Bucket=self._bucket, Prefix=prefix):
+            found += [ObjectVersion(self._uri(v["Key"]), v["VersionId"]) for v in page.get("Versions", [])]
+            found += [ObjectVersion(self._uri(m["Key"]), m["VersionId"], delete_marker=True)
+                      for m in page.get("DeleteMarkers", [])]
+        return found
+
+    def delete_version(self, uri: str, version_id: str) -> None:
+        """Removes one object version or delete marker for good (DeleteObject with VersionId)."""
+        bucket, key = self._own(uri)
+        self._s3.delete_object(Bucket=bucket, Key=key, VersionId=version_id)
+
+    def _uri(self, key: str) -> str:
+        return f"s3://{self._bucket}/{key}"
+
+    def _own(self, uri: str) -> tuple[str, str]:
+        """Bucket and key of a URI in the models bucket; this store deletes nothing anywhere else."""
+        bucket, key = split_s3_uri(uri)
+        if bucket != self._bucket:
+            raise ForeignArtifactError(f"{uri}: not in the models bucket {self._bucket}")
+        return bucket, key

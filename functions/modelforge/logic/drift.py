@@ -62,7 +62,7 @@ class Registry(Protocol):
 
 
 class Artifacts(Protocol):
-    def get_verified(self, uri: str, expected_sha256: str) -> bytes: ...
+    def get_verified(self, uri: str, expected_sha256: str, version_id: str | None = None) -> bytes: ...
 
 
 class Telemetry(Protocol):

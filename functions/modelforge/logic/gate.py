@@ -49,7 +49,7 @@ class Registry(Protocol):
 
 
 class ArtifactVerifier(Protocol):
-    def get_verified(self, uri: str, expected_sha256: str) -> bytes: ...
+    def get_verified(self, uri: str, expected_sha256: str, version_id: str | None = None) -> bytes: ...
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,16 @@
 """The training step of the state machine: read the job, train on its machine's data, store the model, its
 report and its training profile, then its registry item. Either all of them exist afterwards, or none does.
 
-Artifacts share the model's key stem:
-    <prefix>/xgb_model_<machine>_<YYYY_MM_DD_HH_MM_SS>.ubj            the model (XGBoost binary JSON, no pickle)
-    <prefix>/xgb_model_<machine>_<YYYY_MM_DD_HH_MM_SS>.report.html    the HTML report, plots embedded
-    <prefix>/xgb_model_<machine>_<YYYY_MM_DD_HH_MM_SS>.profile.json   the training profile, for drift checks
+Artifacts share the model's key stem, under a folder named by the job:
+    <prefix>/<process_id>/xgb_model_<machine>_<YYYY_MM_DD_HH_MM_SS>.ubj              the model (XGBoost binary JSON)
+    <prefix>/<process_id>/xgb_model_<machine>_<YYYY_MM_DD_HH_MM_SS>.report.html      the HTML report, plots embedded
+    <prefix>/<process_id>/xgb_model_<machine>_<YYYY_MM_DD_HH_MM_SS>.profile.json     the training profile (drift)
+    <prefix>/<process_id>/xgb_model_<machine>_<YYYY_MM_DD_HH_MM_SS>.holdout.parquet  the gate's held-out rows
+
+If a write fails, what was written is deleted here, version by version. If the process dies between its first
+write and its registry item (out of memory, timed out), nothing here runs: the job's folder is what the
+reconciler sweeps when the execution ends badly (``logic.reconcile.sweep_leftovers``), without listing the
+rest of the bucket.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ if TYPE_CHECKING:
 
     from modelforge.domain.pipeline import PipelineConfig, TrainedModel
 
+MODEL_KEY_PREFIX = "model"  # where artifacts go in the models bucket unless MODEL_KEY_PREFIX says otherwise
 REPORT_SUFFIX = ".report.html"
 PROFILE_SUFFIX = ".profile.json"
 HOLDOUT_SUFFIX = ".holdout.parquet"
@@ -59,8 +66,8 @@ class FailureEventReader(Protocol):
 
 
 class Artifacts(Protocol):
-    def put(self, key: str, data: bytes, content_type: str = ...) -> tuple[str, str]: ...
-    def delete(self, uri: str) -> None: ...
+    def put(self, key: str, data: bytes, content_type: str = ...) -> ArtifactRef: ...
+    def delete(self, uri: str, version_id: str | None = ...) -> None: ...
 
 
 class Registry(Protocol):
@@ -74,16 +81,23 @@ class TrainingDependencies:
     artifacts: Artifacts
     registry: Registry
     failure_events: FailureEventReader | None = None  # needed by jobs whose failures are recorded events
-    model_key_prefix: str = "model"
+    model_key_prefix: str = MODEL_KEY_PREFIX
     code_revision: str = ""  # e.g. the git commit the image was built from
 
 
-def artifact_key(prefix: str, machine_name: str, trained_at: datetime, model_format: str) -> str:
-    return f"{prefix}/xgb_model_{machine_name}_{trained_at.strftime('%Y_%m_%d_%H_%M_%S')}.{model_format}"
+def job_prefix(prefix: str, process_id: str) -> str:
+    """The folder of every object a job writes: the reconciler lists just this to find a dead job's leftovers.
+    process_ids are the service's own UUIDs, never a ``/``."""
+    return f"{prefix}/{process_id}/"
+
+
+def artifact_key(prefix: str, process_id: str, machine_name: str, trained_at: datetime, model_format: str) -> str:
+    stamp = trained_at.strftime("%Y_%m_%d_%H_%M_%S")
+    return f"{job_prefix(prefix, process_id)}xgb_model_{machine_name}_{stamp}.{model_format}"
 
 
 def sibling_key(model_key: str, suffix: str) -> str:
-    """``model/xgb_model_M_2025_01_01_00_00_00.ubj`` -> ``model/xgb_model_M_2025_01_01_00_00_00<suffix>``."""
+    """``model/<id>/xgb_model_M_2025_01_01_00_00_00.ubj`` -> ``model/<id>/xgb_model_M_2025_01_01_00_00_00<suffix>``."""
     return model_key.rsplit(".", 1)[0] + suffix
 
 
@@ -122,8 +136,8 @@ def train_for_job(task: TrainingTask, deps: TrainingDependencies, config: Pipeli
 
     trained_at = now()
     version = trained_at.strftime("%Y%m%dT%H%M%SZ") + "-" + job.process_id[:8]
-    key = artifact_key(deps.model_key_prefix, job.machine_name, trained_at, trained.model_format)
-    written: list[str] = []
+    key = artifact_key(deps.model_key_prefix, job.process_id, job.machine_name, trained_at, trained.model_format)
+    written: list[ArtifactRef] = []
     try:
         artifact = _put(deps.artifacts, written, key, trained.model_bytes, "application/octet-stream")
         report_ref = _put(deps.artifacts, written, sibling_key(key, REPORT_SUFFIX), report,
@@ -135,19 +149,19 @@ def train_for_job(task: TrainingTask, deps: TrainingDependencies, config: Pipeli
                                                 artifact=artifact, report=report_ref, profile=profile_ref,
                                                 holdout=holdout_ref))
     except Exception:
-        for written_uri in reversed(written):  # no artifact without its registry item
-            deps.artifacts.delete(written_uri)
+        for ref in reversed(written):  # no artifact without its registry item, not even an old version of one
+            deps.artifacts.delete(ref.uri, ref.version_id)
         raise
     logger.info("model stored", extra={"process_id": job.process_id, "artifact_uri": artifact.uri,
                                        "version": version, "report_uri": report_ref.uri, "timings": trained.timings})
     return TrainingOutcome(model_id=version, bucket_address=artifact.uri)
 
 
-def _put(artifacts: Artifacts, written: list[str], key: str, data: bytes, content_type: str) -> ArtifactRef:
-    """Stores one artifact and notes its URI in ``written`` (what to delete if a later write fails)."""
-    uri, sha256 = artifacts.put(key, data, content_type)
-    written.append(uri)
-    return ArtifactRef(uri, sha256)
+def _put(artifacts: Artifacts, written: list[ArtifactRef], key: str, data: bytes, content_type: str) -> ArtifactRef:
+    """Stores one artifact and notes it (URI and version) in ``written``: what to delete if a later write fails."""
+    ref = artifacts.put(key, data, content_type)
+    written.append(ref)
+    return ref
 
 
 def recorded_events(job: Job, machines: Sequence[str], deps: TrainingDependencies) -> dict[str, Any]:
@@ -211,6 +225,11 @@ def model_version(job: Job, trained: TrainedModel, *, version: str, trained_at: 
         profile_sha256=profile.sha256,
         holdout_uri=holdout.uri,
         holdout_sha256=holdout.sha256,
+        # The exact versions hashed above: reads fetch these, never what the keys hold later.
+        artifact_version_id=artifact.version_id,
+        report_version_id=report.version_id,
+        profile_version_id=profile.version_id,
+        holdout_version_id=holdout.version_id,
         feature_names=trained.feature_names,
         metrics=trained.metrics,
         baseline_metrics=trained.baseline_metrics,
