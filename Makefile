@@ -10,7 +10,7 @@ SAM_VENV  := build/sam-cli
 SAM_STAMP := $(SAM_VENV)/.installed
 SAM       := $(SAM_VENV)/bin/sam
 
-.PHONY: install run test test-unit test-integration test-e2e lint package package-check lock bench bench-predict bench-load bench-cmapss bench-gpu build deploy clean
+.PHONY: install run test test-unit test-integration test-e2e lint package package-check lock bench bench-predict bench-load bench-cmapss bench-gpu bench-coldstart build deploy clean
 
 # Every install is from a hashed lock (locks/, made by `make lock`); the package itself goes in without deps.
 $(STAMP): pyproject.toml constraints.txt locks/tools.txt locks/dev.txt
@@ -72,6 +72,10 @@ bench-predict: $(STAMP)
 
 bench-load: $(STAMP)
 	$(PY) -m benchmarks.load
+
+## bench-coldstart: cold import of the API and predict handlers vs boto3 + pydantic alone (benchmarks/results/coldstart.json)
+bench-coldstart: $(STAMP)
+	$(PY) -m benchmarks.coldstart
 
 ## bench-cmapss: NASA C-MAPSS FD001 imported, trained and scored through the API (benchmarks/results/cmapss.json)
 bench-cmapss: $(STAMP)

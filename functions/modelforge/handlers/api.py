@@ -12,7 +12,6 @@ from functools import cache
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
@@ -31,6 +30,7 @@ from modelforge.adapters.model_registry import ModelRegistry
 from modelforge.adapters.model_store import ModelArtifactStore
 from modelforge.adapters.telemetry import TelemetryCatalog
 from modelforge.handlers.http_errors import error_responses, register_error_handlers, resolve_json
+from modelforge.handlers.resolver import LazySwaggerResolver
 from modelforge.jobs import Indicator, JobStatus
 from modelforge.logic import jobs_api, models_api
 from modelforge.observability import logger, metrics, tracer
@@ -50,7 +50,7 @@ from modelforge.schemas import (
 )
 from modelforge.settings import ApiSettings
 
-app = APIGatewayHttpResolver(enable_validation=True)
+app = LazySwaggerResolver(enable_validation=True)  # /swagger built on its first request
 app.enable_swagger(path="/swagger", title="modelforge", version=__version__,
                    description="Train failure-prediction models for one machine, asynchronously.")
 
