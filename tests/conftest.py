@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from typing import Any
 
+import pytest
 import requests
 
 TERMINAL = ("completed", "failed")
+
+# XGBoost's OpenMP threads spin while they wait by default: on a machine whose cores are busy (CI, a shared
+# box) that made in-process training several times slower; the local cloud's workers wait passively too
+# (localcloud/cloud.py). Set before anything loads libgomp.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def free_port() -> int:
@@ -30,3 +37,47 @@ def wait_for_job(api_url: str, process_id: str, *, timeout: float = 180, session
         if time.monotonic() > deadline:
             raise AssertionError(f"job {process_id} still {body['status']} after {timeout} s")
         time.sleep(0.2)
+
+
+# ------------------------------------------------------------------ moto as installed, at every module's start
+
+def _moto_state() -> dict[str, Any]:
+    """What a local cloud patches in moto, process-wide, while it runs (see LocalCloud.stop)."""
+    import copy
+
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+    from moto.core.config import default_user_config
+    from moto.dynamodb.models import DynamoDBBackend
+
+    writes = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
+    return {
+        "LambdaSimpleBackend.invoke": LambdaSimpleBackend.__dict__.get("invoke"),
+        **{f"DynamoDBBackend.{name}": DynamoDBBackend.__dict__.get(name) for name in writes},
+        "config": copy.deepcopy(dict(default_user_config)),
+    }
+
+
+_MOTO_AS_INSTALLED = _moto_state()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _moto_unpatched() -> None:
+    """No module may inherit a patched moto from another (tests run in random order, tiers interleaved): a
+    fixture that patches moto process-wide undoes it when it ends."""
+    leaked = {name for name, value in _moto_state().items() if value != _MOTO_AS_INSTALLED[name]}
+    assert not leaked, f"moto is still patched by an earlier module: {sorted(leaked)}"
+
+
+# ------------------------------------------------------------------ tiers
+
+_TIER_MARKS = {"integration": pytest.mark.integration, "e2e": pytest.mark.e2e}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test is marked with its tier's marker (``-m integration``, ``-m "not e2e"``): a ``pytestmark``
+    in a conftest.py marks nothing, so the tier's folder decides."""
+    for item in items:
+        parts = item.path.parts
+        for tier, mark in _TIER_MARKS.items():
+            if "tests" in parts and tier in parts[parts.index("tests"):]:
+                item.add_marker(mark)
