@@ -81,3 +81,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for tier, mark in _TIER_MARKS.items():
             if "tests" in parts and tier in parts[parts.index("tests"):]:
                 item.add_marker(mark)
+
+
+# ------------------------------------------------------------------ random order
+
+def _order(config: pytest.Config) -> str:
+    seed = config.getoption("randomly_seed", default=None) if config.pluginmanager.has_plugin("randomly") else None
+    if not isinstance(seed, int):
+        return "test order: file order (pytest-randomly is off)"
+    return (f"test order: random, --randomly-seed={seed} (pass it to reproduce this order; "
+            "-p no:randomly for file order)")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:  # shown with -q too, unlike the plugin's own header line
+        reporter.write_line(_order(session.config))
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    terminalreporter.write_line(_order(config))
