@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,6 +24,22 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def one_boto3_session() -> Iterator[None]:
+    """awswrangler makes every client from boto3.DEFAULT_SESSION, or else from a new Session, which loads
+    botocore's endpoint and service data again (~0.2 s a client, three clients per telemetry write: most of a
+    write's time). While a test writes its data, one session serves all those clients; the process's default
+    session, whatever it was, is back afterwards."""
+    import boto3
+
+    saved = boto3.DEFAULT_SESSION
+    boto3.DEFAULT_SESSION = boto3.session.Session()
+    try:
+        yield
+    finally:
+        boto3.DEFAULT_SESSION = saved
 
 
 def wait_for_job(api_url: str, process_id: str, *, timeout: float = 180, session: Any = requests,

@@ -37,7 +37,7 @@ from schemathesis.specs.openapi.checks import (
 
 from localcloud.cloud import LocalCloud
 from localcloud.demo import load_demo_data
-from tests.conftest import free_port
+from tests.conftest import free_port, one_boto3_session
 
 pytestmark = pytest.mark.e2e
 
@@ -77,7 +77,8 @@ def fuzz_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]
     with ast_parse_serialized():
         cloud.start()
         try:
-            load_demo_data(cloud.stack, machines=2, days=30)
+            with one_boto3_session():
+                load_demo_data(cloud.stack, machines=2, days=30)
             yield cloud
         finally:
             cloud.stop()

@@ -21,7 +21,7 @@ from localcloud.cloud import LocalCloud
 from localcloud.demo import data_location
 from modelforge.adapters.telemetry import TelemetryStore
 from modelforge.domain.demo_data import generate_machine_telemetry
-from tests.conftest import free_port
+from tests.conftest import free_port, one_boto3_session
 
 pytestmark = pytest.mark.integration
 
@@ -53,8 +53,9 @@ def _telemetry(machine: str, days: float, seed: int, failures_per_30_days: float
 def load_machines(cloud: LocalCloud) -> None:
     bucket, prefix = data_location(cloud.stack)
     store = TelemetryStore(bucket, prefix)
-    store.write(TRAINABLE_MACHINE, _telemetry(TRAINABLE_MACHINE, TRAINABLE_DAYS, 7, 6.0))
-    store.write(QUIET_MACHINE, _telemetry(QUIET_MACHINE, 20, 3, 0.0))
+    with one_boto3_session():
+        store.write(TRAINABLE_MACHINE, _telemetry(TRAINABLE_MACHINE, TRAINABLE_DAYS, 7, 6.0))
+        store.write(QUIET_MACHINE, _telemetry(QUIET_MACHINE, 20, 3, 0.0))
 
 
 def fresh_state(cloud: LocalCloud) -> None:

@@ -25,7 +25,7 @@ from modelforge.adapters.failure_events import FailureEventStore
 from modelforge.adapters.telemetry import TelemetryStore
 from modelforge.domain.importing import ImportedData, cmapss_mapping, read_cmapss, to_contract
 from modelforge.importer import import_dataset
-from tests.conftest import wait_for_job
+from tests.conftest import one_boto3_session, wait_for_job
 from tests.integration.conftest import TRAINABLE_MACHINE, load_machines, start_cloud
 
 # Engines 1-10 of NASA C-MAPSS train_FD001 (public domain, rows copied verbatim), each run to failure at its
@@ -46,8 +46,9 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     try:
         load_machines(local)
         bucket, prefix = data_location(local.stack)
-        for imported in (engines(), drifting_engines()):
-            import_dataset(imported, TelemetryStore(bucket, prefix), FailureEventStore(bucket))
+        with one_boto3_session():
+            for imported in (engines(), drifting_engines()):
+                import_dataset(imported, TelemetryStore(bucket, prefix), FailureEventStore(bucket))
         yield local
     finally:
         local.stop()
@@ -211,8 +212,9 @@ def test_a_fleet_s_drift_check_reads_all_its_machines_and_retrains_it_on_drift(
 
     bucket, prefix = data_location(cloud.stack)
     store = TelemetryStore(bucket, prefix)
-    for name, frame in drifting_engines().telemetry.items():  # the LPT outlet runs 40 degrees hotter than ever
-        store.write(name, frame.assign(s4=frame["s4"] + 40))
+    with one_boto3_session():
+        for name, frame in drifting_engines().telemetry.items():  # the LPT outlet runs 40 degrees hotter than ever
+            store.write(name, frame.assign(s4=frame["s4"] + 40))
     with trainings_held(cloud) as held:
         [drifted] = invoke_drift(cloud, {"machine_name": DRIFT_FLEET, "indicator": "status", "window_days": 30,
                                          "retrain": True})["results"]
