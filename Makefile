@@ -32,9 +32,12 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/modelforge-local
 
-## test: the whole suite (unit, integration on moto, e2e against a local cloud, the packaged imports) plus lint
+## test: the whole suite (unit, integration on moto, e2e against a local cloud, the packaged imports) plus lint, in random order
+## (pytest-randomly; the seed is printed first and last: `make test PYTEST_ARGS=--randomly-seed=N` repeats an
+## order, PYTEST_ARGS="-p no:randomly" runs in file order), with the 15 slowest tests listed at the end
+PYTEST_ARGS ?=
 test: $(STAMP) lint package
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -p randomly --durations=15 $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit

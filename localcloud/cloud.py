@@ -3,13 +3,14 @@ serves the HTTP API. Used by ``make run`` (``python -m localcloud``), the integr
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import logging
 import os
 import tempfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import requests
 
 from localcloud.events import ExecutionStatusEvents
 from localcloud.http_api import LocalHttpApi, Route
-from localcloud.moto_fidelity import serialize_dynamodb_writes
+from localcloud.moto_fidelity import restore_dynamodb_writes, serialize_dynamodb_writes
 from localcloud.readiness import Readiness
 from localcloud.runtime import LocalLambdaRuntime
 from localcloud.schedules import Firing, LocalSchedules
@@ -72,6 +73,7 @@ class LocalCloud:
         self._http: LocalHttpApi | None = None
         self._events: ExecutionStatusEvents | None = None
         self._saved_environment: dict[str, str] | None = None
+        self._undo_moto_patches: list[Callable[[], None]] = []  # moto is patched process-wide while this cloud runs
         self.runtime: LocalLambdaRuntime | None = None
         self.schedules: LocalSchedules | None = None
         # /health says "starting" until this is ready: at the end of start(), or, with start(ready=False),
@@ -118,6 +120,8 @@ class LocalCloud:
         from moto.server import ThreadedMotoServer
 
         serialize_dynamodb_writes()
+        self._undo_moto_patches.append(restore_dynamodb_writes)
+        self._undo_moto_patches.append(_restore_moto_config())
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call is noise here
         # The interpreter logs every failed execution with its whole parse tree; /status and the execution
@@ -160,7 +164,7 @@ class LocalCloud:
         self.runtime = LocalLambdaRuntime(
             self.stack.functions, worker_environment, self.state_dir / "logs", echo_logs=self._echo_logs
         )
-        _dispatch_lambda_to(self.runtime)
+        self._undo_moto_patches.append(_dispatch_lambda_to(self.runtime))
         self._provision()
 
         routes = [
@@ -209,6 +213,8 @@ class LocalCloud:
             requests.post(f"{self.aws_endpoint}/moto-api/reset", timeout=10)
             self._server.stop()
             self._server = None
+        while self._undo_moto_patches:  # the process's moto as it was before start(): in-process mocks use it
+            self._undo_moto_patches.pop()()
         if self._saved_environment is not None:
             os.environ.clear()
             os.environ.update(self._saved_environment)
@@ -305,11 +311,27 @@ class LocalCloud:
                                           Target={**target, "RoleArn": role_arn}, **group)
 
 
-def _dispatch_lambda_to(runtime: LocalLambdaRuntime) -> None:
+def _restore_moto_config() -> Callable[[], None]:
+    """What undoes the moto-api/config this cloud posts (moto keeps it process-wide)."""
+    from moto.core.config import default_user_config
+
+    config: dict[str, Any] = default_user_config  # type: ignore[assignment]
+    saved = copy.deepcopy(config)
+
+    def restore() -> None:
+        config.clear()
+        config.update(saved)
+
+    return restore
+
+
+def _dispatch_lambda_to(runtime: LocalLambdaRuntime) -> Callable[[], None]:
     """moto's Docker-less Lambda backend echoes its input; make it run our handlers instead. Function errors
     are reported as AWS reports them (X-Amz-Function-Error + errorType), which Step Functions matches in
-    Retry/Catch; raising here instead would break the execution inside moto."""
+    Retry/Catch; raising here instead would break the execution inside moto. Returns what undoes it."""
     from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    own = LambdaSimpleBackend.__dict__.get("invoke")
 
     def invoke(
         self: Any, function_name: str, qualifier: str, body: Any, headers: Any, response_headers: Any
@@ -321,3 +343,11 @@ def _dispatch_lambda_to(runtime: LocalLambdaRuntime) -> None:
         return result.payload.decode()
 
     LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign,assignment]
+
+    def restore() -> None:
+        if own is None:
+            del LambdaSimpleBackend.invoke
+        else:
+            LambdaSimpleBackend.invoke = own  # type: ignore[method-assign]
+
+    return restore

@@ -2,19 +2,44 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
 import time
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 import requests
 
 TERMINAL = ("completed", "failed")
+
+# XGBoost's OpenMP threads spin while they wait by default: on a machine whose cores are busy (CI, a shared
+# box) that made in-process training several times slower; the local cloud's workers wait passively too
+# (localcloud/cloud.py). Set before anything loads libgomp.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def one_boto3_session() -> Iterator[None]:
+    """awswrangler makes every client from boto3.DEFAULT_SESSION, or else from a new Session, which loads
+    botocore's endpoint and service data again (~0.2 s a client, three clients per telemetry write: most of a
+    write's time). While a test writes its data, one session serves all those clients; the process's default
+    session, whatever it was, is back afterwards."""
+    import boto3
+
+    saved = boto3.DEFAULT_SESSION
+    boto3.DEFAULT_SESSION = boto3.session.Session()
+    try:
+        yield
+    finally:
+        boto3.DEFAULT_SESSION = saved
 
 
 def wait_for_job(api_url: str, process_id: str, *, timeout: float = 180, session: Any = requests,
@@ -30,3 +55,67 @@ def wait_for_job(api_url: str, process_id: str, *, timeout: float = 180, session
         if time.monotonic() > deadline:
             raise AssertionError(f"job {process_id} still {body['status']} after {timeout} s")
         time.sleep(0.2)
+
+
+# ------------------------------------------------------------------ moto as installed, at every module's start
+
+def _moto_state() -> dict[str, Any]:
+    """What a local cloud patches in moto, process-wide, while it runs (see LocalCloud.stop)."""
+    import copy
+
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+    from moto.core.config import default_user_config
+    from moto.dynamodb.models import DynamoDBBackend
+
+    writes = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
+    return {
+        "LambdaSimpleBackend.invoke": LambdaSimpleBackend.__dict__.get("invoke"),
+        **{f"DynamoDBBackend.{name}": DynamoDBBackend.__dict__.get(name) for name in writes},
+        "config": copy.deepcopy(dict(default_user_config)),
+    }
+
+
+_MOTO_AS_INSTALLED = _moto_state()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _moto_unpatched() -> None:
+    """No module may inherit a patched moto from another (tests run in random order, tiers interleaved): a
+    fixture that patches moto process-wide undoes it when it ends."""
+    leaked = {name for name, value in _moto_state().items() if value != _MOTO_AS_INSTALLED[name]}
+    assert not leaked, f"moto is still patched by an earlier module: {sorted(leaked)}"
+
+
+# ------------------------------------------------------------------ tiers
+
+_TIER_MARKS = {"integration": pytest.mark.integration, "e2e": pytest.mark.e2e}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test is marked with its tier's marker (``-m integration``, ``-m "not e2e"``): a ``pytestmark``
+    in a conftest.py marks nothing, so the tier's folder decides."""
+    for item in items:
+        parts = item.path.parts
+        for tier, mark in _TIER_MARKS.items():
+            if "tests" in parts and tier in parts[parts.index("tests"):]:
+                item.add_marker(mark)
+
+
+# ------------------------------------------------------------------ random order
+
+def _order(config: pytest.Config) -> str:
+    seed = config.getoption("randomly_seed", default=None) if config.pluginmanager.has_plugin("randomly") else None
+    if not isinstance(seed, int):
+        return "test order: file order (pytest-randomly is off)"
+    return (f"test order: random, --randomly-seed={seed} (pass it to reproduce this order; "
+            "-p no:randomly for file order)")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:  # shown with -q too, unlike the plugin's own header line
+        reporter.write_line(_order(session.config))
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    terminalreporter.write_line(_order(config))

@@ -13,9 +13,13 @@ costs a process start, not a training."""
 
 from __future__ import annotations
 
+import ast
 import base64
+import contextlib
+import functools
 import json
 import socket
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,7 +37,7 @@ from schemathesis.specs.openapi.checks import (
 
 from localcloud.cloud import LocalCloud
 from localcloud.demo import load_demo_data
-from tests.conftest import free_port
+from tests.conftest import free_port, one_boto3_session
 
 pytestmark = pytest.mark.e2e
 
@@ -43,17 +47,41 @@ MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 LOCAL_FRONT_501_METHODS = {"trace", "query"}
 
 
+@contextlib.contextmanager
+def ast_parse_serialized() -> Iterator[None]:
+    """CPython 3.11 keeps the ast module's recursion-depth count per interpreter, not per thread, so two
+    threads turning source into ast objects at once can fail with "SystemError: AST constructor recursion
+    depth mismatch". Here they do: hypothesis parses strategies' lambdas in the test thread while moto's Step
+    Functions interpreter, in a server thread, literal_evals the definition of every execution the fuzzer
+    starts. ast.parse (which literal_eval calls) takes one lock while the cloud runs."""
+    original = ast.parse
+    lock = threading.Lock()
+
+    @functools.wraps(original)
+    def parse(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return original(*args, **kwargs)
+
+    ast.parse = parse
+    try:
+        yield
+    finally:
+        ast.parse = original
+
+
 @pytest.fixture(scope="module")
 def fuzz_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     """One local cloud for the module (moto's state is process-wide: never two at once in one process)."""
     cloud = LocalCloud(aws_port=free_port(), api_port=free_port(), state_dir=tmp_path_factory.mktemp("fuzz"),
                        handler_overrides={"TrainingFunction": CHEAP_TRAINING})
-    cloud.start()
-    try:
-        load_demo_data(cloud.stack, machines=2, days=30)
-        yield cloud
-    finally:
-        cloud.stop()
+    with ast_parse_serialized():
+        cloud.start()
+        try:
+            with one_boto3_session():
+                load_demo_data(cloud.stack, machines=2, days=30)
+            yield cloud
+        finally:
+            cloud.stop()
 
 
 @pytest.fixture(scope="module")
@@ -127,8 +155,14 @@ def _train_body(machine: str, **fields: Any) -> dict[str, Any]:
     return {"indicator": "status", "machine_name": machine, **fields}
 
 
+@functools.lru_cache(maxsize=1)
+def _dynamodb(cloud: LocalCloud) -> Any:
+    """One client for the module's cloud (making one per call loads botocore's service model each time)."""
+    return cloud.client("dynamodb")
+
+
 def _jobs(cloud: LocalCloud) -> int:
-    table = cloud.client("dynamodb")
+    table = _dynamodb(cloud)
     return int(table.scan(TableName=cloud.stack.tables["JobsTable"].name, Select="COUNT")["Count"])
 
 

@@ -27,3 +27,12 @@ def slow(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Takes a few seconds and then fails: moto honours StopExecution when the running task returns."""
     time.sleep(4)
     raise RuntimeError("slow handler finished")
+
+
+def chosen(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Fails the way the file at $FAULT_FILE names ("crash", "exhaust_memory" or "hang"), read per invocation:
+    one cloud serves every fault (tests/integration/test_faults.py)."""
+    with open(os.environ["FAULT_FILE"]) as named:
+        fault = named.read().strip()
+    handler = {"crash": crash, "exhaust_memory": exhaust_memory, "hang": hang}[fault]
+    return handler(event, context)

@@ -2,57 +2,53 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
+from localcloud.cloud import LocalCloud
 from tests.conftest import wait_for_job
 from tests.integration.conftest import TRAINABLE_MACHINE, load_machines, start_cloud
 
+FAULTY_TRAINING = "tests.integration.faulty_handlers.chosen"  # fails as FAULT_FILE says, per invocation
+TRAINING_MEMORY_MB = 512  # what exhaust_memory runs past
+TRAINING_TIMEOUT_S = 2  # what hang runs past
+
+
+@pytest.fixture(scope="module")
+def faulty_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalCloud, Path]]:
+    """One cloud for every training-process fault: its training function fails as a file says, and has the
+    memory size and timeout the faults exceed. Nothing here ever trains a model."""
+    state = tmp_path_factory.mktemp("faults")
+    fault_file = state / "fault"
+    cloud = start_cloud(state, handler_overrides={"TrainingFunction": FAULTY_TRAINING},
+                        environment_overrides={"TrainingFunction": {"FAULT_FILE": str(fault_file)}},
+                        parameter_overrides={"TrainingMemorySize": TRAINING_MEMORY_MB,
+                                             "TrainingTimeout": TRAINING_TIMEOUT_S})
+    try:
+        load_machines(cloud)
+        yield cloud, fault_file
+    finally:
+        cloud.stop()
+
 
 @pytest.mark.parametrize(
-    ("overrides", "error_type"),
-    [
-        ({"handler_overrides": {"TrainingFunction": "tests.integration.faulty_handlers.crash"}},
-         "Runtime.ExitError"),
-        ({"handler_overrides": {"TrainingFunction": "tests.integration.faulty_handlers.exhaust_memory"},
-          "parameter_overrides": {"TrainingMemorySize": 512}}, "Runtime.OutOfMemory"),
-        ({"handler_overrides": {"TrainingFunction": "tests.integration.faulty_handlers.hang"},
-          "parameter_overrides": {"TrainingTimeout": 2}}, "Sandbox.Timedout"),
-    ],
+    ("fault", "error_type"),
+    [("crash", "Runtime.ExitError"), ("exhaust_memory", "Runtime.OutOfMemory"), ("hang", "Sandbox.Timedout")],
     ids=["crash", "out-of-memory", "timeout"],
 )
-def test_training_process_failure_fails_the_job(tmp_path: Path, overrides: dict[str, object],
+def test_training_process_failure_fails_the_job(faulty_cloud: tuple[LocalCloud, Path], fault: str,
                                                 error_type: str) -> None:
-    cloud = start_cloud(tmp_path, **overrides)
-    try:
-        load_machines(cloud)
-        response = requests.post(f"{cloud.api_url}/train", timeout=30,
-                                 json={"indicator": "status", "machine_name": TRAINABLE_MACHINE})
-        job = wait_for_job(cloud.api_url, response.json()["process_id"], timeout=120)
-        assert job["status"] == "failed"
-        assert job["error_message"].startswith(f"{error_type}: "), job["error_message"]
-        # The local cloud keeps serving after the training process died.
-        assert requests.get(f"{cloud.api_url}/health", timeout=30).status_code == 200
-        models = cloud.client("s3").list_objects_v2(Bucket=cloud.stack.buckets["ModelsBucket"])
-        assert models.get("KeyCount", 0) == 0  # no artifact left behind
-    finally:
-        cloud.stop()
-
-
-def test_failed_start_execution_fails_the_job(tmp_path: Path) -> None:  # StartExecution fails after the job is written
-    missing_machine = "arn:aws:states:us-east-1:123456789012:stateMachine:does-not-exist"
-    cloud = start_cloud(tmp_path, environment_overrides={"ApiFunction": {"STATE_MACHINE_ARN": missing_machine}})
-    try:
-        load_machines(cloud)
-        response = requests.post(f"{cloud.api_url}/train", timeout=30,
-                                 json={"indicator": "status", "machine_name": TRAINABLE_MACHINE})
-        assert response.status_code == 503
-        jobs = requests.get(f"{cloud.api_url}/jobs", timeout=30).json()["jobs"]
-        assert len(jobs) == 1
-        assert jobs[0]["status"] == "failed"  # never left pending
-        assert "could not start the training execution" in jobs[0]["error_message"]
-        assert jobs[0]["process_id"] in response.json()["detail"]
-    finally:
-        cloud.stop()
+    cloud, fault_file = faulty_cloud
+    fault_file.write_text(fault)
+    response = requests.post(f"{cloud.api_url}/train", timeout=30,
+                             json={"indicator": "status", "machine_name": TRAINABLE_MACHINE})
+    job = wait_for_job(cloud.api_url, response.json()["process_id"], timeout=120)
+    assert job["status"] == "failed"
+    assert job["error_message"].startswith(f"{error_type}: "), job["error_message"]
+    # The local cloud keeps serving after the training process died.
+    assert requests.get(f"{cloud.api_url}/health", timeout=30).status_code == 200
+    models = cloud.client("s3").list_objects_v2(Bucket=cloud.stack.buckets["ModelsBucket"])
+    assert models.get("KeyCount", 0) == 0  # no artifact left behind

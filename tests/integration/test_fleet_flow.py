@@ -1,9 +1,17 @@
 """Issue 6 on the local cloud: run-to-failure engines imported with their recorded failures, a fleet model
 trained through POST /train, registered under the fleet's name and served by POST /predict; a job whose
-failures should come from records that do not exist fails with a message that says so."""
+failures should come from records that do not exist fails with a message that says so.
+
+The tests run in any order. The drift test rewrites telemetry and retrains, so it has a fleet of its own: the
+same engines imported a second time under other names (``drifting_engines``), trained as DRIFT_FLEET."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import functools
+import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +26,7 @@ from modelforge.adapters.telemetry import TelemetryStore
 from modelforge.domain.importing import ImportedData, cmapss_mapping, read_cmapss, to_contract
 from modelforge.importer import import_dataset
 from modelforge.jobs import Indicator
-from tests.conftest import wait_for_job
+from tests.conftest import one_boto3_session, wait_for_job
 from tests.integration.conftest import TRAINABLE_MACHINE, load_machines, start_cloud
 
 # Engines 1-10 of NASA C-MAPSS train_FD001 (public domain, rows copied verbatim), each run to failure at its
@@ -26,6 +34,9 @@ from tests.integration.conftest import TRAINABLE_MACHINE, load_machines, start_c
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SAMPLES = (FIXTURES / "cmapss_fd001_sample.txt", FIXTURES / "cmapss_fd001_engines_4_10.txt")
 FLEET = "FD001-SAMPLE"
+ENGINES = [f"FD001-{i:03d}" for i in range(1, 11)]
+DRIFT_FLEET = "FD001D-SAMPLE"
+DRIFTING_ENGINES = [f"FD001D-{i:03d}" for i in range(1, 11)]  # the same engines, for the drift test only
 OPTIONS = {"label_window_minutes": 300, "health_horizon_minutes": 1250, "holdout": "machines",
            "feature_windows_minutes": [50, 100, 300], "feature_statistics": ["mean", "std", "slope"]}
 
@@ -36,16 +47,29 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     try:
         load_machines(local)
         bucket, prefix = data_location(local.stack)
-        import_dataset(engines(), TelemetryStore(bucket, prefix), FailureEventStore(bucket))
+        with one_boto3_session():
+            for imported in (engines(), drifting_engines()):
+                import_dataset(imported, TelemetryStore(bucket, prefix), FailureEventStore(bucket))
         yield local
     finally:
         local.stop()
 
 
+@functools.cache
 def engines() -> ImportedData:
+    """Read once (the tests only read it)."""
     import pandas as pd
 
     return to_contract(pd.concat([read_cmapss(path) for path in SAMPLES], ignore_index=True), cmapss_mapping("FD001"))
+
+
+@functools.cache
+def drifting_engines() -> ImportedData:
+    """engines() under the names in DRIFTING_ENGINES, with their failure records."""
+    original = engines()
+    renamed = dict(zip(ENGINES, DRIFTING_ENGINES, strict=True))
+    return ImportedData(telemetry={renamed[name]: frame for name, frame in original.telemetry.items()},
+                        events=original.events.assign(machine_name=original.events["machine_name"].map(renamed)))
 
 
 def fleet_body(**fields: Any) -> dict[str, Any]:
@@ -53,17 +77,63 @@ def fleet_body(**fields: Any) -> dict[str, Any]:
             "failure_events": "records", "options": OPTIONS, **fields}
 
 
-@pytest.fixture(scope="module")
-def fleet_job(cloud: LocalCloud) -> dict[str, Any]:
-    answer = requests.post(f"{cloud.api_url}/train", json=fleet_body(), timeout=60)
+def _train(cloud: LocalCloud, body: dict[str, Any]) -> dict[str, Any]:
+    answer = requests.post(f"{cloud.api_url}/train", json=body, timeout=60)
     assert answer.status_code == 200, answer.text
     return wait_for_job(cloud.api_url, answer.json()["process_id"], timeout=300)
+
+
+@pytest.fixture(scope="module")
+def fleet_job(cloud: LocalCloud) -> dict[str, Any]:
+    return _train(cloud, fleet_body())
+
+
+@pytest.fixture(scope="module")
+def drifting_fleet_job(cloud: LocalCloud) -> dict[str, Any]:
+    job = _train(cloud, fleet_body(machine_name=DRIFT_FLEET, machine_names=DRIFTING_ENGINES))
+    assert job["status"] == "completed", job["error_message"]
+    assert job["gate_decision"] == "promoted", job["gate_reason"]
+    return job
+
+
+@dataclasses.dataclass
+class HeldTrainings:
+    """TrainingFunction invocations that arrived while held: they start once ``release`` is set."""
+
+    arrived: threading.Event = dataclasses.field(default_factory=threading.Event)
+    release: threading.Event = dataclasses.field(default_factory=threading.Event)
+    process_ids: list[str] = dataclasses.field(default_factory=list)
+
+
+@contextlib.contextmanager
+def trainings_held(cloud: LocalCloud) -> Iterator[HeldTrainings]:
+    """Holds every training invocation (the state machine's TrainModel) at the function's door until the block
+    ends, so what a test checks "before the retrained model is gated" is checked before, not raced."""
+    runtime = cloud.runtime
+    assert runtime is not None
+    invoke = runtime.invoke
+    training = cloud.stack.functions["TrainingFunction"].name
+    held = HeldTrainings()
+
+    def holding(name_or_arn: str, payload: bytes) -> Any:
+        if runtime.pool(name_or_arn).spec.name == training:
+            held.process_ids.append(json.loads(payload)["process_id"])
+            held.arrived.set()
+            held.release.wait(timeout=300)
+        return invoke(name_or_arn, payload)
+
+    runtime.invoke = holding  # type: ignore[method-assign]
+    try:
+        yield held
+    finally:
+        held.release.set()
+        del runtime.invoke  # the class's method again
 
 
 def test_a_fleet_model_trains_on_recorded_failures_and_says_so(cloud: LocalCloud, fleet_job: dict[str, Any]) -> None:
     assert fleet_job["status"] == "completed", fleet_job["error_message"]
     assert fleet_job["machine_name"] == FLEET
-    assert fleet_job["machine_names"] == [f"FD001-{i:03d}" for i in range(1, 11)]
+    assert fleet_job["machine_names"] == [f"FD001-{i:03d}" for i in range(1, 11)] == ENGINES
     assert fleet_job["failure_events"] == "records"
     assert fleet_job["options"]["holdout"] == "machines"
     assert fleet_job["gate_decision"] == "promoted", fleet_job["gate_reason"]
@@ -126,8 +196,6 @@ def test_a_bad_fleet_is_refused_with_the_field_and_creates_no_job(cloud: LocalCl
 
 
 def invoke_drift(cloud: LocalCloud, payload: dict[str, Any]) -> dict[str, Any]:
-    import json
-
     answer = cloud.client("lambda").invoke(FunctionName=cloud.stack.functions["DriftFunction"].name,
                                            Payload=json.dumps(payload).encode())
     body = json.loads(answer["Payload"].read())
@@ -136,35 +204,40 @@ def invoke_drift(cloud: LocalCloud, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_a_fleet_s_drift_check_reads_all_its_machines_and_retrains_it_on_drift(
-        cloud: LocalCloud, fleet_job: dict[str, Any]) -> None:
-    # Runs last in this module: it rewrites the engines' telemetry.
-    machines = [f"FD001-{i:03d}" for i in range(1, 11)]
-    [unchanged] = invoke_drift(cloud, {"machine_name": FLEET, "indicator": "status", "window_days": 30})["results"]
-    assert unchanged["machines"] == machines and unchanged["version"] == fleet_job["model_id"]
+        cloud: LocalCloud, drifting_fleet_job: dict[str, Any]) -> None:
+    machines = DRIFTING_ENGINES
+    [unchanged] = invoke_drift(cloud, {"machine_name": DRIFT_FLEET, "indicator": "status",
+                                       "window_days": 30})["results"]
+    assert unchanged["machines"] == machines and unchanged["version"] == drifting_fleet_job["model_id"]
     assert unchanged["status"] != "drift", unchanged
     assert unchanged["retrain_process_id"] is None
 
     bucket, prefix = data_location(cloud.stack)
     store = TelemetryStore(bucket, prefix)
-    for name, frame in engines().telemetry.items():  # the LPT outlet runs 40 degrees hotter than ever before
-        store.write(name, frame.assign(s4=frame["s4"] + 40))
-    [drifted] = invoke_drift(cloud, {"machine_name": FLEET, "indicator": "status", "window_days": 30,
-                                     "retrain": True})["results"]
-    assert drifted["status"] == "drift"
-    assert drifted["top_features"][0]["feature"].startswith("s4")
-    # Until the retrained model has been trained and gated (tens of seconds), the champion is the checked one.
-    shown = requests.get(f"{cloud.api_url}/models/{FLEET}/status", timeout=30).json()
-    assert shown["champion"]["version"] == fleet_job["model_id"]
-    assert shown["last_drift_check"]["status"] == "drift"
+    with one_boto3_session():
+        for name, frame in drifting_engines().telemetry.items():  # the LPT outlet runs 40 degrees hotter than ever
+            store.write(name, frame.assign(s4=frame["s4"] + 40))
+    with trainings_held(cloud) as held:
+        [drifted] = invoke_drift(cloud, {"machine_name": DRIFT_FLEET, "indicator": "status", "window_days": 30,
+                                         "retrain": True})["results"]
+        assert drifted["status"] == "drift"
+        assert drifted["top_features"][0]["feature"].startswith("s4")
+        # Until the retrained model has been trained and gated, the champion is the checked one: checked while
+        # the retraining job's own training waits to start.
+        assert held.arrived.wait(timeout=120), "the retraining job's training never started"
+        assert held.process_ids == [drifted["retrain_process_id"]]
+        shown = requests.get(f"{cloud.api_url}/models/{DRIFT_FLEET}/status", timeout=30).json()
+        assert shown["champion"]["version"] == drifting_fleet_job["model_id"]
+        assert shown["last_drift_check"]["status"] == "drift"
     retrain = wait_for_job(cloud.api_url, drifted["retrain_process_id"], timeout=300)
-    assert retrain["machine_name"] == FLEET and retrain["machine_names"] == machines
+    assert retrain["machine_name"] == DRIFT_FLEET and retrain["machine_names"] == machines
     assert retrain["failure_events"] == "records" and retrain["options"]["holdout"] == "machines"
     assert retrain["status"] == "completed", retrain["error_message"]
     from modelforge.adapters.model_registry import ModelRegistry
     from modelforge.registry import ModelName
 
-    checked = ModelRegistry(cloud.stack.outputs["ModelsTableName"]).get_version(ModelName(FLEET, Indicator.STATUS),
-                                                                               fleet_job["model_id"])
+    registry = ModelRegistry(cloud.stack.outputs["ModelsTableName"])
+    checked = registry.get_version(ModelName(DRIFT_FLEET, Indicator.STATUS), drifting_fleet_job["model_id"])
     assert checked is not None and checked.last_drift_check is not None
     assert checked.last_drift_check["status"] == "drift"
     assert checked.last_drift_check["retrain_process_id"] == retrain["process_id"]

@@ -6,7 +6,6 @@ left half-written."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ from moto.s3.models import S3Backend
 
 from localcloud.cloud import LocalCloud
 from tests.conftest import wait_for_job
-from tests.integration.conftest import TRAINABLE_MACHINE, load_machines, start_cloud
+from tests.integration.conftest import TRAINABLE_MACHINE, fresh_state, load_machines, start_cloud
 
 BODY = {"indicator": "status", "machine_name": TRAINABLE_MACHINE}
 
@@ -43,14 +42,22 @@ class Injector:
         monkeypatch.setattr(owner, name, injected)
 
 
-@pytest.fixture
-def cloud(tmp_path: Path) -> Iterator[LocalCloud]:
-    local = start_cloud(tmp_path)
+@pytest.fixture(scope="module")
+def module_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    local = start_cloud(tmp_path_factory.mktemp("injected"))
     try:
         load_machines(local)
         yield local
     finally:
         local.stop()
+
+
+@pytest.fixture
+def cloud(module_cloud: LocalCloud) -> LocalCloud:
+    """The module's cloud as if just started: no job, no model, no registry entry from an earlier test (its
+    workers stay warm). Requested before ``monkeypatch``, so each test's injector is undone first."""
+    fresh_state(module_cloud)
+    return module_cloud
 
 
 def throttle_first(table: str, times: int) -> Callable[[dict[str, Any]], BaseException | None]:

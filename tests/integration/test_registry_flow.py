@@ -1,6 +1,9 @@
 """Issue 4 on the local cloud: two trainings, the gate's decision, predictions from the champion, a manual
 rollback picked up without a restart, and a tampered artifact refused while the old model keeps serving (an
-overwritten key is never what is served: the registry names the object version it hashed)."""
+overwritten key is never what is served: the registry names the object version it hashed).
+
+The tests run in any order: each starts with the gate's champion serving and the registered artifacts intact
+(``as_the_gate_left_it``), whatever the one before it promoted or tampered with."""
 
 from __future__ import annotations
 
@@ -34,11 +37,54 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
 @pytest.fixture(scope="module")
 def two_jobs(cloud: LocalCloud) -> list[dict[str, Any]]:
     jobs = []
-    for body in ({"indicator": "status", "machine_name": TRAINABLE_MACHINE, "end_date": "2025-02-20"},
+    # The first model sees the data up to 2025-01-26 (of 2025-01-30), the second all of it.
+    for body in ({"indicator": "status", "machine_name": TRAINABLE_MACHINE, "end_date": "2025-01-26"},
                  {"indicator": "status", "machine_name": TRAINABLE_MACHINE}):
         process_id = requests.post(f"{cloud.api_url}/train", json=body, timeout=30).json()["process_id"]
         jobs.append(wait_for_job(cloud.api_url, process_id))
     return jobs
+
+
+def _gate_champion(two_jobs: list[dict[str, Any]]) -> str:
+    first, second = two_jobs
+    return str((second if second["gate_decision"] == "promoted" else first)["model_id"])
+
+
+@pytest.fixture(scope="module")
+def artifacts(cloud: LocalCloud, two_jobs: list[dict[str, Any]]) -> dict[str, bytes]:
+    """Each job's model file as the training stored it (by bucket address)."""
+    s3 = cloud.client("s3")
+    stored = {}
+    for job in two_jobs:
+        bucket, key = job["bucket_address"].removeprefix("s3://").split("/", 1)
+        stored[job["bucket_address"]] = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return stored
+
+
+@pytest.fixture(autouse=True)
+def as_the_gate_left_it(cloud: LocalCloud, two_jobs: list[dict[str, Any]], artifacts: dict[str, bytes]) -> None:
+    """Before each test: the registered artifacts as trained, and the gate's champion in the registry and in
+    what /predict serves (a test before may have rolled back, or tampered with a file)."""
+    s3 = cloud.client("s3")
+    for address, body in artifacts.items():
+        bucket, key = address.removeprefix("s3://").split("/", 1)
+        if s3.get_object(Bucket=bucket, Key=key)["Body"].read() != body:
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
+    champion = _gate_champion(two_jobs)
+    current = requests.get(f"{cloud.api_url}{MODELS_ROUTE}", timeout=30).json()["champion"]["version"]
+    if current != champion:
+        restored = requests.post(f"{cloud.api_url}{MODELS_ROUTE}/promote", timeout=30,
+                                 json={"version": champion, "reason": "test set-up: the gate's champion"})
+        assert restored.status_code == 200, restored.text
+    _wait_until_served(cloud, champion)
+
+
+def _wait_until_served(cloud: LocalCloud, version: str, timeout: float = 10 * REFRESH_SECONDS + 20) -> None:
+    """Polls /predict until it names ``version`` (it re-reads the champion every REFRESH_SECONDS)."""
+    deadline = time.monotonic() + timeout
+    while (served := _predict(cloud).json().get("model_version")) != version:
+        assert time.monotonic() < deadline, f"/predict still serves {served}, not {version}, after {timeout} s"
+        time.sleep(0.2)
 
 
 def _records(rows: int = 30) -> list[dict[str, Any]]:
@@ -63,7 +109,7 @@ def test_first_model_becomes_champion_and_second_is_decided_with_a_reason(
     assert second["gate_reason"]
     champion = requests.get(f"{cloud.api_url}{MODELS_ROUTE}", timeout=30).json()
     expected = second if second["gate_decision"] == "promoted" else first
-    assert champion["champion"]["version"] == expected["model_id"]
+    assert champion["champion"]["version"] == expected["model_id"] == _gate_champion(two_jobs)
     versions = requests.get(f"{cloud.api_url}/models", params={"machine_name": TRAINABLE_MACHINE}, timeout=30)
     statuses = {v["version"]: v["status"] for v in versions.json()["versions"]}
     assert list(statuses.values()).count("champion") == 1
@@ -98,7 +144,7 @@ def test_manual_rollback_reaches_predict_without_a_restart(cloud: LocalCloud,
     promoted = requests.post(f"{cloud.api_url}{MODELS_ROUTE}/promote", timeout=30, json={
         "version": other, "reason": "rollback: too many false alarms", **_override_if_needed(cloud, other)})
     assert promoted.status_code == 200, promoted.text
-    time.sleep(REFRESH_SECONDS + 0.5)
+    _wait_until_served(cloud, other)  # within a refresh period or so: polled, not slept
     assert _predict(cloud).json()["model_version"] == other
     assert _predict_worker_pids(cloud) == pids_before  # the same warm process: nothing restarted
     history = requests.get(f"{cloud.api_url}{MODELS_ROUTE}", timeout=30).json()["history"]
@@ -125,10 +171,16 @@ def test_tampered_artifact_is_refused_and_the_old_model_keeps_serving(
                                   **_override_if_needed(cloud, target["model_id"])})
     assert refused.status_code == 409
     assert "sha256" in refused.json()["detail"]
-    time.sleep(REFRESH_SECONDS + 0.5)
-    answer = _predict(cloud)
-    assert answer.status_code == 200
-    assert answer.json()["model_version"] == serving
+    # For longer than a refresh period (so /predict has re-read the champion at least once), every
+    # prediction still comes from the model that was serving.
+    watch_until = time.monotonic() + REFRESH_SECONDS + 0.5
+    while True:
+        answer = _predict(cloud)
+        assert answer.status_code == 200
+        assert answer.json()["model_version"] == serving
+        if time.monotonic() > watch_until:
+            break
+        time.sleep(0.1)
 
     # The overwrite alone changes nothing: the recorded version is still the one promoted and served.
     _set_artifact_version(dynamodb, table, item_key, recorded)

@@ -143,8 +143,8 @@ def cloud(
     for name, value in {**fake_aws, **environment}.items():
         monkeypatch.setenv(name, value)
     api.build_services.cache_clear()
-    # Explicitly: moto keeps its configuration process-wide, and the integration tier's LocalCloud turns on
-    # state machine execution for the whole process (and never turns it off).
+    # Explicitly: moto keeps its configuration process-wide (a running LocalCloud turns state machine execution
+    # on for the whole process until it stops); this test must not depend on what ran before it.
     with mock_aws(config=MOTO_CONFIG):
         session = boto_session
         dynamodb_client = session.client("dynamodb")

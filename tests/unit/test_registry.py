@@ -13,7 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from localcloud.moto_fidelity import serialize_dynamodb_writes
+from localcloud.moto_fidelity import serialized_dynamodb_writes
 from localcloud.template import resolve_stack
 from modelforge.adapters.dynamo import from_dynamo, to_dynamo
 from modelforge.adapters.model_registry import ModelRegistry, version_item
@@ -32,8 +32,8 @@ def registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModelRegistry]:
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     table = resolve_stack().tables["ModelsTable"]
-    serialize_dynamodb_writes()  # DynamoDB's isolation, which moto lacks (see localcloud/moto_fidelity.py)
-    with mock_aws():
+    # DynamoDB's isolation, which moto lacks (see localcloud/moto_fidelity.py), for this test only.
+    with serialized_dynamodb_writes(), mock_aws():
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
         dynamodb.create_table(TableName=table.name, KeySchema=table.properties["KeySchema"],
                               AttributeDefinitions=table.properties["AttributeDefinitions"],

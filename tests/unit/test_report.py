@@ -25,6 +25,12 @@ def models() -> dict[str, TrainedModel]:
             for indicator in ("status", "health")}
 
 
+@pytest.fixture(scope="module")
+def pages(models: dict[str, TrainedModel]) -> dict[str, str]:
+    """Each model's report, rendered once: rendering is pure, and the tests only read the page."""
+    return {indicator: render_report(model) for indicator, model in models.items()}
+
+
 def png_size(data: bytes) -> tuple[int, int]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])  # the IHDR chunk
@@ -35,9 +41,10 @@ def embedded_pngs(page: str) -> list[bytes]:
     return [base64.b64decode(b) for b in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page)]
 
 
-def test_status_report_embeds_the_three_plots_and_the_numbers(models: dict[str, TrainedModel]) -> None:
+def test_status_report_embeds_the_three_plots_and_the_numbers(models: dict[str, TrainedModel],
+                                                              pages: dict[str, str]) -> None:
     trained = models["status"]
-    page = render_report(trained)
+    page = pages["status"]
     images = embedded_pngs(page)
     assert len(images) == 4  # timeline, close-up of failures, precision-recall, feature importance
     for image in images:
@@ -49,15 +56,15 @@ def test_status_report_embeds_the_three_plots_and_the_numbers(models: dict[str, 
     assert f"{trained.metrics['recall']:.4g}" in page
 
 
-def test_health_report_plots_predicted_against_true(models: dict[str, TrainedModel]) -> None:
+def test_health_report_plots_predicted_against_true(models: dict[str, TrainedModel], pages: dict[str, str]) -> None:
     plots = render_plots(models["health"])
     assert set(plots) == {"timeline", "zoom", "importance", "predicted_vs_true"}
-    page = render_report(models["health"])
+    page = pages["health"]
     assert "Predicted against true minutes to failure" in page and "RMSE" in page
     assert "Confusion matrix" not in page
 
 
-def test_names_are_escaped_and_matplotlib_is_headless(models: dict[str, TrainedModel]) -> None:
-    page = render_report(models["status"])
+def test_names_are_escaped_and_matplotlib_is_headless(pages: dict[str, str]) -> None:
+    page = pages["status"]
     assert "&lt;M&amp;1&gt;" in page and NAME not in page
     assert matplotlib.get_backend().lower() == "agg"
