@@ -144,3 +144,7 @@ class IncompatibleRecordsError(ValueError):
 
 class DriftCheckFailedError(RuntimeError):
     """At least one champion could not be checked (the others were)."""
+
+
+class MissingArtifactError(LookupError):
+    """A registry version registered before that kind of artifact was stored with every model."""

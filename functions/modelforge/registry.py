@@ -16,6 +16,7 @@ from typing import Annotated, Any, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, PlainSerializer
 from pydantic_core import CoreSchema, core_schema
 
+from modelforge.errors import MissingArtifactError
 from modelforge.jobs import FailureEventSource, Indicator, TrainingOptions
 
 CHAMPION_PREFIX = "champion#"
@@ -119,10 +120,6 @@ class ObjectVersion(NamedTuple):
     uri: str
     version_id: str
     delete_marker: bool = False
-
-
-class MissingArtifactError(LookupError):
-    """A version registered before that kind of artifact was stored with every model."""
 
 
 class ModelVersion(BaseModel):

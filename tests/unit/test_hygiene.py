@@ -72,3 +72,27 @@ def test_the_demo_generator_and_the_local_cloud_are_not_deployed() -> None:
     assert [f for f in files if f.name == "demo_data.py" or "localcloud" in f.relative_to(ROOT).parts] == []
     assert [str(f.relative_to(ROOT)) for f in python
             if re.search(r"^\s*(from|import)\s+localcloud\b", f.read_text(), re.MULTILINE)] == []
+
+
+def _exception_classes_outside_errors(package: Path) -> list[str]:
+    """Classes deriving from a name ending in Error/Exception, defined anywhere in the package but errors.py."""
+    import ast
+
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        if path.name == "errors.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and any(
+                    (getattr(base, "id", None) or getattr(base, "attr", "")).endswith(("Error", "Exception"))
+                    for base in node.bases):
+                found.append(f"{path.relative_to(package)}:{node.name}")
+    return found
+
+
+def test_errors_are_defined_in_errors_py_only(tmp_path: Path) -> None:
+    """One module names every error, so the HTTP mapping and the state machine's ErrorEquals have one place to
+    look; and the check itself notices a stray error class."""
+    assert _exception_classes_outside_errors(ROOT / "functions" / "modelforge") == []
+    (tmp_path / "stray.py").write_text("class StrayError(ValueError):\n    pass\n")
+    assert _exception_classes_outside_errors(tmp_path) == ["stray.py:StrayError"]

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from modelforge.errors import MissingArtifactError
 from modelforge.jobs import FailureEventSource, Indicator
-from modelforge.registry import MissingArtifactError, ModelName, ModelVersion
+from modelforge.registry import ModelName, ModelVersion
 
 NAME = ModelName("PUMP-1", Indicator.STATUS)
 
