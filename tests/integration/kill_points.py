@@ -33,10 +33,16 @@ def _killed_after(write: Callable[..., Any]) -> Callable[..., Any]:
     return counted
 
 
-ModelArtifactStore.put = _killed_after(ModelArtifactStore.put)  # type: ignore[method-assign]
-ModelRegistry.put_version = _killed_after(ModelRegistry.put_version)  # type: ignore[method-assign]
+def _install() -> None:
+    """Wraps the writes once, in the worker process that runs this handler: importing this module (the test
+    imports KILL_AFTER) patches nothing, so no other test in the pytest process meets the wrappers."""
+    if not _writes.get("installed"):
+        ModelArtifactStore.put = _killed_after(ModelArtifactStore.put)  # type: ignore[method-assign]
+        ModelRegistry.put_version = _killed_after(ModelRegistry.put_version)  # type: ignore[method-assign]
+        _writes["installed"] = 1
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    _install()
     _writes["done"] = 0
     return training_handler(event, context)
