@@ -10,7 +10,7 @@ SAM_VENV  := build/sam-cli
 SAM_STAMP := $(SAM_VENV)/.installed
 SAM       := $(SAM_VENV)/bin/sam
 
-.PHONY: install run test test-unit test-integration test-e2e lint package package-check lock bench bench-predict bench-load bench-cmapss bench-gpu bench-coldstart build deploy clean
+.PHONY: install run test test-unit test-integration test-e2e lint package package-check lock pin-base-image bench bench-predict bench-load bench-cmapss bench-gpu bench-coldstart build deploy clean
 
 # Every install is from a hashed lock (locks/, made by `make lock`); the package itself goes in without deps.
 $(STAMP): pyproject.toml constraints.txt locks/tools.txt locks/dev.txt
@@ -65,6 +65,13 @@ package-check: package
 ## lock: regenerate locks/ (and the layer's requirements.txt) from pyproject.toml and constraints.txt (needs PyPI)
 lock: $(STAMP)
 	$(PY) -m tests.package.locks $(BIN)/uv
+
+## pin-base-image: re-resolve the training image's base tag to its current digest and pin it (needs Docker buildx)
+BASE_TAG := public.ecr.aws/lambda/python:3.12
+pin-base-image:
+	digest=$$(docker buildx imagetools inspect $(BASE_TAG) --format '{{json .Manifest}}' \
+	  | python3 -c 'import json, sys; print(json.load(sys.stdin)["digest"])') \
+	&& sed -i -E "s|^FROM $(BASE_TAG)[^ ]*|FROM $(BASE_TAG)@$$digest|" functions/training.Dockerfile
 
 ## bench: training pipeline vs the seed-faithful baseline (benchmarks/results/training.json, ~10 min)
 bench: $(STAMP)

