@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.shared import constants
 from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
 from aws_lambda_powertools.tracing.base import BaseProvider, BaseSegment
@@ -81,7 +82,7 @@ tracer = (Tracer(service=SERVICE_NAME, disabled=True, provider=_NoTracing()) if 
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
 
 
-def emit_model_metric(name: str, value: float, *, model_name: str, unit: str = "None") -> None:
+def emit_model_metric(name: str, value: float, *, model_name: str, unit: MetricUnit = MetricUnit.NoUnit) -> None:
     """One metric with the model as its dimension (``model_name``), flushed at once: the shared ``metrics``
     object gives every metric of an invocation the same dimensions, which a per-model figure must not share.
     Same namespace and service as ``metrics``."""

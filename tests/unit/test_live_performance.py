@@ -127,9 +127,8 @@ class FakeEvents:
 
 
 def test_missed_failures_after_captured_predictions_are_concept_drift() -> None:
-    from tests.unit.test_drift import NOW, champion, deps_for, profile_of, telemetry
-
     from modelforge.logic.drift import DriftPolicy, check_champion
+    from tests.unit.test_drift import NOW, champion, deps_for, profile_of, telemetry
 
     item = champion("M-1", ["M-1"], params={"config": {"labeling": {"window_minutes": 30}}},
                     metrics={"events_total": 8, "events_caught": 6, "precision": 0.4})

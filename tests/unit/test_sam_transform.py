@@ -667,7 +667,7 @@ def test_the_cost_guards_reach_the_deployed_resources(
 PROCESSED = "processed"  # PROCESSED_DATA_PREFIX: telemetry and manifests (adapters/telemetry.py)
 FAILURE_EVENTS = "failure_events"  # TrainingSettings.failure_events_prefix (adapters/failure_events.py)
 MODELS = "model"  # MODEL_KEY_PREFIX: artifacts, reports, profiles, holdouts (logic/training_job.py)
-CAPTURE = "capture"  # PredictSettings/DriftSettings.capture_prefix: captured predictions (adapters/prediction_capture.py)
+CAPTURE = "capture"  # PredictSettings/DriftSettings.capture_prefix (adapters/prediction_capture.py)
 NOT_POINTER_OR_HISTORY = {"ForAllValues:StringNotLike": {"dynamodb:LeadingKeys": ["champion#*", "history#*"]}}
 NOT_HISTORY = {"ForAllValues:StringNotLike": {"dynamodb:LeadingKeys": ["history#*"]}}
 ONLY_HISTORY = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["history#*"]}}

@@ -14,8 +14,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -166,17 +165,18 @@ def capture_predictions(request: PredictRequest, response: PredictResponse, capt
         return None
     at = capture.now()
     status = request.indicator.value == "status"
+    model_key = f"{request.machine_name}#{request.indicator.value}"
     lines = [{
         "timestamp": logged_timestamp(record.get(RECORD_TIMESTAMP)), "machine_name": _record_machine(record, request),
-        "model_name": f"{request.machine_name}#{request.indicator.value}", "model_version": response.model_version,
+        "model_name": model_key, "model_version": response.model_version,
         "score": p.probability if status else p.prediction, "prediction": p.prediction,
         "alarm": (p.prediction >= 1) if status else None, "captured_at": at.isoformat(),
         "request_id": capture.request_id,
     } for record, p in zip(request.records, response.predictions, strict=True)]
     try:
-        return capture.store.put(lines[0]["model_name"], at, capture.request_id, lines)
+        return capture.store.put(model_key, at, capture.request_id, lines)
     except Exception:  # best effort, as SageMaker's capture: the prediction is served all the same
-        logger.exception("prediction capture failed", extra={"model_name": lines[0]["model_name"],
+        logger.exception("prediction capture failed", extra={"model_name": model_key,
                                                              "request_id": capture.request_id})
         return None
 
