@@ -56,7 +56,7 @@ class DriftConfig:
     wasserstein_threshold: float = drift_stats.WASSERSTEIN_THRESHOLD
     ks_max_reference_rows: int = drift_stats.KS_MAX_REFERENCE_ROWS
     # Concept drift: the champion's live recall on captured predictions (see modelforge.domain.live).
-    live_window_days: int = 30  # how many days of captured predictions and failure events a check reads
+    live_window_days: int = 30  # how many days of captured requests (by request day) a check reads
     live_recall_floor: float = 0.5  # live recall below this is concept drift (the gate's min_recall default)
     min_live_failures: int = 2  # fewer observed failures than this say nothing about recall yet
     max_capture_objects: int = 5000  # newest capture objects read per check (one per request)

@@ -190,28 +190,30 @@ def check_champion(champion: ModelVersion, deps: DriftDependencies, *, window_da
 
 def live_figures(champion: ModelVersion, deps: DriftDependencies, config: DriftPolicy, observed_until: datetime,
                  now: Callable[[], datetime] = utc_now) -> dict[str, Any]:
-    """The champion's live recall and false-alarm rate (DriftCheckResult's live fields): its captured
-    predictions over the last ``live_window_days`` against the failures recorded for its machines until
-    ``observed_until`` (the newest telemetry: how far the ground truth is known to reach)."""
+    """The champion's live recall and false-alarm rate (DriftCheckResult's live fields): the predictions it
+    was asked for in the last ``live_window_days`` (by request day) against the failures recorded for its
+    machines until ``observed_until`` (the newest telemetry: how far the ground truth is known to reach). A
+    failure without a captured prediction in its window is not judged, so all recorded events are read (one
+    small object per machine)."""
     import pandas as pd
 
     from modelforge.domain.live import live_performance
 
     if deps.captures is None or deps.failure_events is None:
         return {}
-    start = observed_until.date() - timedelta(days=config.live_window_days - 1)
-    lines = deps.captures.read(champion.model_name.key, start, max(now().date(), observed_until.date()),
-                               max_objects=config.max_capture_objects)
+    today = now().date()
+    start = today - timedelta(days=config.live_window_days - 1)
+    lines = deps.captures.read(champion.model_name.key, start, today, max_objects=config.max_capture_objects)
     window = label_window_minutes(champion)
     captures = captures_frame(lines, champion, window)
-    events = deps.failure_events.read(champion.machines, start, observed_until.date())
+    events = deps.failure_events.read(champion.machines, None, observed_until.date())
     live = live_performance(captures, events, window_minutes=window, observed_until=pd.Timestamp(observed_until))
     concept_drift = (live.recall is not None and live.failures >= config.min_live_failures
                      and live.recall < config.live_recall_floor)
     details = {"window_minutes": window, "failures": live.failures, "caught": live.caught,
                "alarms": live.alarms, "false_alarms": live.false_alarms, "predictions": live.predictions,
                "recall_floor": config.live_recall_floor, "min_failures": config.min_live_failures,
-               "since": start.isoformat(), "observed_until": observed_until.isoformat(), "by_day": live.by_day,
+               "requests_since": start.isoformat(), "observed_until": observed_until.isoformat(), "by_day": live.by_day,
                "test": holdout_figures(champion)}
     return {"concept_drift": concept_drift, "live_recall": _rounded(live.recall),
             "live_false_alarm_rate": _rounded(live.false_alarm_rate), "live_failures": live.failures,
