@@ -143,3 +143,36 @@ def test_a_check_after_failure_events_reports_live_recall_and_concept_drift(capt
     assert result.live is not None and result.live["predictions"] == 180 and result.live["test"]["recall"] == 0.75
     assert registry.recorded[-1][2]["live_recall"] == result.live_recall
     assert os.environ["CAPTURE_BUCKET_NAME"] == captured.data_bucket
+
+
+class _FailingStore:
+    def put(self, model_key: str, at: datetime, request_id: str, lines: Any) -> str:
+        raise ConnectionError("S3 is unreachable")
+
+
+class _KeepingStore:
+    def __init__(self) -> None:
+        self.objects: list[tuple[str, str, list[Any]]] = []
+
+    def put(self, model_key: str, at: datetime, request_id: str, lines: Any) -> str:
+        self.objects.append((model_key, request_id, list(lines)))
+        return f"{model_key}/{request_id}"
+
+
+def test_a_failed_capture_is_logged_and_the_prediction_still_served() -> None:
+    from modelforge.logic.predict import Capture, ChampionCache, predict_for
+    from modelforge.schemas import PredictRequest
+    from tests.unit.test_predict_input import _Artifacts, _body, _record, _Registry
+
+    request = PredictRequest.model_validate(_body([_record(0), _record(1), _record(2, machine_name="X#1")]))
+    cache = ChampionCache(_Registry(), _Artifacts(), 60)
+    answer = predict_for(request, cache, capture=Capture(_FailingStore(), request_id="r-1", sample_rate=1.0))
+    assert len(answer.predictions) == 3
+
+    kept = _KeepingStore()
+    predict_for(request, cache, capture=Capture(kept, request_id="r-2", sample_rate=1.0, now=lambda: START))
+    [(model_key, request_id, lines)] = kept.objects
+    assert (model_key, request_id, len(lines)) == ("MOTOBOMBA-007#status", "r-2", 3)
+    # A record's machine_name counts only when it is a machine's name; "X#1" is not one.
+    assert {line["machine_name"] for line in lines} == {"MOTOBOMBA-007"}
+    assert lines[0]["captured_at"] == START.isoformat() and lines[0]["timestamp"] == "2025-06-01T12:00:00Z"

@@ -165,7 +165,7 @@ def capture_predictions(request: PredictRequest, response: PredictResponse, capt
         return None
     at = capture.now()
     status = request.indicator.value == "status"
-    model_key = f"{request.machine_name}#{request.indicator.value}"
+    model_key = ModelName(request.machine_name, request.indicator).key
     lines = [{
         "timestamp": logged_timestamp(record.get(RECORD_TIMESTAMP)), "machine_name": _record_machine(record, request),
         "model_name": model_key, "model_version": response.model_version,
