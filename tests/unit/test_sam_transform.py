@@ -335,7 +335,7 @@ def test_policies_name_their_resources_and_no_wildcard_actions(transformed: dict
 # The DriftFunction's role after the transform: each service's actions on exactly these resources, nothing else.
 DRIFT_SCOPE = {
     "dynamodb": {"ModelsTable", "JobsTable"},  # last_drift_check on the champion; retraining jobs
-    "s3": {"ModelsBucket", "DataBucket"},  # training profiles; telemetry
+    "s3": {"ModelsBucket", "DataBucket"},  # training profiles; telemetry, captured predictions, failure events
     "states": {"TrainingStateMachine"},  # retraining executions
     "sqs": {"DriftCheckFailuresQueue"},  # the OnFailure destination
 }
