@@ -13,8 +13,9 @@ training value when there are at most ``REFERENCE_SIZE`` (1,000) of them, so the
 reference, else ``SKETCH_SIZE`` (512) equally weighted quantiles, a sketch whose normed Wasserstein distance to
 new data differs from the full sample's by about the spread between neighbouring quantiles: on a demo machine's
 42 features (42,808 training rows against a week) by 0.002 on average and 0.011 at most, with no verdict changed
-(256 quantiles: 0.087 at most, two verdicts changed, the tails' mass lost). About 5 KB per feature in the profile. Which test applies is decided on the
-training rows, not the sketch's size, as Evidently decides it on the reference data.
+(256 quantiles: 0.087 at most, two verdicts changed, the tails' mass lost). About 5 KB per feature in the
+profile. Which test applies is decided on the training rows, not the sketch's size, as Evidently decides it on
+the reference data.
 
 scipy's ``ks_2samp`` and ``wasserstein_distance`` compute the same figures (the unit tests compare them), but
 scipy is only a transitive dependency of scikit-learn; these are a few lines of numpy each.
