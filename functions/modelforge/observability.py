@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.shared import constants
 from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
 from aws_lambda_powertools.tracing.base import BaseProvider, BaseSegment
@@ -79,3 +80,12 @@ logger = Logger(service=SERVICE_NAME)
 tracer = (Tracer(service=SERVICE_NAME, disabled=True, provider=_NoTracing()) if _tracing_is_off()
           else Tracer(service=SERVICE_NAME))
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
+
+
+def emit_model_metric(name: str, value: float, *, model_name: str, unit: MetricUnit = MetricUnit.NoUnit) -> None:
+    """One metric with the model as its dimension (``model_name``), flushed at once: the shared ``metrics``
+    object gives every metric of an invocation the same dimensions, which a per-model figure must not share.
+    Same namespace and service as ``metrics``."""
+    with single_metric(name=name, unit=unit, value=value, namespace=METRICS_NAMESPACE,
+                       default_dimensions={"service": SERVICE_NAME}) as metric:
+        metric.add_dimension(name="model_name", value=model_name)

@@ -187,6 +187,23 @@ class PromotionRecord(BaseModel):
                                           "(rejected or candidate).")
 
 
+class LivePerformance(BaseModel):
+    """The champion's performance on its captured predictions (as of its latest drift check) beside the same
+    figures on its test period at training."""
+
+    checked_at: datetime | None = None
+    window_minutes: float | None = Field(default=None, description="The label window a failure is judged on.")
+    live_recall: float | None = Field(default=None, description="Failures with an alarm in their label window, "
+                                      "over the failures with a captured prediction there.")
+    test_recall: float | None = Field(default=None, description="The same on the test period (events caught).")
+    live_false_alarm_rate: float | None = Field(default=None, description="Settled alarms no failure followed.")
+    test_false_alarm_rate: float | None = Field(default=None, description="1 - precision on the test period.")
+    live_failures: int = 0
+    test_failures: int | None = None
+    recall_floor: float | None = None
+    concept_drift: bool = False
+
+
 class ChampionResponse(BaseModel):
     champion: ModelVersionSummary
     promoted_by: str | None = None
@@ -195,6 +212,9 @@ class ChampionResponse(BaseModel):
     history: list[PromotionRecord] = Field(default_factory=list)
     last_drift_check: dict[str, Any] | None = Field(
         default=None, description="The champion's latest drift check: PSI of recent data against its training data.")
+    live_performance: LivePerformance | None = Field(
+        default=None, description="Live recall and false-alarm rate beside the test-time ones (none before the "
+        "first drift check that read captured predictions).")
 
 
 MIN_OVERRIDE_REASON = 20

@@ -23,12 +23,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelforge.adapters.failure_events import DEFAULT_PREFIX as FAILURE_EVENTS_PREFIX
+from modelforge.adapters.prediction_capture import DEFAULT_PREFIX as CAPTURE_PREFIX
 from modelforge.adapters.telemetry import DEFAULT_PREFIX as TELEMETRY_PREFIX
 from modelforge.errors import SettingsError
 
 if TYPE_CHECKING:
     from modelforge.domain.drift import DriftConfig
     from modelforge.domain.gate import GateConfig
+    from modelforge.domain.live import CaptureConfig
     from modelforge.domain.pipeline import PipelineConfig
 
 Config = TypeVar("Config")
@@ -187,6 +189,19 @@ class PredictSettings(_EnvSettings):
     models_bucket_name: str
     # How stale the champion may be: a promotion reaches predictions within this many seconds.
     champion_refresh_seconds: float = Field(default=30, ge=0, le=3600)
+    # Prediction capture (logic.predict.capture_predictions): the bucket (template.yaml: the data bucket; unset,
+    # as in a deployment without one, captures nothing), its prefix (the one the IAM grant names), and the share
+    # of requests captured (overrides CaptureConfig.sample_rate; None: the domain's default).
+    capture_bucket_name: str | None = None
+    capture_prefix: str = CAPTURE_PREFIX
+    capture_sample_rate: float | None = Field(default=None, ge=0, le=1)
+
+    OVERRIDES: ClassVar[Mapping[str, str]] = {"capture_sample_rate": "sample_rate"}
+
+    def capture_config(self) -> CaptureConfig:
+        from modelforge.domain.live import CaptureConfig
+
+        return self._configure(CaptureConfig())
 
 
 class GateSettings(_EnvSettings):
@@ -227,11 +242,20 @@ class DriftSettings(_EnvSettings):
     drift_window_days: int | None = Field(default=None, ge=1, le=366)
     drift_psi_threshold: float | None = Field(default=None, gt=0, le=10)
     drift_retrain: bool | None = None
+    # The share of drifted features at which a model has drifted, and the live recall below which it has
+    # concept drift (DriftConfig.drift_share, live_recall_floor). None: the domain's default.
+    drift_share_threshold: float | None = Field(default=None, gt=0, le=1)
+    live_recall_floor: float | None = Field(default=None, ge=0, le=1)
+    # Where the live-recall check reads captured predictions and recorded failures (the prefixes granted).
+    capture_prefix: str = CAPTURE_PREFIX
+    failure_events_prefix: str = FAILURE_EVENTS_PREFIX
 
     OVERRIDES: ClassVar[Mapping[str, str]] = {
         "drift_window_days": "window_days",
         "drift_psi_threshold": "psi_threshold",
         "drift_retrain": "retrain",
+        "drift_share_threshold": "drift_share",
+        "live_recall_floor": "live_recall_floor",
     }
 
     def drift_config(self) -> DriftConfig:

@@ -213,3 +213,48 @@ def _predict_worker_pids(cloud: LocalCloud) -> set[int]:
     assert cloud.runtime is not None
     pool = cloud.runtime.pool(cloud.stack.functions["PredictFunction"].name)
     return {worker.process.pid for worker in pool.idle}
+
+
+def test_predictions_are_captured_in_the_data_bucket_and_a_check_scores_them_against_later_failures(
+        cloud: LocalCloud, two_jobs: list[dict[str, Any]]) -> None:
+    """Issue 12, concept drift on the local cloud: /predict writes one capture object per request to moto's S3
+    (the template's data bucket, capture/ prefix); failure events recorded later make the drift check report the
+    champion's live recall, and GET /models shows it beside the test-time recall."""
+    import json
+
+    import pandas as pd
+
+    from modelforge.adapters.failure_events import FailureEventStore
+
+    champion = _gate_champion(two_jobs)
+    answer = _predict(cloud)
+    assert answer.status_code == 200, answer.text
+    alarms = [p["prediction"] == 1.0 for p in answer.json()["predictions"]]
+    bucket, s3 = cloud.stack.buckets["DataBucket"], cloud.client("s3")
+    prefix = f"capture/{TRAINABLE_MACHINE}#status/"
+    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for o in page.get("Contents", [])]
+    assert keys and all(k.endswith(".jsonl") for k in keys)
+    newest = max(keys, key=lambda k: s3.head_object(Bucket=bucket, Key=k)["LastModified"])
+    lines = [json.loads(line) for line in s3.get_object(Bucket=bucket, Key=newest)["Body"].read().splitlines()]
+    assert len(lines) == len(_records()) and {line["model_version"] for line in lines} == {champion}
+    # Two failures inside the captured half hour: each caught only if one of the 30 minutes before it alarmed.
+    records = _records()
+    onsets = [pd.Timestamp(records[i]["timestamp"]) + pd.Timedelta(seconds=30) for i in (14, 29)]
+    caught = [any(a for a, r in zip(alarms, records, strict=True) if onset - pd.Timedelta(minutes=30)
+                  <= pd.Timestamp(r["timestamp"]) < onset) for onset in onsets]
+    FailureEventStore(bucket).write(TRAINABLE_MACHINE, pd.DataFrame({
+        "machine_name": TRAINABLE_MACHINE, "timestamp": onsets, "component": None, "failure_type": None}))
+    try:
+        invoked = cloud.client("lambda").invoke(
+            FunctionName=cloud.stack.functions["DriftFunction"].name,
+            Payload=json.dumps({"machine_name": TRAINABLE_MACHINE, "indicator": "status"}).encode())
+        [result] = json.loads(invoked["Payload"].read())["results"]
+    finally:
+        FailureEventStore(bucket).write(TRAINABLE_MACHINE, pd.DataFrame(
+            columns=["machine_name", "timestamp", "component", "failure_type"]))
+    assert result["live_failures"] == 2 and result["live_recall"] == sum(caught) / 2
+    assert result["concept_drift"] is (sum(caught) / 2 < 0.5)
+    shown = requests.get(f"{cloud.api_url}{MODELS_ROUTE}", timeout=30).json()["live_performance"]
+    assert shown["live_recall"] == result["live_recall"] and shown["live_failures"] == 2
+    assert "test_recall" in shown and shown["concept_drift"] is result["concept_drift"]

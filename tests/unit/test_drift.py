@@ -41,11 +41,59 @@ def profile_of(frames: list[pd.DataFrame]) -> dict[str, Any]:
 
 def test_data_like_the_training_data_is_not_drift() -> None:
     profile = profile_of([telemetry(3, seed=1)])
-    assert check_drift({"M": telemetry(3, seed=1)}, NAMES, profile, threshold=0.25)["status"] == STABLE
-    # New draws of the same process: rolling means are autocorrelated, so a little sampling noise remains.
-    verdict = check_drift({"M": telemetry(2, seed=2)}, NAMES, profile, threshold=0.25)
+    same = check_drift({"M": telemetry(3, seed=1)}, NAMES, profile, threshold=0.25)
+    assert same["status"] == STABLE and same["drift_share"] == 0.0 and same["method"] == "two_sample"
+    assert {f["test"] for f in same["features"]} == {"wasserstein"}  # 4,320 training rows: over 1,000
+    # New draws of the same process, a week against a week. The raw readings stay far below the normed
+    # Wasserstein threshold (0.1); a 30-minute rolling mean carries about 1/30 of the rows' independent
+    # information, so its distance sits near the threshold on noise alone: hence a share, not any feature.
+    profile = profile_of([telemetry(7, seed=1)])
+    verdict = check_drift({"M": telemetry(7, seed=2)}, NAMES, profile, threshold=0.25)
     assert verdict["status"] != DRIFT and verdict["max_psi"] < 0.15
-    assert verdict["rows"] == 2 * 1440 and verdict["features_checked"] == len(NAMES)
+    assert verdict["rows"] == 7 * 1440 and verdict["features_checked"] == len(NAMES)
+    raw = {f["feature"]: f for f in verdict["features"] if "__" not in f["feature"]}
+    assert all(not f["drifted"] and f["score"] < 0.05 for f in raw.values())
+    assert verdict["max_missing_change"] == 0.0 and verdict["max_out_of_range_share"] < 0.01
+
+
+def test_a_small_training_set_is_compared_by_the_ks_test() -> None:
+    # The raw readings only (independent rows): the K-S test assumes independent draws.
+    recipe = FeatureConfig(windows_minutes=(5,), statistics=(), trend_window_minutes=None)
+    names = feature_names(["temperature", "pressure"], recipe)
+    x = build_features(telemetry(0.5, seed=1), ["temperature", "pressure"], recipe)[0]  # 720 rows
+    profile = training_profile(x, names)
+    assert profile["features"]["temperature"]["reference"]["rows"] == 720
+    assert len(profile["features"]["temperature"]["reference"]["values"]) == 720  # every value, exactly
+    same = check_drift({"M": telemetry(0.5, seed=2)}, names, profile, threshold=0.25)
+    shifted = check_drift({"M": telemetry(0.5, seed=2, temperature_shift=2)}, names, profile, threshold=0.25)
+    assert {f["test"] for f in same["features"]} == {"ks"}
+    raw = {f["feature"]: f for f in same["features"]}["temperature"]
+    assert not raw["drifted"] and raw["score"] > 0.05  # a p-value
+    assert shifted["features_drifted"] == 1 and shifted["drift_share"] == 0.5 and shifted["status"] == DRIFT
+    assert [f["feature"] for f in shifted["features"] if f["drifted"]] == ["temperature"]
+
+
+def test_a_profile_from_before_reference_samples_is_judged_by_psi_alone_and_says_so() -> None:
+    profile = profile_of([telemetry(3, seed=1)])
+    old = {**profile, "profile_version": 1,
+           "features": {name: {k: v for k, v in entry.items() if k != "reference"}
+                        for name, entry in profile["features"].items()}}
+    verdict = check_drift({"M": telemetry(2, seed=2, temperature_shift=4)}, NAMES, old, threshold=0.25)
+    assert verdict["status"] == DRIFT and verdict["method"] == "psi_only" and verdict["drift_share"] is None
+    assert "PSI only" in verdict["message"] and verdict["features_tested"] == 0
+    assert verdict["max_psi"] > 0.25  # as before: PSI over the threshold is drift
+
+
+def test_missing_values_and_readings_out_of_the_training_range_are_reported() -> None:
+    profile = profile_of([telemetry(3, seed=1)])
+    recent = telemetry(2, seed=2)
+    recent.loc[recent.index[::2], "pressure"] = np.nan  # half the pressure readings missing
+    recent.loc[recent.index[:144], "temperature"] = 500.0  # a tenth of the temperatures far out of range
+    verdict = check_drift({"M": recent}, NAMES, profile, threshold=0.25)
+    by_name = {f["feature"]: f for f in verdict["features"]}
+    assert by_name["pressure"]["missing_change"] == pytest.approx(0.5, abs=0.01)
+    assert by_name["temperature"]["out_of_range_share"] == pytest.approx(0.05, abs=0.01)
+    assert verdict["max_missing_change"] == by_name["pressure"]["missing_change"]
 
 
 def test_a_shifted_sensor_is_drift_and_is_named_first() -> None:
@@ -57,10 +105,10 @@ def test_a_shifted_sensor_is_drift_and_is_named_first() -> None:
 
 
 def test_a_fleet_is_featurized_machine_by_machine() -> None:
-    profile = profile_of([telemetry(2, seed=1), telemetry(2, seed=3)])
+    profile = profile_of([telemetry(7, seed=1), telemetry(7, seed=3)])
     # The same period on two machines: stacked, not interleaved, so their rolling windows stay apart.
-    verdict = check_drift({"A": telemetry(1, seed=4), "B": telemetry(1, seed=5)}, NAMES, profile, threshold=0.25)
-    assert verdict["status"] != DRIFT and verdict["rows"] == 2 * 1440
+    verdict = check_drift({"A": telemetry(7, seed=4), "B": telemetry(7, seed=5)}, NAMES, profile, threshold=0.25)
+    assert verdict["status"] != DRIFT and verdict["rows"] == 2 * 7 * 1440
 
 
 def test_recent_data_without_a_model_sensor_is_refused_by_name() -> None:

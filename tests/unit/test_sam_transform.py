@@ -335,7 +335,7 @@ def test_policies_name_their_resources_and_no_wildcard_actions(transformed: dict
 # The DriftFunction's role after the transform: each service's actions on exactly these resources, nothing else.
 DRIFT_SCOPE = {
     "dynamodb": {"ModelsTable", "JobsTable"},  # last_drift_check on the champion; retraining jobs
-    "s3": {"ModelsBucket", "DataBucket"},  # training profiles; telemetry
+    "s3": {"ModelsBucket", "DataBucket"},  # training profiles; telemetry, captured predictions, failure events
     "states": {"TrainingStateMachine"},  # retraining executions
     "sqs": {"DriftCheckFailuresQueue"},  # the OnFailure destination
 }
@@ -667,6 +667,7 @@ def test_the_cost_guards_reach_the_deployed_resources(
 PROCESSED = "processed"  # PROCESSED_DATA_PREFIX: telemetry and manifests (adapters/telemetry.py)
 FAILURE_EVENTS = "failure_events"  # TrainingSettings.failure_events_prefix (adapters/failure_events.py)
 MODELS = "model"  # MODEL_KEY_PREFIX: artifacts, reports, profiles, holdouts (logic/training_job.py)
+CAPTURE = "capture"  # PredictSettings/DriftSettings.capture_prefix (adapters/prediction_capture.py)
 NOT_POINTER_OR_HISTORY = {"ForAllValues:StringNotLike": {"dynamodb:LeadingKeys": ["champion#*", "history#*"]}}
 NOT_HISTORY = {"ForAllValues:StringNotLike": {"dynamodb:LeadingKeys": ["history#*"]}}
 ONLY_HISTORY = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["history#*"]}}
@@ -721,6 +722,7 @@ ROLE_GRANTS: dict[str, dict[tuple[str, str], dict[str, Any] | None]] = {
         ("dynamodb:GetItem", "ModelsTable"): None,  # ChampionCache: champion_pointer, get_version
         ("s3:GetObject", f"ModelsBucket/{MODELS}/*"): None,  # ChampionCache: get_verified (the champion's model)
         ("s3:GetObjectVersion", f"ModelsBucket/{MODELS}/*"): None,  # ... of the recorded VersionId
+        ("s3:PutObject", f"DataBucket/{CAPTURE}/*"): None,  # PredictionCaptureStore.put (one object per request)
     },
     "ReconcileFunction": {
         ("dynamodb:GetItem", "JobsTable"): None,  # JobStore.get (reconcile_execution)
@@ -744,6 +746,8 @@ ROLE_GRANTS: dict[str, dict[tuple[str, str], dict[str, Any] | None]] = {
         ("s3:GetObject", f"ModelsBucket/{MODELS}/*"): None,  # ModelArtifactStore.get_verified (the profile)
         ("s3:GetObjectVersion", f"ModelsBucket/{MODELS}/*"): None,  # ... of the recorded VersionId
         ("states:StartExecution", "TrainingStateMachine"): None,  # ExecutionStarter.start (retraining)
+        ("s3:GetObject", f"DataBucket/{CAPTURE}/*"): None,  # PredictionCaptureStore.read (live recall)
+        ("s3:GetObject", f"DataBucket/{FAILURE_EVENTS}/*"): None,  # FailureEventStore.read (live recall)
         ("sqs:SendMessage", "DriftCheckFailuresQueue"): None,  # EventInvokeConfig OnFailure (added by SAM)
     },
     "TrainingStateMachine": {
@@ -835,6 +839,14 @@ def test_the_granted_prefixes_are_the_ones_the_functions_use(transformed: dict[s
     assert ReconcileSettings.from_env(stack.functions["ReconcileFunction"].environment).model_key_prefix is None
     default_key_prefix = TrainingDependencies.__dataclass_fields__["model_key_prefix"].default
     assert (default_key_prefix, training.failure_events_prefix) == (MODELS, FAILURE_EVENTS)
+    from modelforge.settings import PredictSettings
+
+    # The capture prefix is wiring too: the prediction function writes and the drift function reads the granted one.
+    predict = PredictSettings.from_env(stack.functions["PredictFunction"].environment)
+    drift = DriftSettings.from_env(stack.functions["DriftFunction"].environment)
+    assert predict.capture_bucket_name == drift.data_bucket_name == stack.buckets["DataBucket"]
+    assert (predict.capture_prefix, drift.capture_prefix, drift.failure_events_prefix) == (
+        CAPTURE, CAPTURE, FAILURE_EVENTS)
 
 
 def _leading_key_allows(condition: dict[str, Any] | None, key: str) -> bool:

@@ -15,6 +15,7 @@ from modelforge.settings import (
     ApiSettings,
     DriftSettings,
     GateSettings,
+    PredictSettings,
     TrainingSettings,
     _EnvSettings,
     override,
@@ -140,11 +141,18 @@ def _drift() -> Any:
     return DriftConfig()
 
 
+def _capture() -> Any:
+    from modelforge.domain.live import CaptureConfig
+
+    return CaptureConfig()
+
+
 # The settings models that override a domain configuration: (the method that builds it, the domain's defaults).
 CONFIGURED: dict[type[_EnvSettings], tuple[str, Callable[[], Any]]] = {
     TrainingSettings: ("pipeline_config", _pipeline),
     GateSettings: ("gate_config", _gate),
     DriftSettings: ("drift_config", _drift),
+    PredictSettings: ("capture_config", _capture),
 }
 # One valid value, other than the domain's default, for every override (a new override needs a row here).
 OVERRIDE_VALUES: dict[type[_EnvSettings], dict[str, tuple[str, Any]]] = {
@@ -180,6 +188,11 @@ OVERRIDE_VALUES: dict[type[_EnvSettings], dict[str, tuple[str, Any]]] = {
         "DRIFT_WINDOW_DAYS": ("14", 14),
         "DRIFT_PSI_THRESHOLD": ("0.2", 0.2),
         "DRIFT_RETRAIN": ("true", True),
+        "DRIFT_SHARE_THRESHOLD": ("0.3", 0.3),
+        "LIVE_RECALL_FLOOR": ("0.4", 0.4),
+    },
+    PredictSettings: {
+        "CAPTURE_SAMPLE_RATE": ("0.25", 0.25),
     },
 }
 

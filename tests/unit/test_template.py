@@ -368,6 +368,7 @@ def test_the_models_bucket_expires_only_bytes_no_registry_item_can_name(template
 DRIFT_VARIABLES = {
     "JOBS_TABLE_NAME", "MODELS_TABLE_NAME", "MODELS_BUCKET_NAME", "DATA_BUCKET_NAME", "STATE_MACHINE_ARN",
     "DRIFT_WINDOW_DAYS", "DRIFT_PSI_THRESHOLD", "DRIFT_RETRAIN",
+    "DRIFT_SHARE_THRESHOLD", "LIVE_RECALL_FLOOR",
 }
 
 
@@ -439,6 +440,9 @@ OPERATOR_PARAMETERS: dict[str, tuple[str, Any]] = {
     "DriftPsiThreshold": ("0.2", 0.2),
     "DriftRetrain": ("true", True),
     "ChampionRefreshSeconds": ("5", 5.0),
+    "DriftShareThreshold": ("0.3", 0.3),
+    "LiveRecallFloor": ("0.4", 0.4),
+    "CaptureSampleRate": ("0.25", 0.25),
 }
 # Cost guards are infrastructure limits whose one default is the template's (the code has none: unset means
 # unbounded); tests/unit/test_sam_transform.py checks them.
@@ -501,7 +505,8 @@ def test_an_operator_parameter_reaches_its_function_s_setting(template: dict[str
             assert getattr(settings, variable.lower()) == value, (function, variable)
             target = cls.OVERRIDES.get(variable.lower())
             if target:  # and the domain's configuration built from the settings has it
-                config = {"GateSettings": "gate_config", "DriftSettings": "drift_config"}[cls.__name__]
+                config = {"GateSettings": "gate_config", "DriftSettings": "drift_config",
+                          "PredictSettings": "capture_config"}[cls.__name__]
                 assert getattr(getattr(settings, config)(), target) == value, (function, variable)
 
 

@@ -1,21 +1,35 @@
 """Input drift: how far a model's recent data has moved from the data it was trained on.
 
 The training profile stored beside every model (:mod:`modelforge.domain.profile`) holds each feature's
-histogram over fixed edges. Recent telemetry is featurized with the model's own recipe (its feature names,
-see :func:`modelforge.domain.features.config_from_names`), machine by machine for a fleet, binned on the same
-edges, and compared by the population stability index (PSI). The rule of thumb: below 0.1 stable, 0.1 to the
-threshold (default 0.25) moderate, above it drift.
+histogram over fixed edges, its range, missing fraction and (profile version 2) a bounded reference sample.
+Recent telemetry is featurized with the model's own recipe (its feature names, see
+:func:`modelforge.domain.features.config_from_names`), machine by machine for a fleet, and each feature is
+compared with its profile four ways:
+
+* the population stability index (PSI) over the profile's bins (below 0.1 stable, 0.1 to ``psi_threshold``
+  moderate, above it drifted);
+* a two-sample test chosen by the number of training rows as Evidently does (:mod:`.drift_stats`: K-S up to
+  1,000 rows, normed Wasserstein above), which says whether the feature drifted;
+* the change of its missing-value rate, and the share of its values outside the training range (reported,
+  not part of the verdict: a sensor gone silent or out of range is named, whatever its distribution).
+
+The model's verdict follows Evidently's dataset drift: ``drift`` when the share of features whose test says
+drifted reaches ``drift_share`` (default 0.5, Evidently's), ``moderate`` when some feature drifted (or its PSI
+is over 0.1), else ``stable``. A profile without reference samples (a model trained before they were stored)
+is judged by PSI alone, as before: ``drift`` when a feature's PSI exceeds ``psi_threshold``, and the result says
+``method: psi_only``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from modelforge.domain import drift_stats
 from modelforge.domain.features import build_features, config_from_names
 from modelforge.domain.profile import drift_report
 from modelforge.domain.telemetry import ValidationConfig, clean_telemetry
@@ -23,6 +37,9 @@ from modelforge.errors import DriftDataError
 
 STABLE, MODERATE, DRIFT = "stable", "moderate", "drift"
 MODERATE_PSI = 0.1
+TWO_SAMPLE, PSI_ONLY = "two_sample", "psi_only"
+PSI_ONLY_MESSAGE = ("the champion's training profile has no reference samples (trained before they were "
+                    "stored): judged by PSI only; retrain it for the two-sample tests")
 
 
 @dataclass(frozen=True)
@@ -32,6 +49,17 @@ class DriftConfig:
     window_days: int = 7  # how many days of each machine's newest data a check compares with the profile
     psi_threshold: float = 0.25  # PSI above which a feature has drifted (0.1-0.25 is "moderate")
     retrain: bool = False  # start a retraining job for a champion whose inputs drifted (DriftRetrain)
+    # The share of the recipe's features whose two-sample test says drifted at which the model has drifted
+    # (Evidently's dataset drift default, 0.5).
+    drift_share: float = 0.5
+    ks_p_value: float = drift_stats.KS_P_VALUE  # Evidently's defaults for the per-feature tests
+    wasserstein_threshold: float = drift_stats.WASSERSTEIN_THRESHOLD
+    ks_max_reference_rows: int = drift_stats.KS_MAX_REFERENCE_ROWS
+    # Concept drift: the champion's live recall on captured predictions (see modelforge.domain.live).
+    live_window_days: int = 30  # how many days of captured requests (by request day) a check reads
+    live_recall_floor: float = 0.5  # live recall below this is concept drift (the gate's min_recall default)
+    min_live_failures: int = 2  # fewer observed failures than this say nothing about recall yet
+    max_capture_objects: int = 5000  # newest capture objects read per check (one per request)
 
 
 def recent_features(frames: Mapping[str, pd.DataFrame], feature_names: Sequence[str]) -> np.ndarray:
@@ -54,23 +82,79 @@ def recent_features(frames: Mapping[str, pd.DataFrame], feature_names: Sequence[
     return np.concatenate(blocks)
 
 
-def summarize_drift(psi: Mapping[str, float], *, threshold: float, rows: int, top: int = 10) -> dict[str, Any]:
-    """The verdict for one model: its worst features' PSI and whether any crosses ``threshold``."""
-    ranked = sorted(psi.items(), key=lambda kv: -kv[1])
-    worst = ranked[0][1] if ranked else 0.0
-    status = DRIFT if worst > threshold else MODERATE if worst > MODERATE_PSI else STABLE
+def compare_features(x: np.ndarray, feature_names: Sequence[str], profile: Mapping[str, Any],
+                     config: DriftConfig) -> list[dict[str, Any]]:
+    """Each profiled feature of new rows ``x``: PSI, the two-sample test (when the profile has a reference
+    sample), the missing-value rate change and the share out of the training range."""
+    psi = drift_report(x, feature_names, dict(profile))
+    compared = []
+    for j, name in enumerate(feature_names):
+        entry = profile["features"].get(name)
+        if name not in psi or not entry:
+            continue
+        column = np.asarray(x[:, j], dtype="float64")
+        finite = column[np.isfinite(column)]
+        outside = (finite < entry["min"]) | (finite > entry["max"])
+        row: dict[str, Any] = {
+            "feature": name, "psi": _round(psi[name]),
+            "missing_fraction": _round(1 - len(finite) / max(len(column), 1)),
+            "missing_change": _round(1 - len(finite) / max(len(column), 1) - entry.get("missing_fraction", 0.0)),
+            "out_of_range_share": _round(outside.mean()) if len(finite) else 0.0,
+        }
+        reference = entry.get("reference")
+        test = None if reference is None else drift_stats.two_sample_test(
+            np.asarray(reference["values"], dtype="float64"), finite, reference_rows=int(reference["rows"]),
+            ks_p_value_threshold=config.ks_p_value, wasserstein_threshold=config.wasserstein_threshold,
+            ks_max_reference_rows=config.ks_max_reference_rows)
+        if test is not None:
+            row.update(test=test.test, score=_round(test.score), statistic=_round(test.statistic),
+                       test_threshold=test.threshold, drifted=bool(test.drifted))
+        compared.append(row)
+    return compared
+
+
+def summarize_features(compared: Sequence[Mapping[str, Any]], *, config: DriftConfig, rows: int,
+                       top: int = 10) -> dict[str, Any]:
+    """The verdict for one model (see the module's docstring) and its worst features first."""
+    tested = [f for f in compared if "drifted" in f]
+    drifted = [f for f in tested if f["drifted"]]
+    worst_psi = max((f["psi"] for f in compared), default=0.0)
+    share = len(drifted) / len(tested) if tested else None
+    if share is None:
+        status = DRIFT if worst_psi > config.psi_threshold else MODERATE if worst_psi > MODERATE_PSI else STABLE
+    else:
+        status = DRIFT if share >= config.drift_share else MODERATE if drifted or worst_psi > MODERATE_PSI \
+            else STABLE
+    ranked = sorted(compared, key=lambda f: (not f.get("drifted", False), -f["psi"]))
     return {
         "status": status,
-        "max_psi": round(float(worst), 4),
-        "threshold": threshold,
+        "method": TWO_SAMPLE if tested else PSI_ONLY,
+        "message": None if tested else PSI_ONLY_MESSAGE,
+        "max_psi": round(float(worst_psi), 4),
+        "threshold": config.psi_threshold,
         "rows": rows,
-        "features_checked": len(psi),
-        "features_over_threshold": sum(1 for _, value in ranked if value > threshold),
-        "top_features": [{"feature": name, "psi": round(float(value), 4)} for name, value in ranked[:top]],
+        "features_checked": len(compared),
+        "features_over_threshold": sum(1 for f in compared if f["psi"] > config.psi_threshold),
+        "features_tested": len(tested),
+        "features_drifted": len(drifted),
+        "drift_share": None if share is None else round(share, 4),
+        "drift_share_threshold": config.drift_share,
+        "max_missing_change": max((f["missing_change"] for f in compared), default=0.0),
+        "max_out_of_range_share": max((f["out_of_range_share"] for f in compared), default=0.0),
+        "top_features": [dict(f) for f in ranked[:top]],
+        "features": [dict(f) for f in compared],
     }
 
 
 def check_drift(frames: Mapping[str, pd.DataFrame], feature_names: Sequence[str], profile: Mapping[str, Any], *,
-                threshold: float) -> dict[str, Any]:
+                threshold: float | None = None, config: DriftConfig | None = None) -> dict[str, Any]:
+    """``threshold``: the PSI threshold, when it is not ``config``'s."""
+    config = config or DriftConfig()
+    if threshold is not None:
+        config = replace(config, psi_threshold=threshold)
     x = recent_features(frames, feature_names)
-    return summarize_drift(drift_report(x, feature_names, dict(profile)), threshold=threshold, rows=len(x))
+    return summarize_features(compare_features(x, feature_names, profile, config), config=config, rows=len(x))
+
+
+def _round(value: float) -> float:
+    return float(f"{float(value):.6g}")

@@ -5,6 +5,11 @@ Per feature: count, missing fraction, mean, std, min, max, quantiles, and a hist
 (``bins`` equal-width bins between the 0.5 % and 99.5 % quantiles, plus one open bin at each end). The edges
 are stored, so new data can be binned the same way: :func:`drift_report` computes the population stability
 index (PSI) of new data against the profile (rule of thumb: < 0.1 stable, 0.1-0.25 moderate, > 0.25 drift).
+
+Since ``profile_version`` 2 each feature also keeps a bounded ``reference`` sample (its finite training values,
+or their quantiles when there are more than ``drift_stats.REFERENCE_SIZE``: see
+:func:`modelforge.domain.drift_stats.reference_sample`) with the number of rows it stands for, which the
+two-sample drift tests compare new data with. Version-1 profiles have none: a check of them is PSI only.
 """
 
 from __future__ import annotations
@@ -14,13 +19,15 @@ from typing import Any
 
 import numpy as np
 
-PROFILE_VERSION = 1
+from modelforge.domain.drift_stats import REFERENCE_SIZE, reference_sample
+
+PROFILE_VERSION = 2  # 2: a reference sample per feature (version 1 profiles still read: PSI only)
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 PSI_EPSILON = 1e-4
 
 
 def training_profile(x: np.ndarray, feature_names: Sequence[str], *, bins: int = 20,
-                     extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                     extra: dict[str, Any] | None = None, reference_size: int = REFERENCE_SIZE) -> dict[str, Any]:
     """``x``: the training rows' feature matrix (rows x features)."""
     features: dict[str, Any] = {}
     for j, name in enumerate(feature_names):
@@ -41,6 +48,8 @@ def training_profile(x: np.ndarray, feature_names: Sequence[str], *, bins: int =
             quantiles={f"p{int(q * 100):02d}": _round(v) for q, v in zip(QUANTILES, np.quantile(finite, QUANTILES),
                                                                       strict=True)},
             histogram={"edges": inner.tolist(), "counts": counts.tolist()},
+            reference={"rows": len(finite),
+                       "values": [_round(v) for v in reference_sample(finite, reference_size)]},
         )
         features[name] = entry
     return {"profile_version": PROFILE_VERSION, "rows": int(x.shape[0]), "features": features, **(extra or {})}

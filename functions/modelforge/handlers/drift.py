@@ -13,9 +13,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from modelforge.adapters.executions import ExecutionStarter
+from modelforge.adapters.failure_events import FailureEventStore
 from modelforge.adapters.job_store import JobStore
 from modelforge.adapters.model_registry import ModelRegistry
 from modelforge.adapters.model_store import ModelArtifactStore
+from modelforge.adapters.prediction_capture import PredictionCaptureStore
 from modelforge.adapters.telemetry import TelemetryCatalog, TelemetryStore
 from modelforge.errors import DriftCheckFailedError
 from modelforge.logic import jobs_api
@@ -38,7 +40,10 @@ def build_dependencies(settings: DriftSettings) -> DriftDependencies:
                              artifacts=ModelArtifactStore(settings.models_bucket_name),
                              telemetry=TelemetryStore(settings.data_bucket_name, settings.processed_data_prefix,
                                                       catalog),
-                             catalog=catalog, submit_training=submit)
+                             catalog=catalog, submit_training=submit,
+                             captures=PredictionCaptureStore(settings.data_bucket_name, settings.capture_prefix),
+                             failure_events=FailureEventStore(settings.data_bucket_name,
+                                                              settings.failure_events_prefix))
 
 
 @logger.inject_lambda_context

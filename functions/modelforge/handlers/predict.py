@@ -12,8 +12,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from modelforge.adapters.model_registry import ModelRegistry
 from modelforge.adapters.model_store import ModelArtifactStore
+from modelforge.adapters.prediction_capture import PredictionCaptureStore
 from modelforge.handlers.http_errors import error_responses, register_error_handlers, resolve_json
-from modelforge.logic.predict import ChampionCache, predict_for
+from modelforge.logic.predict import Capture, ChampionCache, predict_for
 from modelforge.observability import logger, tracer
 from modelforge.schemas import PredictRequest, PredictResponse
 from modelforge.settings import PredictSettings
@@ -28,15 +29,31 @@ def champion_cache(settings: PredictSettings) -> ChampionCache:
                          refresh_seconds=settings.champion_refresh_seconds)
 
 
+@cache
+def capture_store(settings: PredictSettings) -> PredictionCaptureStore | None:
+    if settings.capture_bucket_name is None:
+        return None
+    return PredictionCaptureStore(settings.capture_bucket_name, settings.capture_prefix)
+
+
+def capture_for(settings: PredictSettings, context: LambdaContext) -> Capture | None:
+    """This request's capture: named by its Lambda request id (unique, and the same on a retry)."""
+    store = capture_store(settings)
+    if store is None:
+        return None
+    return Capture(store, request_id=context.aws_request_id, sample_rate=settings.capture_config().sample_rate)
+
+
 @app.post("/predict", summary="Failure predictions from the champion model", tags=["inference"],
           responses=error_responses(HTTPStatus.NOT_FOUND, HTTPStatus.CONFLICT, HTTPStatus.UNSUPPORTED_MEDIA_TYPE))
 @tracer.capture_method
 def predict(request: PredictRequest) -> PredictResponse:
-    return predict_for(request, app.context["cache"])
+    return predict_for(request, app.context["cache"], capture=app.context.get("capture"))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    app.append_context(cache=champion_cache(PredictSettings.from_env()))
+    settings = PredictSettings.from_env()
+    app.append_context(cache=champion_cache(settings), capture=capture_for(settings, context))
     return resolve_json(app, event, context)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from modelforge.errors import ModelNotFoundError, OverrideRequiredError
 from modelforge.jobs import Indicator
@@ -20,6 +20,7 @@ from modelforge.registry import (
 )
 from modelforge.schemas import (
     ChampionResponse,
+    LivePerformance,
     ModelListResponse,
     ModelVersionSummary,
     PromoteRequest,
@@ -80,7 +81,23 @@ def get_champion(*, registry: Registry, machine_name: str, indicator: Indicator)
     history = [promotion_record(event) for event in registry.history(name, 20)]
     return ChampionResponse(champion=summarize(champion), promoted_by=pointer.promoted_by, reason=pointer.reason,
                             updated_at=pointer.updated_at, history=history,
-                            last_drift_check=champion.last_drift_check)
+                            last_drift_check=champion.last_drift_check,
+                            live_performance=live_performance(champion.last_drift_check))
+
+
+def live_performance(check: dict[str, Any] | None) -> LivePerformance | None:
+    """The live figures of the latest drift check (logic.drift.live_figures), with the test-time ones it
+    recorded beside them; None when that check read no captures."""
+    live = (check or {}).get("live")
+    if not check or not live:
+        return None
+    test = live.get("test") or {}
+    return LivePerformance(
+        checked_at=check.get("checked_at"), window_minutes=live.get("window_minutes"),
+        live_recall=check.get("live_recall"), test_recall=test.get("recall"),
+        live_false_alarm_rate=check.get("live_false_alarm_rate"), test_false_alarm_rate=test.get("false_alarm_rate"),
+        live_failures=int(check.get("live_failures") or 0), test_failures=test.get("failures"),
+        recall_floor=live.get("recall_floor"), concept_drift=bool(check.get("concept_drift")))
 
 
 def promote_version(request: PromoteRequest, *, registry: Registry, artifacts: ArtifactVerifier,

@@ -3,17 +3,25 @@
 The registry's champion pointer is read at most every ``refresh_seconds`` (one GetItem). A new champion is
 loaded only if its artifact's sha256 matches the registry; otherwise the error is logged and the model
 already in memory keeps serving.
+
+Each request's predictions are also captured (:func:`capture_predictions`: one JSON-lines object per sampled
+request in the data bucket, like SageMaker's data capture), the ground truth of the drift check's live recall
+(``modelforge.domain.live``). The capture is best effort: a failed write is logged and the answer still goes out.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
+from modelforge.domain.names import MACHINE_NAME_PATTERN
 from modelforge.errors import ArtifactIntegrityError, IncompatibleRecordsError, InvalidRequestError, NoChampionError
+from modelforge.logic.clock import utc_now
 from modelforge.observability import logger
 from modelforge.registry import ChampionPointer, ModelName, ModelVersion
 from modelforge.schemas import MAX_TEXT_VALUE_LENGTH, Prediction, PredictRequest, PredictResponse
@@ -105,7 +113,21 @@ class ChampionCache:
                            threshold=champion.decision_threshold, trained_at=champion.trained_at)
 
 
-def predict_for(request: PredictRequest, cache: ChampionCache) -> PredictResponse:
+class CaptureStore(Protocol):
+    def put(self, model_key: str, at: datetime, request_id: str, lines: Sequence[Mapping[str, Any]]) -> str: ...
+
+
+@dataclass(frozen=True)
+class Capture:
+    """Where and how one request's predictions are captured."""
+
+    store: CaptureStore
+    request_id: str
+    sample_rate: float  # domain.live.CaptureConfig.sample_rate, or the deployment's override
+    now: Callable[[], datetime] = utc_now
+
+
+def predict_for(request: PredictRequest, cache: ChampionCache, capture: Capture | None = None) -> PredictResponse:
     from modelforge.domain.inference import predict
 
     started = time.perf_counter()
@@ -124,6 +146,43 @@ def predict_for(request: PredictRequest, cache: ChampionCache) -> PredictRespons
             "model_version": model.version, "inputs": {s: logged_number(record.get(s)) for s in model.sensors},
             "record_timestamp": logged_timestamp(record.get(RECORD_TIMESTAMP)), "prediction": prediction,
             "probability": probability, "latency_ms": round(latency_ms, 3), "batch_size": len(request.records)})
-    return PredictResponse(machine_name=request.machine_name, indicator=request.indicator,
-                           model_version=model.version, trained_at=model.trained_at,
-                           predictions=[Prediction(prediction=p, probability=q) for p, q in outputs])
+    response = PredictResponse(machine_name=request.machine_name, indicator=request.indicator,
+                               model_version=model.version, trained_at=model.trained_at,
+                               predictions=[Prediction(prediction=p, probability=q) for p, q in outputs])
+    if capture is not None:
+        capture_predictions(request, response, capture)
+    return response
+
+
+def capture_predictions(request: PredictRequest, response: PredictResponse, capture: Capture) -> str | None:
+    """One object for the request (if sampled), one line per record: what the live-recall check needs (the
+    record's time and machine, the model version, the score and the alarm decision). A status model's alarm
+    is its 0/1 prediction; a health model's (minutes predicted) is decided by the check, which knows the
+    model's window. Returns the object's key, None when not sampled or not written."""
+    from modelforge.domain.live import is_sampled
+
+    if not is_sampled(capture.request_id, capture.sample_rate):
+        return None
+    at = capture.now()
+    status = request.indicator.value == "status"
+    model_key = ModelName(request.machine_name, request.indicator).key
+    lines = [{
+        "timestamp": logged_timestamp(record.get(RECORD_TIMESTAMP)), "machine_name": _record_machine(record, request),
+        "model_name": model_key, "model_version": response.model_version,
+        "score": p.probability if status else p.prediction, "prediction": p.prediction,
+        "alarm": (p.prediction >= 1) if status else None, "captured_at": at.isoformat(),
+        "request_id": capture.request_id,
+    } for record, p in zip(request.records, response.predictions, strict=True)]
+    try:
+        return capture.store.put(model_key, at, capture.request_id, lines)
+    except Exception:  # best effort, as SageMaker's capture: the prediction is served all the same
+        logger.exception("prediction capture failed", extra={"model_name": model_key,
+                                                             "request_id": capture.request_id})
+        return None
+
+
+def _record_machine(record: Mapping[str, Any], request: PredictRequest) -> str:
+    """A fleet model's record names its machine (``machine_name``) when the client sends it; otherwise the
+    records are the model's own machine's."""
+    named = record.get("machine_name")
+    return named if isinstance(named, str) and re.fullmatch(MACHINE_NAME_PATTERN, named) else request.machine_name

@@ -1,0 +1,70 @@
+"""Captured predictions in the data bucket, like SageMaker's data capture: one JSON-lines object per captured
+``/predict`` request (one line per record), partitioned by model and day, so that a check reads a model's days
+and nothing else:
+
+    s3://<data bucket>/capture/<machine>#<indicator>/<yyyy>/<mm>/<dd>/<request id>.jsonl
+
+The day is the request's (UTC). The prediction function may only PutObject under ``capture/``; the drift
+function lists and reads it (template.yaml, tests/unit/test_sam_transform.py::ROLE_GRANTS).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from modelforge.adapters.aws import client
+
+DEFAULT_PREFIX = "capture"
+READ_THREADS = 16  # one GET per object: a check reads many small objects in parallel
+
+
+class PredictionCaptureStore:
+    def __init__(self, bucket: str, prefix: str = DEFAULT_PREFIX, s3: Any | None = None) -> None:
+        self._bucket = bucket
+        self._prefix = prefix.strip("/")
+        self._s3 = s3 if s3 is not None else client("s3")
+
+    def day_prefix(self, model_key: str, day: date) -> str:
+        return f"{self._prefix}/{model_key}/{day:%Y/%m/%d}/"
+
+    def key(self, model_key: str, at: datetime, request_id: str) -> str:
+        return f"{self.day_prefix(model_key, at.date())}{request_id}.jsonl"
+
+    def put(self, model_key: str, at: datetime, request_id: str, lines: Sequence[Mapping[str, Any]]) -> str:
+        """Writes one request's captured records as one object; returns its key."""
+        key = self.key(model_key, at, request_id)
+        body = "".join(json.dumps(line, separators=(",", ":")) + "\n" for line in lines)
+        self._s3.put_object(Bucket=self._bucket, Key=key, Body=body.encode(), ContentType="application/jsonl")
+        return key
+
+    def read(self, model_key: str, start: date, end: date, *, max_objects: int) -> list[dict[str, Any]]:
+        """The captured lines of ``model_key`` from ``start`` to ``end`` (request days, inclusive), from at most
+        ``max_objects`` objects, the newest days first."""
+        keys: list[str] = []
+        for day in _days_newest_first(start, end):
+            keys += self._keys(self.day_prefix(model_key, day))
+            if len(keys) >= max_objects:
+                keys = keys[:max_objects]
+                break
+        with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+            bodies = list(pool.map(self._get, keys))
+        return [json.loads(line) for body in bodies for line in body.splitlines() if line.strip()]
+
+    def _keys(self, prefix: str) -> list[str]:
+        paginator = self._s3.get_paginator("list_objects_v2")
+        return [entry["Key"] for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix)
+                for entry in page.get("Contents", [])]
+
+    def _get(self, key: str) -> str:
+        return str(self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read().decode())
+
+
+def _days_newest_first(start: date, end: date) -> Iterator[date]:
+    day = end
+    while day >= start:
+        yield day
+        day -= timedelta(days=1)
