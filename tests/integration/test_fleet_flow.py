@@ -219,20 +219,13 @@ def test_a_fleet_s_drift_check_reads_all_its_machines_and_retrains_it_on_drift(
     with one_boto3_session():
         for name, frame in drifting_engines().telemetry.items():  # the LPT outlet runs 40 degrees hotter than ever
             store.write(name, frame.assign(s4=frame["s4"] + 40))
-    # One sensor of 25 is a few of the recipe's 275 features (an offset moves its reading and rolling means,
-    # not its spread, slope or trend): named first, but under Evidently's dataset-drift share, not drift.
-    [one_sensor] = invoke_drift(cloud, {"machine_name": DRIFT_FLEET, "indicator": "status", "window_days": 30,
-                                        "retrain": True})["results"]
-    assert one_sensor["status"] == "moderate" and one_sensor["retrain_process_id"] is None
-    assert one_sensor["top_features"][0]["feature"].startswith("s4") and one_sensor["max_psi"] > 1
-    with one_boto3_session():
-        for name, frame in drifting_engines().telemetry.items():  # every channel reads 20 % high: recalibrated
-            channels = [c for c in frame.columns if c not in ("timestamp", "machine_name")]
-            store.write(name, frame.assign(**{c: frame[c] * 1.2 for c in channels}))
     with trainings_held(cloud) as held:
         [drifted] = invoke_drift(cloud, {"machine_name": DRIFT_FLEET, "indicator": "status", "window_days": 30,
                                          "retrain": True})["results"]
-        assert drifted["status"] == "drift" and drifted["drift_share"] >= 0.5, drifted["drift_share"]
+        # One sensor of 25 moves a few of the recipe's 275 features, under the drift share, but far past PSI's
+        # threshold and its two-sample test: drift, named first.
+        assert drifted["status"] == "drift" and drifted["drift_share"] < 0.5, drifted["drift_share"]
+        assert drifted["top_features"][0]["feature"].startswith("s4") and drifted["max_psi"] > 0.25
         assert drifted["features_drifted"] == sum(1 for f in drifted["features"] if f["drifted"])
         # Until the retrained model has been trained and gated, the champion is the checked one: checked while
         # the retraining job's own training waits to start.

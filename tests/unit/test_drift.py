@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelforge.domain.drift import DRIFT, STABLE, check_drift
+from modelforge.domain.drift import DRIFT, MODERATE, STABLE, DriftConfig, check_drift, summarize_features
 from modelforge.domain.features import FeatureConfig, build_features, feature_names
 from modelforge.domain.profile import training_profile
 from modelforge.errors import DriftDataError
@@ -102,6 +102,31 @@ def test_a_shifted_sensor_is_drift_and_is_named_first() -> None:
     assert verdict["status"] == DRIFT
     assert verdict["top_features"][0]["feature"].startswith("temperature")
     assert all(not f["feature"].startswith("pressure") for f in verdict["top_features"][:2])
+
+
+def _feature(name: str, *, psi: float, drifted: bool) -> dict[str, Any]:
+    return {"feature": name, "psi": psi, "drifted": drifted, "missing_change": 0.0, "out_of_range_share": 0.0}
+
+
+@pytest.mark.parametrize(("features", "status"), [
+    # one feature of ten that both measures call drifted, PSI over its threshold: drift on its own
+    ([_feature("s4", psi=3.0, drifted=True)] + [_feature(f"f{i}", psi=0.01, drifted=False) for i in range(9)],
+     DRIFT),
+    # the test says drifted but PSI is moderate (autocorrelated rolling statistics on noise): not on its own
+    ([_feature("s4__mean_30m", psi=0.12, drifted=True)] + [_feature(f"f{i}", psi=0.01, drifted=False)
+                                                           for i in range(9)], MODERATE),
+    # PSI high but the test says the distributions agree: moderate, never drift
+    ([_feature("s4", psi=0.4, drifted=False)] + [_feature(f"f{i}", psi=0.01, drifted=False) for i in range(9)],
+     MODERATE),
+    # half the features drifted, none of them severely: the share decides
+    ([_feature(f"d{i}", psi=0.12, drifted=True) for i in range(5)] + [_feature(f"f{i}", psi=0.01, drifted=False)
+                                                                     for i in range(5)], DRIFT),
+    ([_feature(f"f{i}", psi=0.01, drifted=False) for i in range(10)], STABLE),
+])
+def test_the_verdict_is_the_drift_share_or_one_feature_both_measures_call_drifted(
+        features: list[dict[str, Any]], status: str) -> None:
+    verdict = summarize_features(features, config=DriftConfig(psi_threshold=0.25, drift_share=0.5), rows=100)
+    assert verdict["status"] == status, verdict["drift_share"]
 
 
 def test_a_fleet_is_featurized_machine_by_machine() -> None:

@@ -14,8 +14,10 @@ compared with its profile four ways:
   not part of the verdict: a sensor gone silent or out of range is named, whatever its distribution).
 
 The model's verdict follows Evidently's dataset drift: ``drift`` when the share of features whose test says
-drifted reaches ``drift_share`` (default 0.5, Evidently's), ``moderate`` when some feature drifted (or its PSI
-is over 0.1), else ``stable``. A profile without reference samples (a model trained before they were stored)
+drifted reaches ``drift_share`` (default 0.5, Evidently's), or when one feature's test says drifted and its PSI
+is over ``psi_threshold`` as well (a sensor far off its training range moves only the few features built on
+it: a share alone would miss it); ``moderate`` when some feature drifted (or its PSI is over 0.1), else
+``stable``. A profile without reference samples (a model trained before they were stored)
 is judged by PSI alone, as before: ``drift`` when a feature's PSI exceeds ``psi_threshold``, and the result says
 ``method: psi_only``.
 """
@@ -123,8 +125,11 @@ def summarize_features(compared: Sequence[Mapping[str, Any]], *, config: DriftCo
     if share is None:
         status = DRIFT if worst_psi > config.psi_threshold else MODERATE if worst_psi > MODERATE_PSI else STABLE
     else:
-        status = DRIFT if share >= config.drift_share else MODERATE if drifted or worst_psi > MODERATE_PSI \
-            else STABLE
+        # A feature that both measures call drifted, its PSI over the threshold, is drift on its own: a sensor
+        # offset far outside its range moves a few of the recipe's features, never half of them.
+        severe = any(f["psi"] > config.psi_threshold for f in drifted)
+        status = DRIFT if share >= config.drift_share or severe \
+            else MODERATE if drifted or worst_psi > MODERATE_PSI else STABLE
     ranked = sorted(compared, key=lambda f: (not f.get("drifted", False), -f["psi"]))
     return {
         "status": status,
