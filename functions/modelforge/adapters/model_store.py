@@ -89,6 +89,14 @@ class ModelArtifactStore:
         bucket, key = self._own(uri)
         self._s3.delete_object(Bucket=bucket, Key=key, VersionId=version_id)
 
+    def presigned_get(self, uri: str, version_id: str | None = None, expires_seconds: int = 300) -> str:
+        """A short-lived HTTPS GET of a stored object (the recorded version), so a client fetches a report from
+        S3 directly: the bytes never pass through a Lambda. Signed with this function's credentials, so it
+        opens only what the function itself may read (``model/*``), and never another bucket's object."""
+        bucket, key = self._own(uri)
+        params = {"Bucket": bucket, "Key": key, **({"VersionId": version_id} if version_id else {})}
+        return str(self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_seconds))
+
     def _uri(self, key: str) -> str:
         return f"s3://{self._bucket}/{key}"
 
