@@ -133,6 +133,14 @@ def watch(client: ApiClient, process_id: str, poll: float, *, quiet: bool = Fals
     """Reads the job until it completes or fails, showing its state, the state machine's step (from the
     execution's history, GET /status's ``steps``) and the elapsed time. Each step is printed once as it is
     entered, so the lines stay in a terminal's scrollback or a log."""
+    try:
+        return _watch(client, process_id, poll, quiet)
+    except KeyboardInterrupt:
+        console.print(f"stopped watching; job {process_id} goes on: modelforge status {process_id} --watch")
+        raise typer.Exit(130) from None
+
+
+def _watch(client: ApiClient, process_id: str, poll: float, quiet: bool) -> dict[str, Any]:
     started = time.monotonic()
     seen = 0
     with Live(Text(""), console=console, transient=True, refresh_per_second=4, redirect_stdout=False) as live:

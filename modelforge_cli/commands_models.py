@@ -164,6 +164,9 @@ def show_drift(check: dict[str, Any]) -> None:
             table(key, ["feature", *columns], [(f, *[v.get(c) for c in columns]) for f, v in value.items()])
         elif isinstance(value, dict) and value:
             table(key, ["feature", "value"], sorted(value.items()))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            columns = list(dict.fromkeys(c for v in value for c in v))
+            table(key, columns, [[v.get(c) for c in columns] for v in value])
         elif isinstance(value, list) and value:
             console.print(f"{key}: {', '.join(map(str, value))}")
 

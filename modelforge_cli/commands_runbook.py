@@ -56,7 +56,12 @@ def retrain(
             console.print(f"retraining run [bold]{started['run_id']}[/bold] started "
                           f"(execution {started.get('execution_arn')})")
         return
-    run = _follow(client, started["run_id"], poll, quiet=as_json)
+    try:
+        run = _follow(client, started["run_id"], poll, quiet=as_json)
+    except KeyboardInterrupt:
+        console.print(f"stopped watching; run {started['run_id']} goes on: modelforge triggers --run "
+                      f"{started['run_id']}")
+        raise typer.Exit(130) from None
     if as_json:
         print_json(run)
     else:
