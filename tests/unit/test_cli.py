@@ -264,3 +264,28 @@ def test_a_window_holding_more_rows_than_a_call_is_refused(tmp_path: Path) -> No
     dense = pd.Series(pd.date_range("2025-01-01", periods=3000, freq="s", tz="UTC"))
     with pytest.raises(ValueError, match="more than one call"):
         list(plan_chunks(dense, 3000, 60, limit=1000))
+
+
+def test_stack_reads_the_api_url_from_the_stack_outputs_and_signs_with_sigv4(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto import mock_aws
+
+    from modelforge_cli.client import stack_api_url
+    from modelforge_cli.main import Settings
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.delenv("MODELFORGE_API_URL", raising=False)
+    template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+                "Outputs": {"ApiUrl": {"Value": "https://abc123.execute-api.eu-west-1.amazonaws.com/prod/"}}}
+    with mock_aws():
+        import boto3
+
+        boto3.client("cloudformation", region_name="eu-west-1").create_stack(StackName="mf",
+                                                                             TemplateBody=json.dumps(template))
+        assert stack_api_url("mf", "eu-west-1") == "https://abc123.execute-api.eu-west-1.amazonaws.com/prod"
+        client = Settings(api_url=None, stack="mf", token=None, auth="auto", region="eu-west-1").client()
+        assert client.base_url == "https://abc123.execute-api.eu-west-1.amazonaws.com/prod"
+        assert client.auth.mode == "iam"
+        with pytest.raises(Exception, match="cannot read stack 'other'"):
+            stack_api_url("other", "eu-west-1")
+    local = Settings(api_url=None, stack=None, token=None, auth="auto", region=None).client()
+    assert (local.base_url, local.auth.mode) == ("http://127.0.0.1:3000", "none")
