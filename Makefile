@@ -49,9 +49,9 @@ test-e2e: $(STAMP)
 	$(BIN)/pytest -q tests/e2e
 
 lint: $(STAMP)
-	$(BIN)/ruff check functions localcloud tests benchmarks
+	$(BIN)/ruff check functions localcloud tests benchmarks modelforge_cli
 	$(BIN)/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
-	$(BIN)/mypy functions/modelforge localcloud
+	$(BIN)/mypy functions/modelforge localcloud modelforge_cli
 	$(BIN)/lint-imports
 
 ## package: `sam build` of the zip functions and their layer into build/package (no Docker; needs the runtime's Python)

@@ -108,6 +108,11 @@ class JobStatusResponse(BaseModel):
     failure_events: FailureEventSource = FailureEventSource.RPM_DROP
     options: TrainingOptions | None = None
     metrics: dict[str, Any] | None = Field(default=None, description="Headline test metrics once completed.")
+    # From the execution's history (Step Functions GetExecutionHistory), read on each GET /status: where the job
+    # is in the state machine. None when the history cannot be read (not started yet, or no access).
+    current_step: str | None = Field(default=None, description="The state machine's state the execution is in "
+                                     "(or ended in): MarkJobRunning, TrainModel, GateChallenger, ...")
+    steps: list[str] | None = Field(default=None, description="The states the execution entered so far, in order.")
 
 
 class JobSummary(BaseModel):
@@ -169,6 +174,10 @@ class ModelVersionSummary(BaseModel):
     artifact_uri: str
     artifact_sha256: str
     metrics: dict[str, Any] | None = None
+    feature_names: list[str] = Field(default_factory=list, description="The model's features, in order: the raw "
+                                     "sensors, then '<sensor>__<statistic>_<N>min' (the rolling windows' recipe).")
+    report_url: str | None = Field(default=None, description="A presigned HTTPS GET of the model's HTML report, "
+                                   "valid for a few minutes; null when the version has no report.")
 
 
 class ModelListResponse(BaseModel):
@@ -300,3 +309,36 @@ class PredictResponse(BaseModel):
     model_version: str
     trained_at: datetime | None
     predictions: list[Prediction]
+
+
+# ---------------------------------------------------------------- data validation
+
+
+class ValidateRequest(TrainRequest):
+    """Body of ``POST /validate``: what ``POST /train`` takes. The data checks training runs before its search
+    (read, clean, label, featurize, pool, split) run on it, and nothing is trained or written."""
+
+
+class MachineDataCheck(BaseModel):
+    machine_name: str
+    rows_read: int = Field(description="Telemetry rows in the range.")
+    rows_valid: int = Field(description="Rows left after validation (what training would use).")
+    invalid_rows: dict[str, int] = Field(description="Rows dropped, by reason.")
+    impossible_by_column: dict[str, int] = Field(default_factory=dict,
+                                                 description="Impossible values found, by sensor column.")
+    failure_events: int | None = Field(default=None, description="Failure episodes found (None: not reached).")
+    error: str | None = Field(default=None, description="Why this machine's data cannot train: the error's name "
+                              "and message, as a training job would fail with it.")
+
+
+class ValidateResponse(BaseModel):
+    machine_name: str
+    indicator: Indicator
+    failure_events_source: FailureEventSource
+    would_succeed: bool = Field(description="Whether a training job on this data would pass every check made "
+                                "before the search (the search itself can still find too few events per fold).")
+    error_type: str | None = Field(default=None, description="The error a job would fail with "
+                                   "(NoTrainingDataError, NoFailureEventsError, InsufficientDataError, ...).")
+    error_message: str | None = None
+    rows_usable: int | None = Field(default=None, description="Rows with a known target, pooled.")
+    machines: list[MachineDataCheck]

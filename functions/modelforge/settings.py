@@ -262,3 +262,17 @@ class DriftSettings(_EnvSettings):
         from modelforge.domain.drift import DriftConfig
 
         return self._configure(DriftConfig())
+
+
+class ValidateSettings(_EnvSettings):
+    """POST /validate (ValidateFunction): where the data is. The checks use the training pipeline's defaults
+    (PipelineConfig), as TrainingFunction does, and the request's options over them."""
+
+    data_bucket_name: str
+    processed_data_prefix: str = TELEMETRY_PREFIX
+    failure_events_prefix: str = FAILURE_EVENTS_PREFIX
+
+    def pipeline_config(self) -> PipelineConfig:
+        from modelforge.domain.pipeline import PipelineConfig
+
+        return PipelineConfig()

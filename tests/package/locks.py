@@ -103,7 +103,7 @@ def specs() -> list[LockSpec]:
         LockSpec("tools", DEV_PYTHON, None, build_requires=True, requirements=("pip",)),
         LockSpec("layer", *targets["layer"], project=True),
         LockSpec("training", *targets["training"], project=True, extras=("training",)),
-        LockSpec("dev", DEV_PYTHON, None, project=True, extras=("training", "dev")),
+        LockSpec("dev", DEV_PYTHON, None, project=True, extras=("training", "dev", "cli")),
         LockSpec("sam", DEV_PYTHON, None, group="sam", constrained=False),
     ]
 

@@ -67,6 +67,7 @@ def services(**overrides: Any) -> SimpleNamespace:
     base: dict[str, Any] = {name: stub for name in ("jobs", "registry", "artifacts", "catalog", "executions")}
     base["submit_once"] = unexpected
     base["settings"] = SimpleNamespace(max_jobs_in_flight=None)
+    base["history"] = None  # GET /status without the execution's steps
     return SimpleNamespace(**{**base, **overrides})
 
 

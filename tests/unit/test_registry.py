@@ -227,11 +227,12 @@ def test_the_api_s_registry_bodies_are_built_from_the_typed_records(registry: Mo
     assert [v.model_dump(mode="json") for v in listed.versions] == [
         {"machine_name": "MOTOBOMBA-001", "indicator": "status", "version": second, "status": "champion",
          "status_reason": WHY, "decided_by": "alice", "override": True, "trained_at": None, "process_id": None,
-         "artifact_uri": f"s3://b/{second}.ubj", "artifact_sha256": "0" * 64, "metrics": {"recall": 0.9}},
+         "artifact_uri": f"s3://b/{second}.ubj", "artifact_sha256": "0" * 64, "metrics": {"recall": 0.9},
+         "feature_names": [], "report_url": None},
         {"machine_name": "MOTOBOMBA-001", "indicator": "status", "version": first, "status": "archived",
          "status_reason": "first model", "decided_by": "gate", "override": False, "trained_at": None,
          "process_id": None, "artifact_uri": f"s3://b/{first}.ubj", "artifact_sha256": "0" * 64,
-         "metrics": {"recall": 0.9}}]
+         "metrics": {"recall": 0.9}, "feature_names": [], "report_url": None}]
     shown = models_api.get_champion(registry=registry, machine_name="MOTOBOMBA-001", indicator=Indicator.STATUS)
     body = shown.model_dump(mode="json")
     assert body["champion"]["version"] == second and body["last_drift_check"] is None

@@ -177,7 +177,7 @@ def test_iam_is_the_default(transformed: dict[str, Any]) -> None:
 ROLE_ROUTES = {
     "read": {("/status/{process_id}", "get"), ("/jobs", "get"), ("/machines", "get"), ("/models", "get"),
              ("/models/{machine_name}/{indicator}", "get"), ("/openapi.json", "get"), ("/swagger", "get")},
-    "train": {("/train", "post")},
+    "train": {("/train", "post"), ("/validate", "post")},
     "predict": {("/predict", "post")},
     "promote": {("/models/{machine_name}/{indicator}/promote", "post")},
 }
@@ -329,7 +329,7 @@ def test_policies_name_their_resources_and_no_wildcard_actions(transformed: dict
         kind = "state machine" if name.endswith("StateMachineRole") else "function"
         assert {arn.rsplit("/", 1)[-1] for arn in resource["Properties"].get("ManagedPolicyArns", [])} == (
             MANAGED_POLICIES[kind]), name
-    assert roles == 7
+    assert roles == 8  # seven functions (ValidateFunction the latest) and the state machine
 
 
 # The DriftFunction's role after the transform: each service's actions on exactly these resources, nothing else.
@@ -698,6 +698,14 @@ ROLE_GRANTS: dict[str, dict[tuple[str, str], dict[str, Any] | None]] = {
         # ... GetObject with the recorded VersionId (items without one are read by key, above)
         ("s3:GetObjectVersion", f"ModelsBucket/{MODELS}/*"): None,
         ("states:StartExecution", "TrainingStateMachine"): None,  # ExecutionStarter.start (POST /train)
+        # ExecutionHistory.steps (GET /status's current_step), on the training state machine's executions
+        ("states:GetExecutionHistory", "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:"
+                                       "${TrainingStateMachine.Name}:*"): None,
+    },
+    "ValidateFunction": {
+        ("s3:ListBucket", "DataBucket"): None,  # TelemetryCatalog.describe, wr.s3.read_parquet; a 404 not a 403
+        ("s3:GetObject", f"DataBucket/{PROCESSED}/*"): None,  # TelemetryCatalog.describe, TelemetryStore.read
+        ("s3:GetObject", f"DataBucket/{FAILURE_EVENTS}/*"): None,  # FailureEventStore.read (failure_events records)
     },
     "TrainingFunction": {
         ("dynamodb:GetItem", "JobsTable"): None,  # JobStore.get (train_for_job)

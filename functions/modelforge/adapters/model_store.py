@@ -12,6 +12,8 @@ import base64
 import hashlib
 from typing import Any
 
+import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from modelforge.adapters.aws import client
@@ -35,6 +37,8 @@ class ModelArtifactStore:
     def __init__(self, bucket: str, s3: Any | None = None) -> None:
         self._bucket = bucket
         self._s3 = s3 if s3 is not None else client("s3")
+        self._injected = s3 is not None
+        self._presigner: Any = None
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> ArtifactRef:
         """Writes a new object, never overwriting one (If-None-Match). Returns its URI, sha256 hex and the
@@ -88,6 +92,23 @@ class ModelArtifactStore:
         """Removes one object version or delete marker for good (DeleteObject with VersionId)."""
         bucket, key = self._own(uri)
         self._s3.delete_object(Bucket=bucket, Key=key, VersionId=version_id)
+
+    def presigned_get(self, uri: str, version_id: str | None = None, expires_seconds: int = 300) -> str:
+        """A short-lived HTTPS GET of a stored object (the recorded version), so a client fetches a report from
+        S3 directly: the bytes never pass through a Lambda. Signed with this function's credentials, so it
+        opens only what the function itself may read (``model/*``), and never another bucket's object."""
+        bucket, key = self._own(uri)
+        params = {"Bucket": bucket, "Key": key, **({"VersionId": version_id} if version_id else {})}
+        return str(self._signer().generate_presigned_url("get_object", Params=params, ExpiresIn=expires_seconds))
+
+    def _signer(self) -> Any:
+        """SigV4 for presigned URLs (botocore may otherwise sign them with SigV2, which S3 refuses for
+        KMS-encrypted objects and in newer regions); an injected client (tests) signs as it is."""
+        if self._injected:
+            return self._s3
+        if self._presigner is None:
+            self._presigner = boto3.session.Session().client("s3", config=Config(signature_version="s3v4"))
+        return self._presigner
 
     def _uri(self, key: str) -> str:
         return f"s3://{self._bucket}/{key}"

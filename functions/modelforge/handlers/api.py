@@ -24,7 +24,7 @@ from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import P
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from modelforge import __version__
-from modelforge.adapters.executions import ExecutionStarter
+from modelforge.adapters.executions import ExecutionHistory, ExecutionStarter
 from modelforge.adapters.job_store import JobStore
 from modelforge.adapters.model_registry import ModelRegistry
 from modelforge.adapters.model_store import ModelArtifactStore
@@ -68,6 +68,7 @@ class Services:
     artifacts: ModelArtifactStore
     idempotency: IdempotencyConfig
     submit_once: Callable[..., TrainResponse]
+    history: ExecutionHistory | None = None  # GET /status's current_step and steps
 
 
 @cache
@@ -94,7 +95,7 @@ def build_services(settings: ApiSettings) -> Services:
     return Services(settings=settings, jobs=jobs, catalog=catalog, executions=executions,
                     registry=ModelRegistry(settings.models_table_name),
                     artifacts=ModelArtifactStore(settings.models_bucket_name), idempotency=idempotency,
-                    submit_once=submit_once)
+                    submit_once=submit_once, history=ExecutionHistory())
 
 
 def services() -> Services:
@@ -132,7 +133,8 @@ def train(
 @tracer.capture_method
 def status(process_id: Annotated[ProcessId, Path(description="The id POST /train returned")]) -> JobStatusResponse:
     s = services()
-    return jobs_api.get_job_status(process_id, jobs=s.jobs, registry=s.registry, executions=s.executions)
+    return jobs_api.get_job_status(process_id, jobs=s.jobs, registry=s.registry, executions=s.executions,
+                                   progress=s.history)
 
 
 @app.get("/jobs", summary="Training jobs, newest first", tags=["training"])
@@ -161,8 +163,9 @@ def models(
     indicator: Annotated[Indicator | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> ModelListResponse:
-    return models_api.list_models(registry=services().registry, machine_name=machine_name, indicator=indicator,
-                                  limit=limit)
+    s = services()
+    return models_api.list_models(registry=s.registry, machine_name=machine_name, indicator=indicator,
+                                  limit=limit, links=s.artifacts)
 
 
 @app.get("/models/<machine_name>/<indicator>", summary="The champion and its promotion history",
@@ -172,7 +175,9 @@ def champion(
     machine_name: Annotated[str, Path(pattern=MACHINE_NAME_PATTERN)],
     indicator: Annotated[Indicator, Path()],
 ) -> ChampionResponse:
-    return models_api.get_champion(registry=services().registry, machine_name=machine_name, indicator=indicator)
+    s = services()
+    return models_api.get_champion(registry=s.registry, machine_name=machine_name, indicator=indicator,
+                                   links=s.artifacts)
 
 
 @app.post("/models/<machine_name>/<indicator>/promote", summary="Promote a version (or roll back to one)",

@@ -61,14 +61,7 @@ def submit_training(
     """A new pending job and its execution. ``max_in_flight`` (None: unbounded): at or above that many jobs
     pending or running, TooManyJobsError, after the request is validated (a bad request is told so rather
     than to retry) and before anything is written."""
-    if request.machine_names:
-        _check_fleet(request, catalog)
-    else:
-        machine = catalog.describe(request.machine_name)
-        if machine is None:
-            raise InvalidRequestError("machine_name", f"no processed data for machine '{request.machine_name}' "
-                                      "(GET /machines lists the machines that have data)")
-        _check_overlap(request, machine.first_timestamp.date(), machine.last_timestamp.date())
+    check_machines(request, catalog)
     if max_in_flight is not None:
         _check_capacity(jobs, max_in_flight)
 
@@ -89,6 +82,19 @@ def submit_training(
         raise ExecutionStartError(f"job {job.process_id} failed: {reason}") from error
     logger.info("training job submitted", extra={"process_id": job.process_id, "machine_name": job.machine_name})
     return TrainResponse(process_id=job.process_id, status=job.status)
+
+
+def check_machines(request: TrainRequest, catalog: Catalog) -> None:
+    """The request's machines have data that overlaps its range (InvalidRequestError naming the field if not):
+    what POST /train and POST /validate check before anything else."""
+    if request.machine_names:
+        _check_fleet(request, catalog)
+        return
+    machine = catalog.describe(request.machine_name)
+    if machine is None:
+        raise InvalidRequestError("machine_name", f"no processed data for machine '{request.machine_name}' "
+                                  "(GET /machines lists the machines that have data)")
+    _check_overlap(request, machine.first_timestamp.date(), machine.last_timestamp.date())
 
 
 def _check_capacity(jobs: Jobs, max_in_flight: int) -> None:
@@ -126,7 +132,14 @@ def _check_overlap(request: TrainRequest, first: date, last: date) -> None:
                                   f"{first} to {last}")
 
 
-def get_job_status(process_id: str, *, jobs: Jobs, registry: Registry, executions: Executions) -> JobStatusResponse:
+class ExecutionProgress(Protocol):
+    def steps(self, execution_arn: str) -> list[str] | None: ...
+
+
+def get_job_status(process_id: str, *, jobs: Jobs, registry: Registry, executions: Executions,
+                   progress: ExecutionProgress | None = None) -> JobStatusResponse:
+    """The job, its headline metrics once completed, and (with ``progress``) the states its execution entered:
+    what ``modelforge train --wait`` shows as it runs."""
     job = jobs.get(process_id)
     metrics = None
     if job.status is JobStatus.COMPLETED and job.model_id:
@@ -134,8 +147,10 @@ def get_job_status(process_id: str, *, jobs: Jobs, registry: Registry, execution
         all_metrics = (version.metrics if version else None) or {}
         metrics = {k: all_metrics[k] for k in HEADLINE_METRICS if k in all_metrics}
     # Until the state machine records it, the execution's ARN follows from its name (the process_id).
-    fields = {**job.model_dump(), "execution_arn": job.execution_arn or executions.arn_for(job.process_id)}
-    return JobStatusResponse(**fields, metrics=metrics)
+    arn = job.execution_arn or executions.arn_for(job.process_id)
+    steps = progress.steps(arn) if progress is not None else None
+    return JobStatusResponse(**{**job.model_dump(), "execution_arn": arn}, metrics=metrics, steps=steps,
+                             current_step=steps[-1] if steps else None)
 
 
 def list_jobs(*, jobs: Jobs, machine_name: str | None, status: JobStatus | None, limit: int,

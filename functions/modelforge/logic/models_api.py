@@ -47,12 +47,30 @@ class ArtifactVerifier(Protocol):
     def get_verified(self, uri: str, expected_sha256: str, version_id: str | None = None) -> bytes: ...
 
 
+class ReportLinks(Protocol):
+    def presigned_get(self, uri: str, version_id: str | None = ..., expires_seconds: int = ...) -> str: ...
+
+
+# How long a report link stays valid: long enough to open it, short enough that a leaked one soon expires.
+REPORT_URL_SECONDS = 300
+
+
 def summarize(version: ModelVersion) -> ModelVersionSummary:
     return ModelVersionSummary(
         machine_name=version.machine_name, indicator=version.indicator, version=version.version,
         status=version.status.value, status_reason=version.status_reason, decided_by=version.decided_by,
         override=bool(version.override), trained_at=version.trained_at, process_id=version.process_id,
-        artifact_uri=version.artifact_uri, artifact_sha256=version.artifact_sha256, metrics=version.metrics)
+        artifact_uri=version.artifact_uri, artifact_sha256=version.artifact_sha256, metrics=version.metrics,
+        feature_names=list(version.feature_names))
+
+
+def with_report_url(summary: ModelVersionSummary, version: ModelVersion,
+                    links: ReportLinks | None) -> ModelVersionSummary:
+    """The summary with a presigned GET of the version's report, when it has one and links are given."""
+    if links is None or not version.report_uri:
+        return summary
+    url = links.presigned_get(version.report_uri, version.report_version_id, REPORT_URL_SECONDS)
+    return summary.model_copy(update={"report_url": url})
 
 
 def promotion_record(event: PromotionEvent) -> PromotionRecord:
@@ -62,15 +80,16 @@ def promotion_record(event: PromotionEvent) -> PromotionRecord:
 
 
 def list_models(*, registry: Registry, machine_name: str, indicator: Indicator | None,
-                limit: int) -> ModelListResponse:
+                limit: int, links: ReportLinks | None = None) -> ModelListResponse:
     indicators = [indicator] if indicator else list(Indicator)
-    versions = [summarize(version) for ind in indicators
+    versions = [with_report_url(summarize(version), version, links) for ind in indicators
                 for version in registry.list_versions(ModelName(machine_name, ind), limit)]
     versions.sort(key=lambda v: v.version, reverse=True)
     return ModelListResponse(versions=versions[:limit])
 
 
-def get_champion(*, registry: Registry, machine_name: str, indicator: Indicator) -> ChampionResponse:
+def get_champion(*, registry: Registry, machine_name: str, indicator: Indicator,
+                 links: ReportLinks | None = None) -> ChampionResponse:
     name = ModelName(machine_name, indicator)
     pointer = registry.champion_pointer(name)
     if pointer is None:
@@ -79,7 +98,8 @@ def get_champion(*, registry: Registry, machine_name: str, indicator: Indicator)
     if champion is None:
         raise ModelNotFoundError(f"the champion of {name.label} is missing from the registry")
     history = [promotion_record(event) for event in registry.history(name, 20)]
-    return ChampionResponse(champion=summarize(champion), promoted_by=pointer.promoted_by, reason=pointer.reason,
+    summary = with_report_url(summarize(champion), champion, links)
+    return ChampionResponse(champion=summary, promoted_by=pointer.promoted_by, reason=pointer.reason,
                             updated_at=pointer.updated_at, history=history,
                             last_drift_check=champion.last_drift_check,
                             live_performance=live_performance(champion.last_drift_check))

@@ -166,12 +166,19 @@ def _put(artifacts: Artifacts, written: list[ArtifactRef], key: str, data: bytes
 
 def recorded_events(job: Job, machines: Sequence[str], deps: TrainingDependencies) -> dict[str, Any]:
     """Each machine's recorded failure timestamps (epoch ns) within the job's range."""
+    if deps.failure_events is None:
+        raise RuntimeError("this training function has no failure-events store configured")
+    return events_in_range(deps.failure_events, machines, job.start_date, job.end_date)
+
+
+def events_in_range(store: FailureEventReader, machines: Sequence[str], start: date | None,
+                    end: date | None) -> dict[str, Any]:
+    """Each machine's recorded failure timestamps (epoch ns) from ``start`` to ``end``: what training, and
+    POST /validate, hand the pipeline as ``events``."""
     import numpy as np
     import pandas as pd
 
-    if deps.failure_events is None:
-        raise RuntimeError("this training function has no failure-events store configured")
-    frame = deps.failure_events.read(machines, job.start_date, job.end_date)
+    frame = store.read(machines, start, end)
     events: dict[str, Any] = {name: np.array([], dtype=np.int64) for name in machines}
     if len(frame):
         stamps = pd.to_datetime(frame["timestamp"], utc=True)

@@ -1,0 +1,1 @@
+"""The `modelforge` command: a terminal client of the modelforge HTTP API (not deployed)."""
