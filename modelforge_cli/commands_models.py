@@ -154,6 +154,9 @@ def drift(
     show_drift(check)
 
 
+FEATURE_COLUMNS = ("feature", "drifted", "test", "score", "psi")
+
+
 def show_drift(check: dict[str, Any]) -> None:
     """Whatever the check holds: its scalar fields, then one row per feature of any per-feature mapping."""
     scalars = {k: v for k, v in check.items() if not isinstance(v, dict | list)}
@@ -166,6 +169,8 @@ def show_drift(check: dict[str, Any]) -> None:
             table(key, ["feature", "value"], sorted(value.items()))
         elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
             columns = list(dict.fromkeys(c for v in value for c in v))
+            if "feature" in columns:  # the verdict's columns, so a feature's name fits whole (--json has all)
+                columns = [c for c in FEATURE_COLUMNS if c in columns] or columns
             table(key, columns, [[v.get(c) for c in columns] for v in value])
         elif isinstance(value, list) and value:
             console.print(f"{key}: {', '.join(map(str, value))}")

@@ -25,8 +25,8 @@ def print_json(payload: Any) -> None:
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     grid = Table(title=title, title_justify="left", show_lines=False)
-    for column in columns:
-        grid.add_column(column, overflow="fold")
+    for index, column in enumerate(columns):  # the first column names the row: never folded
+        grid.add_column(column, overflow="fold", no_wrap=index == 0)
     for row in rows:
         grid.add_row(*[cell_text(cell) for cell in row])
     console.print(grid)
