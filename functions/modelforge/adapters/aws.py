@@ -20,3 +20,10 @@ def client(service: str) -> Any:
 @cache
 def resource(service: str) -> Any:
     return boto3.session.Session().resource(service, config=_CONFIG)
+
+
+@cache
+def presigning_client(service: str) -> Any:
+    """A client whose presigned URLs are signed with SigV4: botocore may otherwise sign them with SigV2, which
+    S3 refuses for KMS-encrypted objects and in newer regions."""
+    return boto3.session.Session().client(service, config=_CONFIG.merge(Config(signature_version="s3v4")))

@@ -12,11 +12,9 @@ import base64
 import hashlib
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from modelforge.adapters.aws import client
+from modelforge.adapters.aws import client, presigning_client
 from modelforge.errors import ArtifactIntegrityError, ForeignArtifactError
 from modelforge.observability import logger
 from modelforge.registry import ArtifactRef, ObjectVersion
@@ -38,7 +36,6 @@ class ModelArtifactStore:
         self._bucket = bucket
         self._s3 = s3 if s3 is not None else client("s3")
         self._injected = s3 is not None
-        self._presigner: Any = None
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> ArtifactRef:
         """Writes a new object, never overwriting one (If-None-Match). Returns its URI, sha256 hex and the
@@ -102,13 +99,8 @@ class ModelArtifactStore:
         return str(self._signer().generate_presigned_url("get_object", Params=params, ExpiresIn=expires_seconds))
 
     def _signer(self) -> Any:
-        """SigV4 for presigned URLs (botocore may otherwise sign them with SigV2, which S3 refuses for
-        KMS-encrypted objects and in newer regions); an injected client (tests) signs as it is."""
-        if self._injected:
-            return self._s3
-        if self._presigner is None:
-            self._presigner = boto3.session.Session().client("s3", config=Config(signature_version="s3v4"))
-        return self._presigner
+        """The process's SigV4 presigning client; an injected client (tests) signs as it is."""
+        return self._s3 if self._injected else presigning_client("s3")
 
     def _uri(self, key: str) -> str:
         return f"s3://{self._bucket}/{key}"
