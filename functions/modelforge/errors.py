@@ -148,3 +148,18 @@ class DriftCheckFailedError(RuntimeError):
 
 class MissingArtifactError(LookupError):
     """A registry version registered before that kind of artifact was stored with every model."""
+
+
+# ---- retraining ----
+
+
+class TriggerNotFoundError(ModelforgeError):
+    """No such trigger record or retraining run (HTTP 404)."""
+
+
+class TriggerTransitionError(ModelforgeError):
+    """A trigger is not in a status that allows this change (it never moves backwards)."""
+
+
+class RetrainItemError(RuntimeError):
+    """One model of a retraining run could not be decided on (its item fails; the map tolerates a share)."""

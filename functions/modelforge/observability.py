@@ -89,3 +89,16 @@ def emit_model_metric(name: str, value: float, *, model_name: str, unit: MetricU
     with single_metric(name=name, unit=unit, value=value, namespace=METRICS_NAMESPACE,
                        default_dimensions={"service": SERVICE_NAME}) as metric:
         metric.add_dimension(name="model_name", value=model_name)
+
+
+def emit_retrain_metric(name: str, value: float, *, reason: str | None = None, outcome: str | None = None,
+                        unit: MetricUnit = MetricUnit.Count) -> None:
+    """A retraining metric, by ``reason`` and ``outcome`` when given (RetrainsTriggered, RetrainsEnded,
+    RetrainDuration), else with the service's dimension alone (RetrainsFailed, RetrainsSucceeded,
+    ModelsDriftedWithoutRetrain: what the runbook's alarms watch, which need one series each)."""
+    with single_metric(name=name, unit=unit, value=value, namespace=METRICS_NAMESPACE,
+                       default_dimensions={"service": SERVICE_NAME}) as metric:
+        if reason is not None:
+            metric.add_dimension(name="reason", value=reason)
+        if outcome is not None:
+            metric.add_dimension(name="outcome", value=outcome)

@@ -342,3 +342,51 @@ class ValidateResponse(BaseModel):
     error_message: str | None = None
     rows_usable: int | None = Field(default=None, description="Rows with a known target, pooled.")
     machines: list[MachineDataCheck]
+
+
+# ---------------------------------------------------------------- retraining (logic.retrain_runs)
+
+
+class RetrainRequest(BaseModel):
+    """``POST /retrain``: one model (``machine_name`` and ``indicator``) or every champion (``all``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    machine_name: MachineName | None = None
+    indicator: Indicator | None = None
+    all: bool = False
+    force: bool = Field(default=False, description="Retrain whatever the checks say (the runbook's option 1).")
+
+
+class RetrainStartResponse(BaseModel):
+    run_id: str
+    execution_arn: str
+
+
+class TriggerListResponse(BaseModel):
+    triggers: list[dict[str, Any]]
+
+
+class RetrainRunResponse(BaseModel):
+    run_id: str
+    status: str  # running | succeeded | failed
+    summary: dict[str, Any] | None = None
+    error_message: str | None = None
+    created_at: str
+    triggers: list[dict[str, Any]]
+
+
+class ResolveTriggersRequest(BaseModel):
+    """``POST /triggers/resolve``: the named triggers, or every failed one (of ``machine_name`` if given)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trigger_ids: Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=64)]],
+                           Field(min_length=1, max_length=100)] | None = None
+    all_failed: bool = False
+    machine_name: MachineName | None = None
+    reason: Annotated[str, StringConstraints(min_length=3, max_length=1000)]
+
+
+class ResolveTriggersResponse(BaseModel):
+    resolved: list[dict[str, Any]]

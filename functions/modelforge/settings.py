@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelforge.adapters.failure_events import DEFAULT_PREFIX as FAILURE_EVENTS_PREFIX
 from modelforge.adapters.prediction_capture import DEFAULT_PREFIX as CAPTURE_PREFIX
+from modelforge.adapters.retrain_items import DEFAULT_PREFIX as RETRAIN_ITEMS_PREFIX
 from modelforge.adapters.telemetry import DEFAULT_PREFIX as TELEMETRY_PREFIX
 from modelforge.errors import SettingsError
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from modelforge.domain.gate import GateConfig
     from modelforge.domain.live import CaptureConfig
     from modelforge.domain.pipeline import PipelineConfig
+    from modelforge.domain.retrain_policy import RetrainPolicy
 
 Config = TypeVar("Config")
 
@@ -100,6 +102,9 @@ class ApiSettings(_EnvSettings):
     # Cost guard: POST /train answers 429 while this many jobs are pending or running. None: unbounded; the
     # template's MaxJobsInFlight parameter is the one default (and its bounds are these).
     max_jobs_in_flight: int | None = Field(default=None, ge=1, le=1000)
+    # Retraining (POST /retrain, GET /retrains/{run_id}, GET /triggers, POST /triggers/resolve).
+    triggers_table_name: str
+    retrain_state_machine_arn: str
 
 
 class TrainingSettings(_EnvSettings):
@@ -276,3 +281,27 @@ class ValidateSettings(_EnvSettings):
         from modelforge.domain.pipeline import PipelineConfig
 
         return PipelineConfig()
+
+
+class RetrainSettings(DriftSettings):
+    """The retraining state machine's functions (plan, item, summary): the drift check's settings (each item
+    checks its model as DriftFunction does), the triggers table, and the retraining policy's overrides."""
+
+    triggers_table_name: str
+    retrain_items_prefix: str = RETRAIN_ITEMS_PREFIX
+    # Override RetrainPolicy (modelforge.domain.retrain_policy). None: the domain's default.
+    retrain_max_age_days: float | None = Field(default=None, gt=0, le=3650)
+    retrain_min_new_days: float | None = Field(default=None, gt=0, le=3650)
+
+    def retrain_policy(self) -> RetrainPolicy:
+        from modelforge.domain.retrain_policy import RetrainPolicy
+
+        return override(RetrainPolicy(), {target: value for target, value in (
+            ("max_age_days", self.retrain_max_age_days), ("min_new_days", self.retrain_min_new_days))
+            if value is not None})
+
+
+class TriggerEventsSettings(_EnvSettings):
+    """TriggerEventsFunction: the trigger records the training executions' status events update."""
+
+    triggers_table_name: str

@@ -176,8 +176,9 @@ def test_iam_is_the_default(transformed: dict[str, Any]) -> None:
 # Rights by role (docs/security.md, "Rights by role"): every route but the open ones belongs to exactly one role.
 ROLE_ROUTES = {
     "read": {("/status/{process_id}", "get"), ("/jobs", "get"), ("/machines", "get"), ("/models", "get"),
-             ("/models/{machine_name}/{indicator}", "get"), ("/openapi.json", "get"), ("/swagger", "get")},
-    "train": {("/train", "post"), ("/validate", "post")},
+             ("/models/{machine_name}/{indicator}", "get"), ("/openapi.json", "get"), ("/swagger", "get"),
+             ("/retrains/{run_id}", "get"), ("/triggers", "get")},
+    "train": {("/train", "post"), ("/validate", "post"), ("/retrain", "post"), ("/triggers/resolve", "post")},
     "predict": {("/predict", "post")},
     "promote": {("/models/{machine_name}/{indicator}/promote", "post")},
 }
@@ -311,7 +312,7 @@ def test_default_route_is_throttled(transformed: dict[str, Any]) -> None:
 STAR_ONLY_ACTIONS = {"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
                      "logs:DeleteLogDelivery", "logs:ListLogDeliveries"}
 MANAGED_POLICIES = {"function": {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"},
-                    "state machine": {"AWSXrayWriteOnlyAccess"}}
+                    "state machine": {"AWSXrayWriteOnlyAccess"}, "schedule": set()}
 
 
 def test_policies_name_their_resources_and_no_wildcard_actions(transformed: dict[str, Any]) -> None:
@@ -326,10 +327,12 @@ def test_policies_name_their_resources_and_no_wildcard_actions(transformed: dict
                 assert "*" not in action, (name, action)  # no service:*, no Get*, no GenerateDataKey*
             if statement["Resource"] == "*" or "*" in _as_list(statement["Resource"]):
                 assert set(actions) <= STAR_ONLY_ACTIONS, (name, actions)
-        kind = "state machine" if name.endswith("StateMachineRole") else "function"
+        kind = ("state machine" if name.endswith("StateMachineRole") else "schedule" if name == "RetrainScheduleRole"
+                else "function")
         assert {arn.rsplit("/", 1)[-1] for arn in resource["Properties"].get("ManagedPolicyArns", [])} == (
             MANAGED_POLICIES[kind]), name
-    assert roles == 8  # seven functions (ValidateFunction the latest) and the state machine
+    # eleven functions (the retraining's four the latest), two state machines and the retraining schedule's role
+    assert roles == 14
 
 
 # The DriftFunction's role after the transform: each service's actions on exactly these resources, nothing else.
@@ -698,6 +701,12 @@ ROLE_GRANTS: dict[str, dict[tuple[str, str], dict[str, Any] | None]] = {
         # ... GetObject with the recorded VersionId (items without one are read by key, above)
         ("s3:GetObjectVersion", f"ModelsBucket/{MODELS}/*"): None,
         ("states:StartExecution", "TrainingStateMachine"): None,  # ExecutionStarter.start (POST /train)
+        ("states:StartExecution", "RetrainStateMachine"): None,  # POST /retrain
+        # TriggerStore: create_run, get_run (POST /retrain, GET /retrains), get and transition (resolve)
+        ("dynamodb:GetItem", "TriggersTable"): None,
+        ("dynamodb:PutItem", "TriggersTable"): None,
+        ("dynamodb:UpdateItem", "TriggersTable"): None,
+        ("dynamodb:Query", "TriggersTable/index/*"): None,  # TriggerStore.list_triggers (GET /triggers)
         # ExecutionHistory.steps (GET /status's current_step), on the training state machine's executions
         ("states:GetExecutionHistory", "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:"
                                        "${TrainingStateMachine.Name}:*"): None,
@@ -757,6 +766,54 @@ ROLE_GRANTS: dict[str, dict[tuple[str, str], dict[str, Any] | None]] = {
         ("s3:GetObject", f"DataBucket/{CAPTURE}/*"): None,  # PredictionCaptureStore.read (live recall)
         ("s3:GetObject", f"DataBucket/{FAILURE_EVENTS}/*"): None,  # FailureEventStore.read (live recall)
         ("sqs:SendMessage", "DriftCheckFailuresQueue"): None,  # EventInvokeConfig OnFailure (added by SAM)
+    },
+    "RetrainPlanFunction": {
+        ("dynamodb:Scan", "ModelsTable"): None,  # ModelRegistry.list_champion_pointers
+        ("dynamodb:GetItem", "ModelsTable"): None,  # ModelRegistry.champion_pointer (one model asked for)
+        ("dynamodb:PutItem", "TriggersTable"): None,  # TriggerStore.create_run
+        ("s3:PutObject", "DataBucket/retrain-runs/*"): None,  # RetrainItemsFile.put_items
+    },
+    "RetrainItemFunction": {
+        ("dynamodb:GetItem", "ModelsTable"): None,  # ModelRegistry.champion
+        ("dynamodb:UpdateItem", "ModelsTable"): NOT_POINTER_OR_HISTORY,  # ModelRegistry.record_drift
+        ("dynamodb:GetItem", "TriggersTable"): None,  # TriggerStore.lock_holder
+        ("dynamodb:PutItem", "TriggersTable"): None,  # acquire_lock (conditional), create, record_outcome
+        ("dynamodb:UpdateItem", "TriggersTable"): None,  # transition (a job that could not start)
+        ("dynamodb:DeleteItem", "TriggersTable"): None,  # release_lock (conditional)
+        ("dynamodb:PutItem", "JobsTable"): None,  # JobStore.create (jobs_api.submit_training)
+        ("dynamodb:UpdateItem", "JobsTable"): None,  # JobStore.mark_failed (StartExecution failed)
+        ("s3:ListBucket", "DataBucket"): None,  # wr.s3.read_parquet lists the dataset; a missing manifest is a 404
+        ("s3:GetObject", f"DataBucket/{PROCESSED}/*"): None,  # TelemetryCatalog.describe, TelemetryStore.read
+        ("s3:GetObject", f"DataBucket/{CAPTURE}/*"): None,  # PredictionCaptureStore.read (live recall)
+        ("s3:GetObject", f"DataBucket/{FAILURE_EVENTS}/*"): None,  # FailureEventStore.read (live recall)
+        ("s3:GetObject", f"ModelsBucket/{MODELS}/*"): None,  # ModelArtifactStore.get_verified (the profile)
+        ("s3:GetObjectVersion", f"ModelsBucket/{MODELS}/*"): None,  # ... of the recorded VersionId
+        ("states:StartExecution", "TrainingStateMachine"): None,  # ExecutionStarter.start (the retrain)
+    },
+    "RetrainSummaryFunction": {
+        ("dynamodb:UpdateItem", "TriggersTable"): None,  # TriggerStore.finish_run
+        ("dynamodb:Query", "TriggersTable/index/*"): None,  # TriggerStore.outcomes (by_run)
+    },
+    "TriggerEventsFunction": {
+        ("dynamodb:GetItem", "TriggersTable"): None,  # TriggerStore.find
+        ("dynamodb:UpdateItem", "TriggersTable"): None,  # TriggerStore.transition
+        ("dynamodb:DeleteItem", "TriggersTable"): None,  # TriggerStore.release_lock
+        ("sqs:SendMessage", "TriggerEventsFailuresQueue"): None,  # EventInvokeConfig OnFailure (added by SAM)
+    },
+    "RetrainStateMachine": {
+        ("lambda:InvokeFunction", "RetrainPlanFunction"): None,  # Plan
+        ("lambda:InvokeFunction", "RetrainItemFunction"): None,  # DecideModel, RecordItemFailure
+        ("lambda:InvokeFunction", "RetrainSummaryFunction"): None,  # Summarize, RecordPlanFailure
+        ("s3:GetObject", "DataBucket/retrain-runs/*"): None,  # the Distributed Map's ItemReader
+        # the Distributed Map's child executions, of this state machine
+        **{(action, f"arn:${{AWS::Partition}}:states:${{AWS::Region}}:${{AWS::AccountId}}:{kind}:"
+                    "${AWS::StackName}-RetrainStateMachine*"): None
+           for action in ("states:StartExecution", "states:DescribeExecution", "states:StopExecution")
+           for kind in ("stateMachine", "execution")},
+        **{(action, "*"): None for action in sorted(STAR_ONLY_ACTIONS)},
+        ("logs:PutResourcePolicy", LOG_GROUPS): None,
+        ("logs:DescribeResourcePolicies", LOG_GROUPS): None,
+        ("logs:DescribeLogGroups", LOG_GROUPS): None,
     },
     "TrainingStateMachine": {
         ("lambda:InvokeFunction", "TrainingFunction"): None,  # TrainModel (arn:...:states:::lambda:invoke)
@@ -882,7 +939,7 @@ def test_only_the_gate_and_the_promote_path_write_champion_pointers_and_history(
         expected = {
             "pointer": {"dynamodb:UpdateItem": {"ApiFunction", "GateFunction"}, "dynamodb:PutItem": set()},
             "history": {"dynamodb:UpdateItem": set(), "dynamodb:PutItem": {"ApiFunction", "GateFunction"}},
-            "version": {"dynamodb:UpdateItem": {"ApiFunction", "GateFunction", "DriftFunction"},
+            "version": {"dynamodb:UpdateItem": {"ApiFunction", "GateFunction", "DriftFunction", "RetrainItemFunction"},
                         "dynamodb:PutItem": {"TrainingFunction"}},
         }[kind]
         for action, owners in expected.items():

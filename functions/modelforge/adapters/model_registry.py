@@ -165,6 +165,16 @@ class ModelRegistry:
     def list_champions(self) -> list[ModelVersion]:
         """Every model's champion. A scan of the pointer items: the drift schedule runs it once a day over a
         table of a few items per model, where an index would cost a write on every promotion."""
+        champions = []
+        for pointer in self.list_champion_pointers():
+            version = self.get_version(pointer.name, pointer.champion_version)
+            if version is not None:
+                champions.append(version)
+        return champions
+
+    def list_champion_pointers(self) -> list[ChampionPointer]:
+        """Every model's champion pointer (the scan alone): what the retraining planner fans out over, each
+        item reading its own champion."""
         pointers: list[ChampionPointer] = []
         query: dict[str, Any] = {"FilterExpression": Attr("version").eq(POINTER_VERSION)
                                  & Attr("model_name").begins_with(CHAMPION_PREFIX)}
@@ -174,12 +184,7 @@ class ModelRegistry:
             if "LastEvaluatedKey" not in page:
                 break
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        champions = []
-        for pointer in pointers:
-            version = self.get_version(pointer.name, pointer.champion_version)
-            if version is not None:
-                champions.append(version)
-        return champions
+        return pointers
 
     def history(self, name: ModelName, limit: int = 50) -> list[PromotionEvent]:
         """The changes of champion, newest first."""

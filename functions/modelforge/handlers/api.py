@@ -29,10 +29,11 @@ from modelforge.adapters.job_store import JobStore
 from modelforge.adapters.model_registry import ModelRegistry
 from modelforge.adapters.model_store import ModelArtifactStore
 from modelforge.adapters.telemetry import TelemetryCatalog
+from modelforge.adapters.trigger_store import TriggerStore
 from modelforge.handlers.http_errors import error_responses, register_error_handlers, resolve_json
 from modelforge.handlers.resolver import LazySwaggerResolver
 from modelforge.jobs import Indicator, JobStatus
-from modelforge.logic import jobs_api, models_api
+from modelforge.logic import jobs_api, models_api, retrain_runs
 from modelforge.observability import logger, metrics, tracer
 from modelforge.schemas import (
     MACHINE_NAME_PATTERN,
@@ -45,10 +46,17 @@ from modelforge.schemas import (
     ProcessId,
     PromoteRequest,
     PromoteResponse,
+    ResolveTriggersRequest,
+    ResolveTriggersResponse,
+    RetrainRequest,
+    RetrainRunResponse,
+    RetrainStartResponse,
     TrainRequest,
     TrainResponse,
+    TriggerListResponse,
 )
 from modelforge.settings import ApiSettings
+from modelforge.triggers import TriggerStatus
 
 app = LazySwaggerResolver(enable_validation=True)  # /swagger built on its first request
 app.enable_swagger(path="/swagger", title="modelforge", version=__version__,
@@ -56,6 +64,7 @@ app.enable_swagger(path="/swagger", title="modelforge", version=__version__,
 
 
 IDEMPOTENCY_HEADER = "idempotency-key"
+RUN_ID_PATTERN = r"^[A-Za-z0-9_-]{1,80}$"  # a run is its execution's name: the API's UUIDs, the scheduler's ids
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,8 @@ class Services:
     idempotency: IdempotencyConfig
     submit_once: Callable[..., TrainResponse]
     history: ExecutionHistory | None = None  # GET /status's current_step and steps
+    triggers: TriggerStore | None = None  # the retraining routes
+    retrain_executions: ExecutionStarter | None = None
 
 
 @cache
@@ -95,7 +106,9 @@ def build_services(settings: ApiSettings) -> Services:
     return Services(settings=settings, jobs=jobs, catalog=catalog, executions=executions,
                     registry=ModelRegistry(settings.models_table_name),
                     artifacts=ModelArtifactStore(settings.models_bucket_name), idempotency=idempotency,
-                    submit_once=submit_once, history=ExecutionHistory())
+                    submit_once=submit_once, history=ExecutionHistory(),
+                    triggers=TriggerStore(settings.triggers_table_name),
+                    retrain_executions=ExecutionStarter(settings.retrain_state_machine_arn))
 
 
 def services() -> Services:
@@ -192,6 +205,58 @@ def promote(
     s = services()
     return models_api.promote_version(request, registry=s.registry, artifacts=s.artifacts,
                                       machine_name=machine_name, indicator=indicator, caller=_caller())
+
+
+# ---------------------------------------------------------------- retraining (logic.retrain_runs)
+
+
+@app.post("/retrain", summary="Start a retraining run: one model, or every champion", tags=["retraining"],
+          responses={HTTPStatus.ACCEPTED.value: {"description": "The run started",
+                                                 "content": {"application/json": {"model": RetrainStartResponse}}},
+                     **error_responses(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, HTTPStatus.SERVICE_UNAVAILABLE)})
+@tracer.capture_method
+def retrain(request: RetrainRequest) -> tuple[RetrainStartResponse, int]:
+    s = services()
+    started = retrain_runs.start_retrain(request, registry=s.registry, triggers=_triggers(s),
+                                         executions=_retrain_executions(s))
+    return started, HTTPStatus.ACCEPTED
+
+
+@app.get("/retrains/<run_id>", summary="A retraining run: its status, summary and triggers", tags=["retraining"],
+         responses=error_responses(HTTPStatus.NOT_FOUND))
+@tracer.capture_method
+def retrain_run(run_id: Annotated[str, Path(pattern=RUN_ID_PATTERN, description="The id POST /retrain "
+                                            "returned")]) -> RetrainRunResponse:
+    return retrain_runs.get_run(run_id, triggers=_triggers(services()))
+
+
+@app.get("/triggers", summary="Retraining triggers, newest first", tags=["retraining"])
+@tracer.capture_method
+def triggers(
+    status: Annotated[TriggerStatus | None, Query()] = None,
+    machine_name: Annotated[str | None, Query(pattern=MACHINE_NAME_PATTERN)] = None,
+    run_id: Annotated[str | None, Query(pattern=RUN_ID_PATTERN)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> TriggerListResponse:
+    return retrain_runs.list_triggers(triggers=_triggers(services()), status=status, machine_name=machine_name,
+                                      run_id=run_id, limit=limit)
+
+
+@app.post("/triggers/resolve", summary="Mark failed triggers resolved by hand, with who and why",
+          tags=["retraining"], responses=error_responses(HTTPStatus.UNSUPPORTED_MEDIA_TYPE))
+@tracer.capture_method
+def resolve_triggers(request: ResolveTriggersRequest) -> ResolveTriggersResponse:
+    return retrain_runs.resolve_triggers(request, triggers=_triggers(services()), caller=_caller())
+
+
+def _triggers(s: Services) -> TriggerStore:
+    assert s.triggers is not None, "build_services gives every deployment its triggers table"
+    return s.triggers
+
+
+def _retrain_executions(s: Services) -> ExecutionStarter:
+    assert s.retrain_executions is not None, "build_services gives every deployment its retrain state machine"
+    return s.retrain_executions
 
 
 def _caller() -> str:

@@ -41,6 +41,7 @@ from modelforge.errors import (
     OverrideRequiredError,
     PromotionConflictError,
     TooManyJobsError,
+    TriggerNotFoundError,
 )
 from modelforge.observability import logger
 from modelforge.schemas import ErrorResponse
@@ -165,7 +166,7 @@ def _register_state_errors(app: APIGatewayHttpResolver) -> None:
         response.headers["Retry-After"] = "1"
         return response
 
-    @app.exception_handler([JobNotFoundError, ModelNotFoundError, NoChampionError])
+    @app.exception_handler([JobNotFoundError, ModelNotFoundError, NoChampionError, TriggerNotFoundError])
     def _not_found(error: Exception) -> Response:
         logged(logging.INFO, HTTPStatus.NOT_FOUND, error)
         return error_response(HTTPStatus.NOT_FOUND, str(error))
