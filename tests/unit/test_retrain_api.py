@@ -14,7 +14,11 @@ from urllib.parse import urlencode
 from modelforge.adapters.trigger_store import TriggerStore
 from modelforge.jobs import Indicator
 from modelforge.triggers import Trigger, TriggerStatus
-from tests.unit.test_api_handler import Cloud, boto_session, call, cloud  # noqa: F401 (fixtures)
+from tests.unit import test_api_handler
+from tests.unit.test_api_handler import Cloud
+
+# The API handler tests' fixtures: moto with the stack's resources, and the real handler.
+boto_session, cloud, call = test_api_handler.boto_session, test_api_handler.cloud, test_api_handler.call
 
 CALLER = "arn:aws:sts::123456789012:assumed-role/modelforge-client/ci-session"  # tests/events/post_train.json
 Call = Callable[[dict[str, Any]], tuple[int, Any]]
