@@ -177,7 +177,8 @@ class LocalCloud:
             list(self.stack.functions.values()), self.runtime.invoke, self.stack.account_id, self.region)
         self._events.start()
         self.schedules = LocalSchedules(self.stack.schedules, self.runtime.invoke, self.stack.account_id,
-                                        self.region, run=self._run_schedules)
+                                        self.region, run=self._run_schedules,
+                                        start_execution=self._start_scheduled_execution)
         self.schedules.start()
         self._http = LocalHttpApi(
             routes, self.runtime.invoke, self.host, self.api_port, self.stack.account_id, schedules=self.schedules,
@@ -187,6 +188,12 @@ class LocalCloud:
         if ready:
             self.mark_ready()
         return self
+
+    def _start_scheduled_execution(self, state_machine_arn: str, payload: bytes) -> str:
+        """What EventBridge Scheduler does for a state machine target: StartExecution with the target's Input."""
+        started = self.client("stepfunctions").start_execution(stateMachineArn=state_machine_arn,
+                                                               input=payload.decode())
+        return str(started["executionArn"])
 
     def mark_ready(self) -> None:
         """The stack and its data are in place: ``GET /health`` now answers as the API function does."""
@@ -293,9 +300,9 @@ class LocalCloud:
         events, scheduler = self.client("events"), self.client("scheduler")
         groups: set[str] = set()
         for schedule in self.stack.schedules.values():
-            function_arn = self.stack.functions[schedule.function_logical_id].arn
+            target_arn = schedule.target_arn or self.stack.functions[schedule.function_logical_id].arn
             state = "ENABLED" if schedule.enabled else "DISABLED"
-            target: dict[str, Any] = {"Arn": function_arn}
+            target: dict[str, Any] = {"Arn": target_arn}
             if schedule.input is not None:
                 target["Input"] = schedule.input
             if schedule.kind == "Schedule":

@@ -1,14 +1,17 @@
 """What EventBridge (a ``Schedule`` event's rule) and EventBridge Scheduler (``ScheduleV2``) do for a scheduled
 function in AWS. Nothing fires them locally (moto stores rules and schedules but never runs them), so the
 local cloud does: on demand (``python -m localcloud fire-schedule``, ``POST /_local/schedules/<name>/fire``)
-and, when asked (``--run-schedules``), on each ``rate(...)`` schedule's own period.
+and, when asked (``--run-schedules``), by the clock: each ``rate(...)`` schedule on its own period, each
+``cron(...)`` one at the minutes it names (in its ``ScheduleExpressionTimezone``; the fields EventBridge
+documents, without ``L``, ``W`` and ``#``). An ``AWS::Scheduler::Schedule`` resource aimed at a state machine
+(the retraining's, ``RetrainSchedule``) starts an execution with its target's ``Input``, as Scheduler does.
 
 A delivery is what the service would send the function: the target's constant ``Input`` when the template
 sets one (the drift schedule's ``{"source": "schedule"}``), else the service's scheduled event (``source``
 ``aws.events`` or ``aws.scheduler``, ``detail-type`` ``Scheduled Event``, ``resources`` the rule's or the
 schedule's ARN). It goes through the same local Lambda runtime as every other invocation. Not emulated:
 retries, the function's EventInvokeConfig and the dead-letter queue (an invocation runs once; a failure is
-reported to the caller, or logged for the ticker), and ``cron(...)`` timing (fire those by hand).
+reported to the caller, or logged for the ticker), and Scheduler's flexible time window (a firing is at once).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from localcloud.runtime import InvocationResult
 from localcloud.template import ScheduleSpec, find_schedule
@@ -84,15 +88,20 @@ class Firing:
 def describe(spec: ScheduleSpec) -> dict[str, Any]:
     return {"schedule": spec.logical_id, "kind": spec.kind, "name": spec.name, "arn": spec.arn,
             "expression": spec.expression, "enabled": spec.enabled, "function": spec.function_name,
-            "function_logical_id": spec.function_logical_id}
+            "function_logical_id": spec.function_logical_id, "target_kind": spec.target_kind,
+            "timezone": spec.timezone}
 
 
 class LocalSchedules:
     def __init__(self, schedules: Mapping[str, ScheduleSpec], invoke: Callable[[str, bytes], InvocationResult],
                  account_id: str, region: str, *, run: bool = False,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 start_execution: Callable[[str, bytes], str] | None = None,
+                 wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._schedules = dict(schedules)
         self._invoke = invoke
+        self._start_execution = start_execution
+        self._wall_clock = wall_clock
         self._account_id, self._region = account_id, region
         self._run = run
         self._clock = clock
@@ -115,18 +124,30 @@ class LocalSchedules:
         """Delivers one firing of the schedule now, as its service would (disabled ones too: a manual run)."""
         spec = self.find(name)
         event = scheduled_event(spec, self._account_id, self._region)
+        if spec.target_kind == "state_machine":
+            return Firing(spec, event, self._start(spec, event))
         if not wait:
             # EventBridge and Scheduler invoke their Lambda targets asynchronously.
             threading.Thread(target=self._deliver, args=(spec, event), daemon=True).start()
             return Firing(spec, event, None)
         return Firing(spec, event, self._invoke(spec.function_name, event))
 
+    def _start(self, spec: ScheduleSpec, event: bytes) -> InvocationResult:
+        """Starts the state machine target's execution (quick, so always waited for)."""
+        if self._start_execution is None or spec.target_arn is None:
+            raise RuntimeError(f"{spec.logical_id}: no way to start state machine executions was given")
+        try:
+            arn = self._start_execution(spec.target_arn, event)
+        except Exception as error:  # the answer says why, as a failed delivery would go to the DLQ
+            return InvocationResult(json.dumps({"errorType": type(error).__name__, "errorMessage": str(error)})
+                                    .encode(), function_error="Unhandled")
+        return InvocationResult(json.dumps({"executionArn": arn}).encode())
+
     def start(self) -> None:
         if self._run and self._schedules:
             for spec in self._schedules.values():
                 if rate_seconds(spec.expression) is None:
-                    logger.warning("%s (%s) fires only by hand locally: cron schedules are not run",
-                                   spec.logical_id, spec.expression)
+                    cron_matches(spec.expression, datetime.now(UTC))  # one it cannot run fails now, by name
             self._thread.start()
 
     def stop(self) -> None:
@@ -148,13 +169,30 @@ class LocalSchedules:
         started = self._clock()
         due = {spec.logical_id: started + period for spec in self._schedules.values()
                if spec.enabled and (period := rate_seconds(spec.expression)) is not None}
-        while due and not self._stop.wait(min(1.0, max(0.0, min(due.values()) - self._clock()))):
+        crons = [spec for spec in self._schedules.values() if spec.enabled and rate_seconds(spec.expression) is None]
+        minute = _minute(self._wall_clock())  # a cron schedule fires at the start of a minute it names, once
+        while (due or crons) and not self._stop.wait(
+                min([1.0, *(max(0.0, at - self._clock()) for at in due.values())])):
             now = self._clock()
             for logical_id, at in list(due.items()):
                 if now >= at:
                     spec = self._schedules[logical_id]
                     due[logical_id] = at + float(rate_seconds(spec.expression) or 0)
-                    self.fire(logical_id, wait=False)
+                    self._fire_safely(logical_id)
+            if crons and (current := _minute(self._wall_clock())) != minute:
+                minute = current
+                for spec in crons:
+                    if cron_matches(spec.expression, current.astimezone(ZoneInfo(spec.timezone))):
+                        self._fire_safely(spec.logical_id)
+
+    def _fire_safely(self, logical_id: str) -> None:
+        try:
+            firing = self.fire(logical_id, wait=False)
+        except Exception:  # the cloud may be stopping
+            logger.exception("%s: the firing failed", logical_id)
+            return
+        if firing.result is not None and firing.result.function_error:
+            logger.error("%s: %s", logical_id, firing.result.payload.decode()[:4000])
 
 
 def _json_or_text(payload: bytes) -> Any:
@@ -162,3 +200,55 @@ def _json_or_text(payload: bytes) -> Any:
         return json.loads(payload)
     except ValueError:
         return payload.decode(errors="replace")
+
+
+def _minute(when: datetime) -> datetime:
+    return when.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+_CRON = re.compile(r"^cron\((.+)\)$")
+_NAMES = {"month": {m: i for i, m in enumerate(
+              ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], start=1)},
+          "weekday": {d: i for i, d in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"], start=1)}}
+# EventBridge's cron fields: minutes, hours, day of month, month, day of week (1 = Sunday), year.
+_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day", 1, 31), ("month", 1, 12), ("weekday", 1, 7),
+           ("year", 1970, 2199))
+
+
+def cron_matches(expression: str, when: datetime) -> bool:
+    """Whether ``when`` (in the schedule's time zone) is a minute ``expression`` names. ValueError for what the
+    local cloud cannot run (``L``, ``W``, ``#``) or a malformed expression."""
+    found = _CRON.match(expression.strip())
+    parts = found.group(1).split() if found else []
+    if len(parts) != len(_FIELDS):
+        raise ValueError(f"not a cron expression of six fields: {expression!r}")
+    values = {"minute": when.minute, "hour": when.hour, "day": when.day, "month": when.month,
+              "weekday": when.isoweekday() % 7 + 1, "year": when.year}
+    return all(_field_matches(part, values[name], name, low, high)
+               for part, (name, low, high) in zip(parts, _FIELDS, strict=True))
+
+
+def _field_matches(part: str, value: int, name: str, low: int, high: int) -> bool:
+    if part in ("*", "?"):
+        return True
+    for piece in part.split(","):
+        base, _, step = piece.partition("/")
+        if base == "*":
+            start, end = low, high
+        elif "-" in base:
+            start, end = (_cron_number(b, name) for b in base.split("-", 1))
+        else:
+            start = _cron_number(base, name)
+            end = high if step else start
+        if start <= value <= end and (value - start) % int(step or 1) == 0:
+            return True
+    return False
+
+
+def _cron_number(text: str, name: str) -> int:
+    names = _NAMES.get(name, {})
+    if text.upper() in names:
+        return names[text.upper()]
+    if any(mark in text.upper() for mark in ("L", "W", "#")):
+        raise ValueError(f"cron {name} {text!r}: L, W and # are not run locally (fire the schedule by hand)")
+    return int(text)

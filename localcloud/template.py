@@ -75,6 +75,11 @@ class ScheduleSpec:
     input: str | None  # the constant JSON the target is given; None: the service's own event
     enabled: bool = True
     group: str | None = None  # ScheduleV2: the schedule group (None: the default group)
+    # What it starts: a function (a SAM event) or, for an AWS::Scheduler::Schedule resource, a state machine
+    # (function_logical_id and function_name then name the state machine).
+    target_kind: str = "function"  # function | state_machine
+    target_arn: str | None = None
+    timezone: str = "UTC"  # ScheduleExpressionTimezone: what a cron(...) expression's hours mean
 
 
 @dataclass(frozen=True)
@@ -279,6 +284,11 @@ def resolve_stack(
                 json.loads(definition_text),
             )
 
+    for logical_id, resource in r.resources.items():
+        if resource["Type"] == "AWS::Scheduler::Schedule":
+            schedule = _scheduler_resource(r, stack, logical_id, resource.get("Properties", {}))
+            stack.schedules[schedule.logical_id] = schedule
+
     for name, output in template.get("Outputs", {}).items():
         try:
             stack.outputs[name] = str(r.resolve(output["Value"]))
@@ -355,3 +365,23 @@ def _schedule_specs(r: _Resolver, function: FunctionSpec, props: dict[str, Any])
             input=None if payload is None else str(payload), enabled=bool(enabled),
             group=None if group is None else str(group)))
     return found
+
+
+def _scheduler_resource(r: _Resolver, stack: LocalStack, logical_id: str, props: dict[str, Any]) -> ScheduleSpec:
+    """An AWS::Scheduler::Schedule resource aimed at one of the stack's state machines (the retraining's)."""
+    target = r.resolve({k: v for k, v in props["Target"].items() if k in ("Arn", "Input")})  # not the role, DLQ
+    machines = [m for m in stack.state_machines.values() if m.arn == target["Arn"]]
+    if not machines:
+        raise ValueError(f"{logical_id}: the local cloud runs schedules of the stack's state machines only")
+    (machine,) = machines
+    name = str(r.resolve(props.get("Name") or f"{r.stack_name}-{logical_id}"))
+    group = props.get("GroupName")
+    return ScheduleSpec(
+        logical_id=logical_id, event_name=logical_id, kind="ScheduleV2", function_logical_id=machine.logical_id,
+        function_name=machine.name, name=name,
+        arn=f"arn:aws:scheduler:{r.region}:{r.account_id}:schedule/{group or 'default'}/{name}",
+        expression=str(r.resolve(props["ScheduleExpression"])),
+        input=None if target.get("Input") is None else str(target["Input"]),
+        enabled=str(r.resolve(props.get("State", "ENABLED"))) == "ENABLED",
+        group=None if group is None else str(r.resolve(group)), target_kind="state_machine",
+        target_arn=machine.arn, timezone=str(r.resolve(props.get("ScheduleExpressionTimezone", "UTC"))))

@@ -15,7 +15,7 @@ import pytest
 from localcloud import __main__ as cli
 from localcloud.http_api import LOCAL_PREFIX, LocalHttpApi, Route
 from localcloud.runtime import InvocationResult
-from localcloud.schedules import LocalSchedules, rate_seconds, scheduled_event
+from localcloud.schedules import LocalSchedules, cron_matches, rate_seconds, scheduled_event
 from localcloud.template import REPO_ROOT, LocalStack, load_template, resolve_stack
 from modelforge.logic.drift import DriftCheckRequest
 
@@ -39,7 +39,8 @@ class FakeInvoke:
 
 
 def test_the_drift_schedule_is_in_the_local_stack(local_stack: LocalStack) -> None:
-    (spec,) = local_stack.schedules.values()
+    assert set(local_stack.schedules) == {DRIFT_SCHEDULE, "RetrainSchedule"}
+    spec = local_stack.schedules[DRIFT_SCHEDULE]
     drift = local_stack.functions["DriftFunction"]
     event = load_template()["Resources"]["DriftFunction"]["Properties"]["Events"]["Scheduled"]["Properties"]
 
@@ -219,8 +220,9 @@ def test_the_route_lists_the_schedules(front: tuple[LocalHttpApi, FakeInvoke, Fa
     status, _, body = api.handle("GET", "/_local/schedules", {}, b"", "127.0.0.1")
 
     assert status == 200
-    (listed,) = json.loads(body)["schedules"]
-    assert listed["schedule"] == DRIFT_SCHEDULE and listed["period_seconds"] == 86400
+    listed = {entry["schedule"]: entry for entry in json.loads(body)["schedules"]}
+    assert listed[DRIFT_SCHEDULE]["period_seconds"] == 86400
+    assert listed["RetrainSchedule"]["period_seconds"] is None  # cron: fired at the minutes it names
     assert api_invoke.calls == []
 
 
@@ -277,3 +279,63 @@ def test_the_command_fires_through_a_running_front(local_stack: LocalStack, caps
     finally:
         api.stop()
     assert cli.main(["fire-schedule", "DriftFunction", "--api-url", url]) == 2  # nothing listens any more
+
+
+def test_the_retrain_schedule_is_a_scheduler_schedule_that_starts_the_retrain_state_machine(
+        local_stack: LocalStack) -> None:
+    spec = local_stack.schedules["RetrainSchedule"]
+    props = load_template()["Resources"]["RetrainSchedule"]["Properties"]
+    assert (spec.kind, spec.target_kind) == ("ScheduleV2", "state_machine")
+    assert spec.target_arn == local_stack.state_machines["RetrainStateMachine"].arn
+    assert spec.expression == load_template()["Parameters"]["RetrainScheduleExpression"]["Default"]
+    assert json.loads(str(spec.input)) == json.loads(props["Target"]["Input"]) == {"all": True, "source": "schedule"}
+    assert spec.enabled is True and spec.timezone == "UTC"
+    assert resolve_stack(parameter_overrides={"RetrainScheduleState": "DISABLED"}).schedules[
+        "RetrainSchedule"].enabled is False
+
+
+def test_firing_a_state_machine_schedule_starts_an_execution_with_its_input(local_stack: LocalStack) -> None:
+    started: list[tuple[str, bytes]] = []
+
+    def start(arn: str, payload: bytes) -> str:
+        started.append((arn, payload))
+        return f"{arn}:run-1"
+
+    schedules = LocalSchedules(local_stack.schedules, lambda name, event: InvocationResult(b"{}"), ACCOUNT, REGION,
+                               start_execution=start)
+    firing = schedules.fire("RetrainSchedule")
+    arn = local_stack.state_machines["RetrainStateMachine"].arn
+    assert started == [(arn, b'{"all": true, "source": "schedule"}')]
+    assert firing.summary()["status"] == "succeeded" and firing.summary()["result"] == {"executionArn": f"{arn}:run-1"}
+
+
+@pytest.mark.parametrize(("expression", "when", "fires"), [
+    ("cron(0 3 * * ? *)", datetime(2026, 1, 1, 3, 0), True),
+    ("cron(0 3 * * ? *)", datetime(2026, 1, 1, 3, 1), False),
+    ("cron(0/15 * ? * MON-FRI *)", datetime(2026, 12, 2, 10, 45), True),  # a Wednesday
+    ("cron(0/15 * ? * MON-FRI *)", datetime(2026, 12, 6, 10, 45), False),  # a Sunday
+    ("cron(30 8,20 1 JAN,JUL ? 2026)", datetime(2026, 7, 1, 20, 30), True),
+    ("cron(30 8,20 1 JAN,JUL ? 2027)", datetime(2026, 7, 1, 20, 30), False),
+])
+def test_cron_expressions_fire_at_the_minutes_they_name(expression: str, when: datetime, fires: bool) -> None:
+    assert cron_matches(expression, when) is fires
+
+
+def test_cron_schedules_fire_by_the_clock_in_their_time_zone(local_stack: LocalStack) -> None:
+    minutes = iter([datetime(2026, 1, 1, 2, 59, tzinfo=UTC), datetime(2026, 1, 1, 3, 0, tzinfo=UTC)])
+    started: list[str] = []
+    only = {"RetrainSchedule": local_stack.schedules["RetrainSchedule"]}
+    schedules = LocalSchedules(only, lambda name, event: InvocationResult(b"{}"), ACCOUNT, REGION, run=True,
+                               start_execution=lambda arn, payload: started.append(arn) or "x",
+                               wall_clock=lambda: next(minutes, datetime(2026, 1, 1, 3, 0, tzinfo=UTC)))
+    schedules.start()
+    try:
+        for _ in range(50):
+            if started:
+                break
+            time.sleep(0.1)
+    finally:
+        schedules.stop()
+    assert started == [local_stack.state_machines["RetrainStateMachine"].arn]
+    with pytest.raises(ValueError, match="L, W and #"):
+        cron_matches("cron(0 3 L * ? *)", datetime(2026, 1, 31, 3, 0))
