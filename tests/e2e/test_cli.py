@@ -2,8 +2,8 @@
 trained and watched with `train --wait` in a real terminal (tmux), then every command whose route is on this
 branch run on it as a user would, as a subprocess, checking the exit status and what it prints.
 
-The runbook commands (retrain, triggers, triggers resolve) are tested against a fake API in
-tests/unit/test_cli.py until their routes land."""
+The runbook commands (retrain, triggers, triggers resolve) run against the retraining routes here too, and
+against a fake API in tests/unit/test_cli.py for what a stack cannot be made to answer on demand."""
 
 from __future__ import annotations
 
@@ -207,6 +207,30 @@ def test_drift_shows_the_last_check_after_the_schedule_ran(stack: Stack, trained
     assert table.returncode == 0 and "last drift check" in table.stdout and check["status"] in table.stdout
     for feature in check["top_features"]:  # per feature, whatever fields the check recorded
         assert str(feature.get("feature", feature.get("name", ""))) in table.stdout
+
+
+def test_the_runbook_s_retrain_triggers_and_resolve_run_against_the_routes(stack: Stack,
+                                                                            trained: dict[str, Any]) -> None:
+    machine = trained["machine"]
+    if trained["job"].get("gate_decision") != "promoted":
+        pytest.skip("the trained model is not the champion: nothing to retrain by name")
+    run = cli_json(stack, "retrain", f"{machine}/status", "--force", "--wait", "--poll", "1")
+    (trigger,) = run["triggers"]
+    assert run["status"] == "succeeded" and run["summary"]["by_decision"] == {"forced": 1}, run
+    assert (trigger["reason"], trigger["status"]) == ("forced", "completed"), run
+    assert cli_json(stack, "status", trigger["process_id"])["status"] == "completed"
+    listed = cli_json(stack, "triggers", "--machine", machine, "--run", run["run_id"])
+    assert [t["trigger_id"] for t in listed["triggers"]] == [trigger["trigger_id"]]
+    table = cli(stack, "triggers", "--machine", machine)
+    assert table.returncode == 0 and trigger["trigger_id"][:8] in table.stdout
+    # Resolving is for failed triggers: a completed one is refused with the API's message, nothing changes.
+    refused = cli(stack, "triggers", "resolve", trigger["trigger_id"], "--reason", "nothing to resolve")
+    assert refused.returncode == 2 and "only failed triggers can be resolved" in " ".join(refused.stderr.split())
+    none_failed = cli_json(stack, "triggers", "resolve", "--all-failed", "--machine", machine, "--reason",
+                           "checked by hand")
+    assert none_failed == {"resolved": []}
+    unknown = cli(stack, "retrain", "NOPE-404/status", "--force")
+    assert unknown.returncode == 2 and "body.machine_name" in unknown.stderr
 
 
 def test_import_is_a_subcommand_and_modelforge_import_still_works(stack: Stack, tmp_path: Path) -> None:
