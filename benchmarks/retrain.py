@@ -1,0 +1,174 @@
+"""Retraining fan-out on the local cloud: the retraining state machine (Plan, the Distributed Map, Summary)
+from template.yaml, executed by moto, with the real handlers.
+
+    python -m benchmarks.retrain                          # both arms; writes benchmarks/results/retrain.json
+    python -m benchmarks.retrain --forced 100 --planned 1000 --max-concurrency 10
+
+``forced``
+    ``--forced`` demo machines (``--days`` of generated telemetry each), each with a champion (one trained for
+    real, its registry items copied to the other machines, so the run does not wait for N trainings first), and
+    ``POST /retrain {"all": true, "force": true}``: every item takes its model's lock, writes its trigger and
+    submits a real training job. Timed from the request until the run's summary is written (every model
+    decided and its job started); the trainings themselves then run on the local cloud's workers and are not
+    waited for (on 2 cores, N real trainings take N times one).
+``planned``
+    ``--planned`` models (synthetic champions, no data) in a plan-only run (``dry_run``: each item decides
+    ``forced`` and records ``planned``, starting nothing, so training is stubbed out): the same map over
+    N items. Timed from StartExecution until the run's summary is written.
+
+Both record the Distributed Map's MaxConcurrency (the template's RetrainMaxConcurrency) and every item's
+outcome (checked: exactly N, none failed), not only the execution's status, which moto's map does not fail
+when its children do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from localcloud.cloud import LocalCloud
+from localcloud.demo import data_location, load_demo_data
+from localcloud.demo_data import generate_machine_telemetry
+from modelforge.adapters.telemetry import TelemetryStore
+from tests.conftest import free_port, one_boto3_session
+
+RESULTS = Path(__file__).parent / "results" / "retrain.json"
+FAST_TRAINING = {"SEARCH_BUDGET": "1", "MAX_BOOST_ROUNDS": "100"}
+
+
+def start_cloud(state_dir: Path, max_concurrency: int) -> LocalCloud:
+    cloud = LocalCloud(aws_port=free_port(), api_port=free_port(), state_dir=state_dir,
+                       parameter_overrides={"RetrainMaxConcurrency": str(max_concurrency)},
+                       environment_overrides={"TrainingFunction": FAST_TRAINING})
+    return cloud.start()
+
+
+def train_one_champion(cloud: LocalCloud, machine: str) -> dict[str, Any]:
+    answer = requests.post(f"{cloud.api_url}/train", json={"indicator": "status", "machine_name": machine},
+                           timeout=30)
+    answer.raise_for_status()
+    process_id = answer.json()["process_id"]
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        job = requests.get(f"{cloud.api_url}/status/{process_id}", timeout=30).json()
+        if job["status"] in ("completed", "failed"):
+            if job.get("gate_decision") != "promoted":
+                raise RuntimeError(f"the seed champion was not promoted: {job}")
+            return dict(job)
+        time.sleep(1)
+    raise RuntimeError("the seed champion did not train in time")
+
+
+def copy_champion(cloud: LocalCloud, source: str, targets: list[str]) -> None:
+    """The source machine's champion (pointer and version) registered under each target machine."""
+    dynamodb = cloud.client("dynamodb")
+    table = cloud.stack.tables["ModelsTable"].name
+    pointer = dynamodb.get_item(TableName=table, Key={"model_name": {"S": f"champion#{source}#status"},
+                                                      "version": {"S": "current"}})["Item"]
+    version = dynamodb.get_item(TableName=table, Key={"model_name": {"S": f"{source}#status"},
+                                                      "version": pointer["champion_version"]})["Item"]
+    for machine in targets:
+        dynamodb.put_item(TableName=table, Item={**version, "model_name": {"S": f"{machine}#status"},
+                                                 "machine_name": {"S": machine},
+                                                 "machine_names": {"L": [{"S": machine}]}})
+        dynamodb.put_item(TableName=table, Item={**pointer, "model_name": {"S": f"champion#{machine}#status"}})
+
+
+def wait_for_summary(cloud: LocalCloud, run_id: str, timeout: float) -> dict[str, Any]:
+    table = cloud.stack.tables["TriggersTable"].name
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        item = cloud.client("dynamodb").get_item(TableName=table, Key={"trigger_id": {"S": f"run#{run_id}"}},
+                                                 ConsistentRead=True).get("Item")
+        if item and item["run_status"]["S"] != "running":
+            run = requests.get(f"{cloud.api_url}/retrains/{run_id}", timeout=60).json()
+            return dict(run)
+        time.sleep(0.5)
+    raise RuntimeError(f"run {run_id} not summarized after {timeout} s")
+
+
+def forced_arm(cloud: LocalCloud, machines: int, days: float) -> dict[str, Any]:
+    with one_boto3_session():
+        names = [m.machine_name for m in load_demo_data(cloud.stack, machines=machines, days=days)]
+        # The one champion trained for real gets a month with enough failures to train and pass the gate.
+        bucket, prefix = data_location(cloud.stack)
+        TelemetryStore(bucket, prefix).write(names[0], generate_machine_telemetry(
+            names[0], start="2025-01-01", days=30, seed=7, failures_per_30_days=6.0).telemetry)
+    seed = train_one_champion(cloud, names[0])
+    copy_champion(cloud, names[0], names[1:])
+    began = time.perf_counter()
+    answer = requests.post(f"{cloud.api_url}/retrain", json={"all": True, "force": True}, timeout=30)
+    answer.raise_for_status()
+    run = wait_for_summary(cloud, answer.json()["run_id"], timeout=1800)
+    seconds = time.perf_counter() - began
+    summary = run["summary"]
+    assert summary["models"] == machines and summary["by_outcome"] == {"started": machines}, summary
+    return {"models": machines, "days_per_machine": days, "seconds_until_summary": round(seconds, 1),
+            "models_per_second": round(machines / seconds, 2), "summary": summary,
+            "triggers": len(run["triggers"]), "seed_champion_job": seed["process_id"], "run_status": run["status"]}
+
+
+def planned_arm(cloud: LocalCloud, models: int) -> dict[str, Any]:
+    dynamodb = cloud.client("dynamodb")
+    table = cloud.stack.tables["ModelsTable"].name
+    for i in range(models):
+        machine = f"PLAN-{i:05d}"
+        dynamodb.put_item(TableName=table, Item={
+            "model_name": {"S": f"{machine}#status"}, "version": {"S": "v1"}, "machine_name": {"S": machine},
+            "indicator": {"S": "status"}, "artifact_uri": {"S": "s3://none/model.ubj"},
+            "artifact_sha256": {"S": "0" * 64}, "status": {"S": "champion"}})
+        dynamodb.put_item(TableName=table, Item={
+            "model_name": {"S": f"champion#{machine}#status"}, "version": {"S": "current"},
+            "champion_version": {"S": "v1"}, "revision": {"N": "1"}})
+    run_id = str(uuid.uuid4())
+    began = time.perf_counter()
+    cloud.client("stepfunctions").start_execution(
+        stateMachineArn=cloud.stack.state_machines["RetrainStateMachine"].arn, name=run_id,
+        input=json.dumps({"all": True, "force": True, "dry_run": True}))
+    run = wait_for_summary(cloud, run_id, timeout=3600)
+    seconds = time.perf_counter() - began
+    summary = run["summary"]
+    planned = summary["by_outcome"].get("planned", 0)
+    return {"models": models, "planned": planned, "seconds_until_summary": round(seconds, 1),
+            "models_per_second": round(summary["models"] / seconds, 2), "summary": {
+                k: v for k, v in summary.items() if k != "failed_models"}, "failed": len(summary["failed_models"])}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--forced", type=int, default=100, help="demo machines retrained by force (0: skip)")
+    parser.add_argument("--planned", type=int, default=1000, help="models in the plan-only run (0: skip)")
+    parser.add_argument("--days", type=float, default=14, help="days of telemetry per demo machine")
+    parser.add_argument("--max-concurrency", type=int, default=10, help="the map's MaxConcurrency")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    result: dict[str, Any] = {"max_concurrency": args.max_concurrency, "cpu_count": os.cpu_count(),
+                              "platform": platform.platform(), "load_average_before": os.getloadavg()}
+    for arm, size in (("planned", args.planned), ("forced", args.forced)):
+        if not size:
+            continue
+        with tempfile.TemporaryDirectory() as state_dir:
+            cloud = start_cloud(Path(state_dir), args.max_concurrency)
+            try:
+                result[arm] = planned_arm(cloud, size) if arm == "planned" else forced_arm(cloud, size, args.days)
+            finally:
+                cloud.stop()
+        print(arm, json.dumps(result[arm]), flush=True)
+    result["load_average_after"] = os.getloadavg()
+    print(json.dumps(result, indent=2))
+    if not args.no_write:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
