@@ -102,7 +102,7 @@ def test_a_drifted_model_gets_a_trigger_a_job_and_a_lock_a_stable_one_a_skip(sto
     assert trigger.status == TriggerStatus.TRIGGERED and trigger.reason == "drift"
     assert trigger.figures["max_psi"] == 0.8 and trigger.process_id == trigger.trigger_id
     assert fakes.submitted == [("M-1", trigger.trigger_id)]
-    assert store.lock_holder("M-1#status") == trigger.trigger_id and store.lock_holder("M-2#status") is None
+    assert store.lock_holder("M-1#status", NOW) == trigger.trigger_id and store.lock_holder("M-2#status", NOW) is None
     assert {o.model_name: o.decision for o in store.outcomes("run-1")} == {"M-1#status": "drift",
                                                                            "M-2#status": "skip: stable"}
 
@@ -142,10 +142,11 @@ def test_the_lock_is_freed_when_the_training_ends_and_expires_if_it_never_does(s
     ended = apply_execution_event(change(str(first.trigger_id), "SUCCEEDED"), triggers=store,
                                   now=lambda: NOW + timedelta(minutes=5))
     assert ended is not None and ended.status == TriggerStatus.COMPLETED and ended.duration_seconds == 300
-    assert store.lock_holder("M-1#status") is None
+    assert store.lock_holder("M-1#status", NOW) is None
     again = process_item(item(run_id="run-3", force=True), fakes.deps(store), POLICY, now=lambda: NOW)
     assert again.outcome == "started"
     # A lock whose release was lost expires.
+    assert store.lock_holder("M-1#status", NOW + LOCK_TTL + timedelta(seconds=1)) is None
     assert store.acquire_lock("M-1#status", "late", NOW + LOCK_TTL + timedelta(seconds=1))
     assert not store.release_lock("M-1#status", str(again.trigger_id))
 
@@ -177,14 +178,14 @@ def test_a_job_that_cannot_start_fails_its_trigger_and_frees_the_lock(store: Tri
     assert outcome.outcome == "failed" and "state machine is gone" in str(outcome.error_message)
     trigger = store.get(str(outcome.trigger_id))
     assert trigger.status == TriggerStatus.FAILED and "state machine is gone" in str(trigger.error_message)
-    assert store.lock_holder("M-1#status") is None
+    assert store.lock_holder("M-1#status", NOW) is None
 
 
 def test_dry_runs_decide_and_start_nothing(store: TriggerStore) -> None:
     fakes = Fakes({"M-1": champion()})
     outcome = process_item(item(force=True, dry_run=True), fakes.deps(store), POLICY, now=lambda: NOW)
     assert (outcome.decision, outcome.outcome) == ("forced", "planned")
-    assert fakes.submitted == [] and store.lock_holder("M-1#status") is None
+    assert fakes.submitted == [] and store.lock_holder("M-1#status", NOW) is None
 
 
 def test_resolving_records_who_and_why_and_refuses_what_is_not_failed(store: TriggerStore) -> None:

@@ -62,9 +62,12 @@ class TriggerStore:
             raise
         return True
 
-    def lock_holder(self, model_name: str) -> str | None:
+    def lock_holder(self, model_name: str, now: datetime) -> str | None:
+        """The trigger holding the model's lock; None when free or expired (acquire_lock would take it)."""
         item = self._table.get_item(Key={"trigger_id": f"{LOCK}#{model_name}"}, ConsistentRead=True).get("Item")
-        return None if item is None else str(item["holder"])
+        if item is None or str(item["expires_at"]) < sortable_timestamp(now):
+            return None
+        return str(item["holder"])
 
     # ---------------------------------------------------------------- triggers
 
