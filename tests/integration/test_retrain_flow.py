@@ -11,14 +11,23 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pandas as pd
 import pytest
 import requests
 
 from localcloud.cloud import LocalCloud
 from localcloud.demo import data_location
+from modelforge.adapters.failure_events import FailureEventStore
 from modelforge.adapters.telemetry import TelemetryStore
 from tests.conftest import one_boto3_session, wait_for_job
-from tests.integration.conftest import QUIET_MACHINE, TRAINABLE_MACHINE, _telemetry, load_machines, start_cloud
+from tests.integration.conftest import (
+    DEMO_START,
+    QUIET_MACHINE,
+    TRAINABLE_MACHINE,
+    _telemetry,
+    load_machines,
+    start_cloud,
+)
 
 MODEL = f"{TRAINABLE_MACHINE}#status"
 # A champion's newest week against its whole training period drifts on the demo data (autocorrelated rolling
@@ -140,6 +149,40 @@ def test_an_old_champion_is_retrained_for_age_and_a_model_without_data_is_skippe
     assert trigger["reason"] == "age" and trigger["figures"]["age_days"] > 399
     assert trigger["figures"]["max_age_days"] == 90 and trigger["status"] == "completed"
     assert QUIET_MACHINE not in {t["machine_name"] for t in run["triggers"]}
+
+
+def test_captured_predictions_that_missed_later_failures_are_concept_drift(cloud: LocalCloud,
+                                                                           champion: dict[str, Any]) -> None:
+    """Predictions captured by /predict that raised no alarm before failures recorded afterwards: live recall 0
+    on 2 observed failures (DriftConfig.min_live_failures), below the floor."""
+    frame = _telemetry(TRAINABLE_MACHINE, 30, 7, 6.0)
+    missed: list[pd.Timestamp] = []
+    for day in range(3, 28):  # calm noons: the model raises no alarm in the half hour before
+        onset = pd.Timestamp(DEMO_START, tz="UTC") + pd.Timedelta(days=day, hours=12)
+        rows = frame[(frame["timestamp"] >= onset - pd.Timedelta(minutes=30)) & (frame["timestamp"] < onset)]
+        records = [{**{k: v for k, v in row.items() if k != "timestamp"}, "timestamp": row["timestamp"].isoformat()}
+                   for row in rows.to_dict("records")]
+        answer = requests.post(f"{cloud.api_url}/predict", timeout=60, json={
+            "machine_name": TRAINABLE_MACHINE, "indicator": "status", "records": records})
+        assert answer.status_code == 200, answer.text
+        if len(records) >= 20 and not any(p["prediction"] for p in answer.json()["predictions"]):
+            missed.append(onset)
+        if len(missed) == 2:
+            break
+    assert len(missed) == 2, "no calm half hours to capture"
+    bucket, _ = data_location(cloud.stack)
+    with one_boto3_session():
+        FailureEventStore(bucket).write(TRAINABLE_MACHINE, pd.DataFrame({
+            "machine_name": TRAINABLE_MACHINE, "timestamp": missed, "component": "pump", "failure_type": "seal"}))
+    run = wait_for_run(cloud, start(cloud, {"all": True}))
+    decisions = run["summary"]["by_decision"]
+    assert decisions == {"concept_drift": 1, "skip: not_enough_data": 1}, run
+    (trigger,) = run["triggers"]
+    assert trigger["reason"] == "concept_drift" and trigger["figures"]["live_recall"] == 0
+    assert trigger["figures"]["live_failures"] == 2
+    with one_boto3_session():  # the next test's decision is the data's alone
+        FailureEventStore(bucket).write(TRAINABLE_MACHINE, pd.DataFrame(
+            columns=["machine_name", "timestamp", "component", "failure_type"]))
 
 
 def test_shifted_data_is_retrained_for_drift_with_its_figures(cloud: LocalCloud, champion: dict[str, Any]) -> None:
