@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import tempfile
+import uuid
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -190,9 +191,11 @@ class LocalCloud:
         return self
 
     def _start_scheduled_execution(self, state_machine_arn: str, payload: bytes) -> str:
-        """What EventBridge Scheduler does for a state machine target: StartExecution with the target's Input."""
+        """What EventBridge Scheduler does for a state machine target: StartExecution with the target's Input.
+        Scheduler sends no name, so Step Functions makes one up (a UUID); moto 5.2.5 would keep ``None`` instead,
+        which becomes every run's id (``$$.Execution.Name``), so the second firing would collide."""
         started = self.client("stepfunctions").start_execution(stateMachineArn=state_machine_arn,
-                                                               input=payload.decode())
+                                                               name=str(uuid.uuid4()), input=payload.decode())
         return str(started["executionArn"])
 
     def mark_ready(self) -> None:
