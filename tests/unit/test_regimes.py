@@ -3,6 +3,7 @@ stored with the model, and applied the same way by /predict and the drift checks
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 
 import numpy as np
@@ -21,8 +22,10 @@ from modelforge.domain.regimes import RegimeConfig, fit_regimes
 from modelforge.domain.scoring import predict_scores
 from modelforge.domain.search import SearchConfig
 from modelforge.domain.telemetry import ValidationConfig
-from modelforge.errors import IncompatibleRecordsError, TelemetrySchemaError
-from modelforge.jobs import TrainingOptions
+from modelforge.errors import ArtifactIntegrityError, IncompatibleRecordsError, TelemetrySchemaError
+from modelforge.jobs import Indicator, TrainingOptions
+from modelforge.logic.recipes import load_recipe
+from modelforge.registry import ModelName, ModelVersion
 from modelforge.schemas import TrainRequest
 
 CYCLE = 10
@@ -176,3 +179,40 @@ def test_regimes_need_operating_settings_and_a_sane_number() -> None:
         TrainingOptions.model_validate({"operating_settings": ["setting1", "setting1"], "regimes": "auto"})
     ok = TrainingOptions.model_validate({"operating_settings": ["setting1", "setting2"], "regimes": 6})
     assert ok.regimes == 6
+
+
+# ---------------------------------------------------------------- reading the stored document back
+
+
+class StoredBytes:
+    """The models bucket as logic.recipes sees it: bytes by URI, checked against the recorded sha256."""
+
+    def __init__(self, objects: dict[str, bytes]) -> None:
+        self.objects = objects
+
+    def get_verified(self, uri: str, expected_sha256: str, version_id: str | None = None) -> bytes:
+        data = self.objects[uri]
+        if hashlib.sha256(data).hexdigest() != expected_sha256:
+            raise ArtifactIntegrityError(f"{uri} does not match its sha256")
+        return data
+
+
+def version_with(recipe_bytes: bytes | None, sha256: str | None = None) -> ModelVersion:
+    uri = "s3://models/m.recipe.json"
+    return ModelVersion(
+        model_name=ModelName("FLEET", Indicator.HEALTH), version="v1", machine_name="FLEET",
+        indicator=Indicator.HEALTH, artifact_uri="s3://models/m.ubj", artifact_sha256="0" * 64,
+        recipe_uri=uri if recipe_bytes is not None else None,
+        recipe_sha256=(sha256 or hashlib.sha256(recipe_bytes).hexdigest()) if recipe_bytes is not None else None)
+
+
+def test_the_stored_recipe_is_read_back_checked_and_older_versions_have_none(trained) -> None:  # type: ignore[no-untyped-def]
+    document = trained.recipe.to_json()
+    store = StoredBytes({"s3://models/m.recipe.json": document})
+    assert load_recipe(version_with(document), store) == trained.recipe
+    assert load_recipe(version_with(None), store) is None  # rebuilt from its feature names, as before
+    with pytest.raises(ArtifactIntegrityError, match="sha256"):
+        load_recipe(version_with(document, sha256="f" * 64), store)
+    broken = b'{"version": 1, "sensors": []}'
+    with pytest.raises(ArtifactIntegrityError, match="feature recipe"):
+        load_recipe(version_with(broken), StoredBytes({"s3://models/m.recipe.json": broken}))
