@@ -20,7 +20,7 @@ DATA = os.environ.get('CMAPSS_TRAIN', str(Path(__file__).resolve().parents[3] / 
 SETTINGS = ('setting1', 'setting2', 'setting3')
 CAPS = [125, 150, 175, 200, None]
 FEATURES = FeatureConfig(windows_minutes=(300, 600, 1000), statistics=('mean', 'slope'), trend_window_minutes=None)
-PARAMS = dict(objective='reg:squarederror', eta=0.05, max_depth=5, subsample=0.8, colsample_bytree=0.8,
+PARAMS = dict(objective="reg:squarederror", eta=0.1, max_depth=5, subsample=0.8, colsample_bytree=0.8,
               min_child_weight=5, nthread=1, seed=0)
 
 
@@ -57,7 +57,7 @@ def main(seed):
         for cap in CAPS:
             y = rul if cap is None else np.minimum(rul, cap)
             dtr = xgb.DMatrix(X[fit_rows], y[fit_rows]); dva = xgb.DMatrix(X[val_rows], y[val_rows])
-            booster = xgb.train(PARAMS, dtr, 1500, evals=[(dva, 'val')], early_stopping_rounds=50, verbose_eval=False)
+            booster = xgb.train(PARAMS, dtr, 800, evals=[(dva, 'val')], early_stopping_rounds=50, verbose_eval=False)
             pred = booster.predict(xgb.DMatrix(X[cuts]), iteration_range=(0, booster.best_iteration + 1))
             d = pred - rul[cuts]
             out[str(cap)].append(dict(rmse=float(np.sqrt(np.mean(d ** 2))),
