@@ -87,7 +87,7 @@ bench-load: $(STAMP)
 bench-coldstart: $(STAMP)
 	$(PY) -m benchmarks.coldstart
 
-## bench-cmapss: NASA C-MAPSS FD001 imported, trained and scored through the API (benchmarks/results/cmapss.json)
+## bench-cmapss: NASA C-MAPSS FD001 and FD002 imported, trained and scored through the API (benchmarks/results/cmapss.json)
 bench-cmapss: $(STAMP)
 	$(PY) -m benchmarks.cmapss
 

@@ -162,6 +162,8 @@ class LocalCloud:
         }
         if os.environ.get("PYTHONPATH"):
             worker_environment["PYTHONPATH"] = os.environ["PYTHONPATH"]
+        if os.environ.get("OMP_NUM_THREADS"):  # a benchmark on a shared machine caps XGBoost's threads
+            worker_environment["OMP_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"]
         self.runtime = LocalLambdaRuntime(
             self.stack.functions, worker_environment, self.state_dir / "logs", echo_logs=self._echo_logs
         )

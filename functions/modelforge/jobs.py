@@ -6,7 +6,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class JobStatus(StrEnum):
@@ -58,6 +58,14 @@ class TrainingOptions(BaseModel):
         "(machines); auto: time for one machine, machines for a fleet.")
     test_fraction: float | None = Field(default=None, ge=0.05, le=0.5,
                                         description="Share of the period, or of the machines, held out.")
+    operating_settings: Annotated[list[Annotated[str, Field(min_length=1, max_length=128)]],
+                                  Field(min_length=1, max_length=10)] | None = Field(
+        default=None, description="The columns that describe the operating condition (e.g. setting1..3); "
+        "they define the regimes and are not featurized as sensors.")
+    regimes: Literal["auto", "none"] | Annotated[int, Field(ge=1, le=50)] | None = Field(
+        default=None, description="Operating regimes found on the training rows from operating_settings: "
+        "auto (k-means, k by silhouette), a number of regimes, or none (the default). Each sensor is "
+        "standardized per regime before its rolling features.")
 
     @field_validator("feature_windows_minutes", "feature_statistics")
     @classmethod
@@ -65,6 +73,20 @@ class TrainingOptions(BaseModel):
         if value is not None and len(set(value)) != len(value):
             raise ValueError("must not repeat a value")
         return value
+
+    @field_validator("operating_settings")
+    @classmethod
+    def _distinct_settings(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("must not repeat a column")
+        return value
+
+    @model_validator(mode="after")
+    def _regimes_need_settings(self) -> TrainingOptions:
+        if self.regimes not in (None, "none") and not self.operating_settings:
+            raise ValueError(f"options.regimes {self.regimes!r} needs options.operating_settings, the columns "
+                             "that define the regimes")
+        return self
 
 
 TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED})

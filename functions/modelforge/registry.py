@@ -155,6 +155,11 @@ class ModelVersion(BaseModel):
     report_version_id: str | None = None
     profile_version_id: str | None = None
     holdout_version_id: str | None = None
+    # The feature recipe document (domain.recipe); absent from versions stored before it existed, whose
+    # recipe is their feature names.
+    recipe_uri: str | None = None
+    recipe_sha256: str | None = None
+    recipe_version_id: str | None = None
     feature_names: list[str] = Field(default_factory=list)
     metrics: dict[str, Any] | None = None
     baseline_metrics: dict[str, Any] | None = None
@@ -219,6 +224,12 @@ class ModelVersion(BaseModel):
         """The held-out rows the gate scores this version (and the champion) on."""
         return self._stored("holdout", self.holdout_uri, self.holdout_sha256, self.holdout_version_id)
 
+    def recipe_artifact(self) -> ArtifactRef | None:
+        """The feature recipe /predict and the drift checks rebuild features from (None: older versions)."""
+        if self.recipe_uri is None or self.recipe_sha256 is None:
+            return None
+        return ArtifactRef(self.recipe_uri, self.recipe_sha256, self.recipe_version_id)
+
     def stored_artifacts(self) -> list[ArtifactRef]:
         """Every artifact this item references (the model first): what a sweep of leftovers must keep."""
         refs = [self.artifact]
@@ -227,6 +238,8 @@ class ModelVersion(BaseModel):
                 refs.append(stored())
             except MissingArtifactError:
                 continue
+        if (recipe := self.recipe_artifact()) is not None:
+            refs.append(recipe)
         return refs
 
     def _stored(self, kind: str, uri: str | None, sha256: str | None, version_id: str | None) -> ArtifactRef:

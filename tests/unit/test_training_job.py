@@ -20,6 +20,7 @@ from modelforge.adapters.dynamo import to_dynamo
 from modelforge.adapters.model_registry import version_item
 from modelforge.adapters.model_store import ModelArtifactStore
 from modelforge.domain.pipeline import PipelineConfig
+from modelforge.domain.recipe import FeatureRecipe
 from modelforge.domain.search import SearchConfig
 from modelforge.errors import NoFailureEventsError, SettingsError
 from modelforge.handlers.training import pipeline_config
@@ -113,8 +114,9 @@ REGISTRY_ATTRIBUTES = {
     "model_name", "version", "machine_name", "machine_names", "failure_events", "options", "indicator",
     "process_id", "artifact_uri", "artifact_sha256", "model_format", "report_uri", "report_sha256", "profile_uri",
     "profile_sha256", "holdout_uri", "holdout_sha256", "artifact_version_id", "report_version_id",
-    "profile_version_id", "holdout_version_id", "feature_names", "metrics", "baseline_metrics", "params",
-    "data", "lineage", "feature_importance", "device", "code_version", "library_versions", "timings", "trained_at"}
+    "profile_version_id", "holdout_version_id", "recipe_uri", "recipe_sha256", "recipe_version_id",
+    "feature_names", "metrics", "baseline_metrics", "params", "data", "lineage", "feature_importance", "device",
+    "code_version", "library_versions", "timings", "trained_at"}
 
 
 def test_a_job_stores_model_report_and_profile_side_by_side_and_registers_them(telemetry: pd.DataFrame) -> None:
@@ -125,7 +127,8 @@ def test_a_job_stores_model_report_and_profile_side_by_side_and_registers_them(t
     assert outcome.bucket_address == f"{stem}.ubj"
     assert outcome.model_id == "20250927T101500Z-0f8fad5b"
     objects = d.artifacts.objects  # type: ignore[attr-defined]
-    assert set(objects) == {f"{stem}.ubj", f"{stem}.report.html", f"{stem}.profile.json", f"{stem}.holdout.parquet"}
+    assert set(objects) == {f"{stem}.ubj", f"{stem}.report.html", f"{stem}.profile.json", f"{stem}.holdout.parquet",
+                            f"{stem}.recipe.json"}
     assert objects[f"{stem}.report.html"][1].startswith("text/html")
     assert objects[f"{stem}.report.html"][0].startswith(b"<!doctype html>")
     profile = json.loads(objects[f"{stem}.profile.json"][0])
@@ -145,13 +148,16 @@ def test_a_job_stores_model_report_and_profile_side_by_side_and_registers_them(t
     assert set(item["feature_names"]) < set(holdout.columns) and "target" in holdout.columns
     assert hashlib.sha256(objects[f"{stem}.holdout.parquet"][0]).hexdigest() == item["holdout_sha256"]
     for uri_key, sha_key in (("artifact_uri", "artifact_sha256"), ("report_uri", "report_sha256"),
-                             ("profile_uri", "profile_sha256")):
+                             ("profile_uri", "profile_sha256"), ("recipe_uri", "recipe_sha256")):
         assert item[sha_key] == hashlib.sha256(objects[item[uri_key]][0]).hexdigest()
     # Each artifact's S3 version is recorded with it, so reads fetch the version that was hashed.
-    for kind in ("artifact", "report", "profile", "holdout"):
+    for kind in ("artifact", "report", "profile", "holdout", "recipe"):
         assert item[f"{kind}_version_id"] == version_of(item[f"{kind}_uri"]), kind
     assert version.stored_artifacts() == [version.artifact, version.report_artifact(), version.profile_artifact(),
-                                          version.holdout_artifact()]
+                                          version.holdout_artifact(), version.recipe_artifact()]
+    # The feature recipe document rebuilds exactly the model's features (no regimes for this job).
+    recipe = FeatureRecipe.from_json(objects[f"{stem}.recipe.json"][0])
+    assert recipe.feature_names == item["feature_names"] and recipe.regimes is None
     assert version.holdout_artifact().version_id == version_of(item["holdout_uri"])
     assert {"recall", "precision", "f1", "f2", "pr_auc", "roc_auc", "threshold", "events_caught_ahead",
             "events_total", "lead_minutes", "baseline_pr_auc"} <= set(item["metrics"])
@@ -169,7 +175,7 @@ def test_a_registry_failure_leaves_no_artifact_behind(telemetry: pd.DataFrame) -
     with pytest.raises(RuntimeError, match="ConditionalCheckFailed"):
         train_for_job(TrainingTask(process_id=PROCESS_ID), deps(telemetry, artifacts=artifacts, registry=registry),
                       CONFIG, now=lambda: NOW)
-    assert artifacts.objects == {} and len(artifacts.deleted) == 4
+    assert artifacts.objects == {} and len(artifacts.deleted) == 5  # model, report, profile, holdout, recipe
 
 
 def test_a_registry_failure_leaves_no_version_and_no_delete_marker_in_a_versioned_bucket(

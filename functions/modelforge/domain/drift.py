@@ -2,9 +2,9 @@
 
 The training profile stored beside every model (:mod:`modelforge.domain.profile`) holds each feature's
 histogram over fixed edges, its range, missing fraction and (profile version 2) a bounded reference sample.
-Recent telemetry is featurized with the model's own recipe (its feature names, see
-:func:`modelforge.domain.features.config_from_names`), machine by machine for a fleet, and each feature is
-compared with its profile four ways:
+Recent telemetry is featurized with the model's own recipe (its stored :mod:`modelforge.domain.recipe`
+document, operating regimes included; for older models, its feature names), machine by machine for a fleet,
+and each feature is compared with its profile four ways:
 
 * the population stability index (PSI) over the profile's bins (below 0.1 stable, 0.1 to ``psi_threshold``
   moderate, above it drifted);
@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 
 from modelforge.domain import drift_stats
-from modelforge.domain.features import build_features, config_from_names
 from modelforge.domain.profile import drift_report
+from modelforge.domain.recipe import FeatureRecipe
 from modelforge.domain.telemetry import ValidationConfig, clean_telemetry
 from modelforge.errors import DriftDataError
 
@@ -64,9 +64,12 @@ class DriftConfig:
     max_capture_objects: int = 5000  # newest capture objects read per check (one per request)
 
 
-def recent_features(frames: Mapping[str, pd.DataFrame], feature_names: Sequence[str]) -> np.ndarray:
-    """Recent rows of each machine featurized with the model's recipe, stacked (no window spans machines)."""
-    sensors, config = config_from_names(feature_names)
+def recent_features(frames: Mapping[str, pd.DataFrame], feature_names: Sequence[str],
+                    recipe: FeatureRecipe | None = None) -> np.ndarray:
+    """Recent rows of each machine featurized with the model's recipe (its stored document, else the one its
+    feature names spell), stacked (no window spans machines)."""
+    recipe = recipe or FeatureRecipe.from_feature_names(feature_names)
+    sensors = recipe.input_columns
     blocks = []
     for machine, frame in frames.items():
         if frame is None or len(frame) == 0:
@@ -77,7 +80,7 @@ def recent_features(frames: Mapping[str, pd.DataFrame], feature_names: Sequence[
         if missing:
             raise DriftDataError(f"the recent telemetry of '{machine}' lacks the model's sensor(s) "
                                  f"{', '.join(missing)}")
-        matrix, _ = build_features(clean.frame, sensors, config)
+        matrix, _ = recipe.build(clean.frame)
         blocks.append(matrix)
     if not blocks:
         raise DriftDataError(f"no recent telemetry for {', '.join(frames) or 'any machine'}")
@@ -152,12 +155,13 @@ def summarize_features(compared: Sequence[Mapping[str, Any]], *, config: DriftCo
 
 
 def check_drift(frames: Mapping[str, pd.DataFrame], feature_names: Sequence[str], profile: Mapping[str, Any], *,
-                threshold: float | None = None, config: DriftConfig | None = None) -> dict[str, Any]:
+                threshold: float | None = None, config: DriftConfig | None = None,
+                recipe: FeatureRecipe | None = None) -> dict[str, Any]:
     """``threshold``: the PSI threshold, when it is not ``config``'s."""
     config = config or DriftConfig()
     if threshold is not None:
         config = replace(config, psi_threshold=threshold)
-    x = recent_features(frames, feature_names)
+    x = recent_features(frames, feature_names, recipe)
     return summarize_features(compare_features(x, feature_names, profile, config), config=config, rows=len(x))
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import xgboost as xgb
 
-from modelforge.domain.features import FeatureConfig, build_features, config_from_names
+from modelforge.domain.recipe import FeatureRecipe
 from modelforge.domain.scoring import apply_threshold, predict_scores
 from modelforge.domain.telemetry import TIMESTAMP
 from modelforge.errors import IncompatibleRecordsError
@@ -29,6 +29,7 @@ class LoadedModel:
     sensors: tuple[str, ...]
     threshold: float | None  # None: no recorded decision threshold (scoring then uses 0.5)
     trained_at: datetime | None
+    recipe: FeatureRecipe | None = None  # the stored recipe document; None: rebuilt from the feature names
 
 
 def sensors_of(feature_names: Sequence[str]) -> tuple[str, ...]:
@@ -37,9 +38,18 @@ def sensors_of(feature_names: Sequence[str]) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=64)
-def _recipe(feature_names: tuple[str, ...]) -> tuple[tuple[str, ...], FeatureConfig]:
-    """A model's feature recipe, parsed once per model rather than on every request."""
-    return config_from_names(feature_names)
+def _recipe_from_names(feature_names: tuple[str, ...]) -> FeatureRecipe:
+    """An older model's feature recipe, parsed once per model rather than on every request."""
+    return FeatureRecipe.from_feature_names(feature_names)
+
+
+def model_recipe(model: LoadedModel) -> FeatureRecipe:
+    if model.recipe is not None:
+        return model.recipe
+    try:
+        return _recipe_from_names(model.feature_names)
+    except ValueError as error:
+        raise IncompatibleRecordsError(f"the model's features cannot be rebuilt: {error}") from error
 
 
 def records_frame(records: Sequence[Mapping[str, Any]], sensors: Sequence[str]) -> pd.DataFrame:
@@ -73,12 +83,9 @@ def _timestamps(records: Sequence[Mapping[str, Any]]) -> pd.Series:
 
 def predict(model: LoadedModel, records: Sequence[Mapping[str, Any]]) -> list[tuple[float, float | None]]:
     """(prediction, probability) per record: status -> (0/1, score); health -> (minutes to failure, None)."""
-    frame = records_frame(records, model.sensors)
-    try:
-        sensors, config = _recipe(model.feature_names)
-    except ValueError as error:
-        raise IncompatibleRecordsError(f"the model's features cannot be rebuilt: {error}") from error
-    matrix, names = build_features(frame, sensors, config)
+    recipe = model_recipe(model)
+    frame = records_frame(records, recipe.input_columns)
+    matrix, names = recipe.build(frame)
     if tuple(names) != model.feature_names:
         raise IncompatibleRecordsError("the model's features cannot be rebuilt from these records")
     scores = predict_scores(model.booster, matrix)

@@ -39,10 +39,12 @@ import pandas as pd
 from modelforge import __version__
 from modelforge.domain import xgb as xgb_tools
 from modelforge.domain.evaluation import fleet_event_metrics
-from modelforge.domain.features import FeatureConfig, build_features, feature_names
+from modelforge.domain.features import FeatureConfig
 from modelforge.domain.indicators import INDICATORS, EventWording, IndicatorSpec, indicator_spec
 from modelforge.domain.labeling import LabelingConfig, Labels, label_failures, timestamps_ns
 from modelforge.domain.profile import training_profile
+from modelforge.domain.recipe import FeatureRecipe
+from modelforge.domain.regimes import RegimeConfig, fit_regimes
 from modelforge.domain.sampling import SampleResult, max_rows_for_budget, sample_fleet_within_budget
 from modelforge.domain.scoring import predict_scores
 from modelforge.domain.search import SearchConfig, SearchResult
@@ -66,6 +68,7 @@ class PipelineConfig:
     search: SearchConfig = field(default_factory=SearchConfig)
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
+    regimes: RegimeConfig = field(default_factory=RegimeConfig)
     test_fraction: float = 0.2
     # time: test on the final period (every machine's rows after one cut in time); machines: test on whole
     # machines never trained on (run-to-failure fleets, where every machine's end is its failure); auto:
@@ -132,6 +135,7 @@ class TrainedModel:
     evaluation: Evaluation
     timings: dict[str, float]
     machine_names: tuple[str, ...] = ()  # the machines whose data trained it
+    recipe: FeatureRecipe | None = None  # what turns telemetry into its features (stored beside the model)
 
 
 # ---------------------------------------------------------------- what the stages hand each other
@@ -202,6 +206,7 @@ class _Prepared:
     sensors: tuple[str, ...]
     constant: tuple[str, ...]
     feature_names: list[str]
+    recipe: FeatureRecipe
 
     @property
     def machine_names(self) -> tuple[str, ...]:
@@ -337,7 +342,7 @@ def train_model(frame: pd.DataFrame | Mapping[str, pd.DataFrame], *, machine_nam
                               machine=held.test.g if plan.fleet else None,
                               onset_machine=pool.onset_group if plan.fleet else None,
                               machine_names=machine_names),
-        timings=watch.timings, machine_names=machine_names,
+        timings=watch.timings, machine_names=machine_names, recipe=prepared.recipe,
     )
 
 
@@ -365,14 +370,35 @@ def _prepare_machines(frames: Mapping[str, pd.DataFrame], plan: _Plan,
     _check_same_sensors(cleaned)
     # A sensor that never changes carries no information, only columns: C-MAPSS has seven of them.
     sensors, constant = _informative_sensors(cleaned)
+    recipe = _recipe(cleaned, sensors, plan.config)
     machines = []
     for name, clean in cleaned.items():
         recorded = None if events is None else np.asarray(events.get(name, np.array([], dtype=np.int64)))
-        machines.append(_prepare_machine(name, clean, sensors, recorded, plan))
+        machines.append(_prepare_machine(name, clean, recipe, recorded, plan))
     if sum(len(m.labels.episodes) for m in machines) == 0:
         raise NoFailureEventsError(_no_failure_message(machines, plan))
-    return _Prepared(machines=machines, sensors=sensors, constant=constant,
-                     feature_names=feature_names(sensors, plan.config.features))
+    return _Prepared(machines=machines, sensors=recipe.sensors, constant=constant,
+                     feature_names=recipe.feature_names, recipe=recipe)
+
+
+def _recipe(cleaned: Mapping[str, CleanTelemetry], sensors: tuple[str, ...], config: PipelineConfig) -> FeatureRecipe:
+    """The features' recipe; with regimes, fitted on the training data given: the operating settings define
+    the regimes and are not featurized themselves, and the sensors are those that vary within a regime."""
+    regimes = config.regimes
+    if not regimes.enabled:
+        return FeatureRecipe(sensors=sensors, features=config.features)
+    for name, clean in cleaned.items():
+        missing = [s for s in regimes.settings if s not in clean.frame.columns]
+        if missing:
+            raise TelemetrySchemaError(f"options.operating_settings: '{name}' has no column "
+                                       f"{', '.join(missing)} (its columns: {', '.join(clean.sensor_columns)})")
+    candidates = [s for s in sensors if s not in regimes.settings]
+    if not candidates:
+        raise TelemetrySchemaError("options.operating_settings names every varying column: no sensor is left")
+    model = fit_regimes([c.frame for c in cleaned.values()], candidates, regimes)
+    if not model.sensors:
+        raise TelemetrySchemaError("no sensor varies within an operating regime: there is nothing to learn from")
+    return FeatureRecipe(sensors=model.sensors, features=config.features, regimes=model)
 
 
 def _clean_machines(frames: Mapping[str, pd.DataFrame], plan: _Plan, *,
@@ -388,10 +414,10 @@ def _clean_machines(frames: Mapping[str, pd.DataFrame], plan: _Plan, *,
     return cleaned
 
 
-def _prepare_machine(name: str, clean: CleanTelemetry, sensors: tuple[str, ...], recorded: np.ndarray | None,
+def _prepare_machine(name: str, clean: CleanTelemetry, recipe: FeatureRecipe, recorded: np.ndarray | None,
                      plan: _Plan) -> _Machine:
     labels = label_failures(clean.frame, plan.config.labeling, recorded)
-    x, _ = build_features(clean.frame, sensors, plan.config.features)
+    x, _ = recipe.build(clean.frame)
     target = plan.spec.target(labels)
     return _Machine(name=name, clean=clean, labels=labels, t=timestamps_ns(clean.frame), x=x,
                     usable=np.flatnonzero(~np.isnan(target)), target=target)
@@ -536,6 +562,7 @@ def _lineage(data: dict[str, Any], result: SearchResult, prepared: _Prepared, pl
         "code_version": lineage.get("code_version") or __version__,
         "library_versions": library_versions(),
         "device": result.device,
+        "regimes": None if prepared.recipe.regimes is None else prepared.recipe.regimes.to_dict(),
     }
 
 

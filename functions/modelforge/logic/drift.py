@@ -25,6 +25,7 @@ from modelforge.domain.drift import DriftConfig as DriftPolicy  # the domain's d
 from modelforge.errors import TrainingDataError
 from modelforge.jobs import Indicator
 from modelforge.logic.clock import utc_now
+from modelforge.logic.recipes import load_recipe
 from modelforge.observability import emit_model_metric, logger
 from modelforge.registry import ModelName, ModelVersion
 from modelforge.schemas import MachineName, MachineSummary, TrainRequest, TrainResponse
@@ -167,7 +168,8 @@ def check_champion(champion: ModelVersion, deps: DriftDependencies, *, window_da
     try:
         profile = json.loads(deps.artifacts.get_verified(*champion.profile_artifact()))
         frames = {m: deps.telemetry.read(m, start, end) for m in machines}
-        verdict = check_drift(frames, champion.feature_names, profile, config=config)
+        verdict = check_drift(frames, champion.feature_names, profile, config=config,
+                              recipe=load_recipe(champion, deps.artifacts))
     except TrainingDataError as error:
         result = DriftCheckResult(**base, status="no_data", message=str(error))
         return _record(result, deps)

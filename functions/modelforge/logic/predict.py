@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from modelforge.domain.names import MACHINE_NAME_PATTERN
 from modelforge.errors import ArtifactIntegrityError, IncompatibleRecordsError, InvalidRequestError, NoChampionError
 from modelforge.logic.clock import utc_now
+from modelforge.logic.recipes import load_recipe
 from modelforge.observability import logger
 from modelforge.registry import ChampionPointer, ModelName, ModelVersion
 from modelforge.schemas import MAX_TEXT_VALUE_LENGTH, Prediction, PredictRequest, PredictResponse
@@ -108,9 +109,10 @@ class ChampionCache:
             raise NoChampionError(f"the champion {version} of {name.label} is missing from the registry")
         booster = load_booster(self._artifacts.get_verified(*champion.artifact))
         features = tuple(champion.feature_names)
+        recipe = load_recipe(champion, self._artifacts)
         return LoadedModel(version=version, indicator=champion.indicator.value, booster=booster,
-                           feature_names=features, sensors=sensors_of(features),
-                           threshold=champion.decision_threshold, trained_at=champion.trained_at)
+                           feature_names=features, sensors=recipe.input_columns if recipe else sensors_of(features),
+                           threshold=champion.decision_threshold, trained_at=champion.trained_at, recipe=recipe)
 
 
 class CaptureStore(Protocol):

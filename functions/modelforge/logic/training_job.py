@@ -6,6 +6,7 @@ Artifacts share the model's key stem, under a folder named by the job:
     <prefix>/<process_id>/xgb_model_<machine>_<YYYY_MM_DD_HH_MM_SS>.report.html      the HTML report, plots embedded
     <prefix>/<process_id>/xgb_model_<machine>_<YYYY_MM_DD_HH_MM_SS>.profile.json     the training profile (drift)
     <prefix>/<process_id>/xgb_model_<machine>_<YYYY_MM_DD_HH_MM_SS>.holdout.parquet  the gate's held-out rows
+    <prefix>/<process_id>/xgb_model_<machine>_<YYYY_MM_DD_HH_MM_SS>.recipe.json      the feature recipe (serving)
 
 If a write fails, what was written is deleted here, version by version. If the process dies between its first
 write and its registry item (out of memory, timed out), nothing here runs: the job's folder is what the
@@ -38,6 +39,7 @@ MODEL_KEY_PREFIX = "model"  # where artifacts go in the models bucket unless MOD
 REPORT_SUFFIX = ".report.html"
 PROFILE_SUFFIX = ".profile.json"
 HOLDOUT_SUFFIX = ".holdout.parquet"
+RECIPE_SUFFIX = ".recipe.json"
 
 
 class TrainingTask(BaseModel):
@@ -133,6 +135,7 @@ def train_for_job(task: TrainingTask, deps: TrainingDependencies, config: Pipeli
     profile = json.dumps(trained.profile, allow_nan=False, default=str).encode()
     evaluation = trained.evaluation
     holdout = holdout_parquet(evaluation.x, evaluation.y_true, evaluation.timestamps_ns, trained.feature_names)
+    recipe = trained.recipe.to_json() if trained.recipe is not None else None
 
     trained_at = now()
     version = trained_at.strftime("%Y%m%dT%H%M%SZ") + "-" + job.process_id[:8]
@@ -145,9 +148,11 @@ def train_for_job(task: TrainingTask, deps: TrainingDependencies, config: Pipeli
         profile_ref = _put(deps.artifacts, written, sibling_key(key, PROFILE_SUFFIX), profile, "application/json")
         holdout_ref = _put(deps.artifacts, written, sibling_key(key, HOLDOUT_SUFFIX), holdout,
                            "application/vnd.apache.parquet")
+        recipe_ref = None if recipe is None else _put(deps.artifacts, written, sibling_key(key, RECIPE_SUFFIX),
+                                                      recipe, "application/json")
         deps.registry.put_version(model_version(job, trained, version=version, trained_at=trained_at,
                                                 artifact=artifact, report=report_ref, profile=profile_ref,
-                                                holdout=holdout_ref))
+                                                holdout=holdout_ref, recipe=recipe_ref))
     except Exception:
         for ref in reversed(written):  # no artifact without its registry item, not even an old version of one
             deps.artifacts.delete(ref.uri, ref.version_id)
@@ -202,7 +207,9 @@ def apply_options(config: PipelineConfig, options: TrainingOptions | None) -> Pi
         trend_window_minutes=(config.features.trend_window_minutes if options.trend_window_minutes is None
                               else options.trend_window_minutes or None))  # 0: no trend features
     search = replace(config.search, **_given(min_precision=options.min_precision))
-    return replace(config, labeling=labeling, features=features, search=search,
+    regimes = replace(config.regimes, settings=tuple(options.operating_settings or config.regimes.settings),
+                      **_given(regimes=options.regimes))
+    return replace(config, labeling=labeling, features=features, search=search, regimes=regimes,
                    **_given(holdout=options.holdout, test_fraction=options.test_fraction))
 
 
@@ -211,7 +218,8 @@ def _given(**values: Any) -> dict[str, Any]:
 
 
 def model_version(job: Job, trained: TrainedModel, *, version: str, trained_at: datetime, artifact: ArtifactRef,
-                  report: ArtifactRef, profile: ArtifactRef, holdout: ArtifactRef) -> ModelVersion:
+                  report: ArtifactRef, profile: ArtifactRef, holdout: ArtifactRef,
+                  recipe: ArtifactRef | None = None) -> ModelVersion:
     """The registry's record of a trained model: where its artifacts are, what trained it (job, data, options,
     code and library versions) and how it did, so that every version can be judged, served and explained."""
     return ModelVersion(
@@ -237,6 +245,9 @@ def model_version(job: Job, trained: TrainedModel, *, version: str, trained_at: 
         report_version_id=report.version_id,
         profile_version_id=profile.version_id,
         holdout_version_id=holdout.version_id,
+        recipe_uri=recipe.uri if recipe else None,
+        recipe_sha256=recipe.sha256 if recipe else None,
+        recipe_version_id=recipe.version_id if recipe else None,
         feature_names=trained.feature_names,
         metrics=trained.metrics,
         baseline_metrics=trained.baseline_metrics,
