@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
@@ -18,6 +17,7 @@ from pydantic import (
 
 from modelforge.domain.names import MACHINE_NAME_PATTERN
 from modelforge.jobs import FailureEventSource, Indicator, JobStatus, TrainingOptions
+from modelforge.lazy_model import LazyModel
 
 MachineName = Annotated[str, StringConstraints(pattern=MACHINE_NAME_PATTERN)]
 ProcessId = Annotated[
@@ -29,7 +29,7 @@ EARLIEST_DATE = date(1970, 1, 1)
 LATEST_DATE = date(2100, 12, 31)
 
 
-class TrainRequest(BaseModel):
+class TrainRequest(LazyModel):
     """Body of ``POST /train`` (the seed's contract)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={
@@ -81,12 +81,12 @@ class TrainRequest(BaseModel):
         return value
 
 
-class TrainResponse(BaseModel):
+class TrainResponse(LazyModel):
     process_id: str
     status: JobStatus
 
 
-class JobStatusResponse(BaseModel):
+class JobStatusResponse(LazyModel):
     """Body of ``GET /status/{process_id}``: the seed's fields, plus the execution and the model's metrics."""
 
     process_id: str
@@ -115,7 +115,7 @@ class JobStatusResponse(BaseModel):
     steps: list[str] | None = Field(default=None, description="The states the execution entered so far, in order.")
 
 
-class JobSummary(BaseModel):
+class JobSummary(LazyModel):
     process_id: str
     indicator: Indicator
     machine_name: str
@@ -126,12 +126,12 @@ class JobSummary(BaseModel):
     error_message: str | None = None
 
 
-class JobListResponse(BaseModel):
+class JobListResponse(LazyModel):
     jobs: list[JobSummary]
     next_token: str | None = Field(default=None, description="Pass as ?next_token= to get the next page.")
 
 
-class MachineSummary(BaseModel):
+class MachineSummary(LazyModel):
     machine_name: str
     first_timestamp: datetime
     last_timestamp: datetime
@@ -139,18 +139,18 @@ class MachineSummary(BaseModel):
     columns: list[str]
 
 
-class MachineListResponse(BaseModel):
+class MachineListResponse(LazyModel):
     machines: list[MachineSummary]
 
 
-class ErrorResponse(BaseModel):
+class ErrorResponse(LazyModel):
     """Every 4xx/5xx body: the status again, and either a message or a list of {loc, msg, type} entries."""
 
     statusCode: int
     detail: str | list[dict[str, Any]]
 
 
-class HealthResponse(BaseModel):
+class HealthResponse(LazyModel):
     status: str = "ok"
     version: str
 
@@ -160,7 +160,7 @@ class HealthResponse(BaseModel):
 VersionId = Annotated[str, StringConstraints(pattern=r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")]
 
 
-class ModelVersionSummary(BaseModel):
+class ModelVersionSummary(LazyModel):
     machine_name: str
     indicator: Indicator
     version: str
@@ -180,11 +180,11 @@ class ModelVersionSummary(BaseModel):
                                    "valid for a few minutes; null when the version has no report.")
 
 
-class ModelListResponse(BaseModel):
+class ModelListResponse(LazyModel):
     versions: list[ModelVersionSummary]
 
 
-class PromotionRecord(BaseModel):
+class PromotionRecord(LazyModel):
     from_version: str | None
     to_version: str
     reason: str
@@ -196,7 +196,7 @@ class PromotionRecord(BaseModel):
                                           "(rejected or candidate).")
 
 
-class LivePerformance(BaseModel):
+class LivePerformance(LazyModel):
     """The champion's performance on its captured predictions (as of its latest drift check) beside the same
     figures on its test period at training."""
 
@@ -213,7 +213,7 @@ class LivePerformance(BaseModel):
     concept_drift: bool = False
 
 
-class ChampionResponse(BaseModel):
+class ChampionResponse(LazyModel):
     champion: ModelVersionSummary
     promoted_by: str | None = None
     reason: str | None = None
@@ -230,7 +230,7 @@ MIN_OVERRIDE_REASON = 20
 MIN_OVERRIDE_WORDS = 3
 
 
-class PromoteRequest(BaseModel):
+class PromoteRequest(LazyModel):
     """Body of ``POST /models/{machine}/{indicator}/promote``. A former champion (``archived``) comes back
     without more ado: the gate passed it once. A version the gate rejected, or a ``candidate`` it never
     decided on, needs ``override`` and a reason that says why, both recorded with the caller."""
@@ -254,7 +254,7 @@ class PromoteRequest(BaseModel):
         return value
 
 
-class PromoteResponse(BaseModel):
+class PromoteResponse(LazyModel):
     machine_name: str
     indicator: Indicator
     champion_version: str
@@ -286,7 +286,7 @@ TelemetryRecord = Annotated[
           f"{MAX_TEXT_VALUE_LENGTH} characters.")]
 
 
-class PredictRequest(BaseModel):
+class PredictRequest(LazyModel):
     """Telemetry records in time order (send the last hour or so: rolling features need recent history)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -298,12 +298,12 @@ class PredictRequest(BaseModel):
     records: Annotated[list[TelemetryRecord], Field(min_length=1, max_length=MAX_PREDICT_RECORDS, fail_fast=True)]
 
 
-class Prediction(BaseModel):
+class Prediction(LazyModel):
     prediction: float = Field(description="status: 1 = pre-failure, 0 = normal; health: minutes to failure")
     probability: float | None = Field(default=None, description="status only: the model's failure score")
 
 
-class PredictResponse(BaseModel):
+class PredictResponse(LazyModel):
     machine_name: str
     indicator: Indicator
     model_version: str
@@ -319,7 +319,7 @@ class ValidateRequest(TrainRequest):
     (read, clean, label, featurize, pool, split) run on it, and nothing is trained or written."""
 
 
-class MachineDataCheck(BaseModel):
+class MachineDataCheck(LazyModel):
     machine_name: str
     rows_read: int = Field(description="Telemetry rows in the range.")
     rows_valid: int = Field(description="Rows left after validation (what training would use).")
@@ -331,7 +331,7 @@ class MachineDataCheck(BaseModel):
                               "and message, as a training job would fail with it.")
 
 
-class ValidateResponse(BaseModel):
+class ValidateResponse(LazyModel):
     machine_name: str
     indicator: Indicator
     failure_events_source: FailureEventSource
