@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated, Any
 
@@ -280,14 +281,43 @@ def _bounded_text(value: float | int | str | None) -> float | int | str | None:
 
 
 TelemetryValue = Annotated[float | int | str | None, AfterValidator(_bounded_text)]
+ColumnName = Annotated[str, StringConstraints(max_length=MAX_RECORD_KEY_LENGTH)]
 TelemetryRecord = Annotated[
-    dict[Annotated[str, StringConstraints(max_length=MAX_RECORD_KEY_LENGTH)], TelemetryValue],
+    dict[ColumnName, TelemetryValue],
     Field(max_length=MAX_RECORD_KEYS, description=f"At most {MAX_RECORD_KEYS} keys; text values at most "
           f"{MAX_TEXT_VALUE_LENGTH} characters.")]
 
 
+class DataFrameSplit(LazyModel):
+    """MLflow's ``dataframe_split`` input (what pandas' ``DataFrame.to_dict(orient="split")`` writes): the column
+    names once, then one row of values per record, in time order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    columns: Annotated[list[ColumnName], Field(min_length=1, max_length=MAX_RECORD_KEYS)]
+    data: Annotated[list[Annotated[list[TelemetryValue], Field(max_length=MAX_RECORD_KEYS)]],
+                    Field(min_length=1, max_length=MAX_PREDICT_RECORDS, fail_fast=True,
+                          description="Rows, each with one value per column.")]
+    index: list[int | str] | None = Field(default=None, description="pandas' row labels; ignored (rows are "
+                                          "taken in the order sent).")
+
+    @model_validator(mode="after")
+    def _rectangular(self) -> DataFrameSplit:
+        if len(set(self.columns)) != len(self.columns):
+            raise ValueError("columns must not repeat a name")
+        width = len(self.columns)
+        for position, row in enumerate(self.data):
+            if len(row) != width:
+                raise ValueError(f"row {position} has {len(row)} values for {width} columns")
+        if self.index is not None and len(self.index) != len(self.data):
+            raise ValueError(f"index has {len(self.index)} labels for {len(self.data)} rows")
+        return self
+
+
 class PredictRequest(LazyModel):
-    """Telemetry records in time order (send the last hour or so: rolling features need recent history)."""
+    """Telemetry in time order (send the last hour or so: rolling features need recent history), either as
+    ``records`` (one object per reading, MLflow's ``dataframe_records``) or as ``dataframe_split`` (column names
+    and rows, MLflow's column-oriented form)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -295,7 +325,35 @@ class PredictRequest(LazyModel):
     indicator: Indicator
     # fail_fast: the first bad record is reported, not every one (a 422 listing each of 1000 bad records
     # could outgrow the response limit).
-    records: Annotated[list[TelemetryRecord], Field(min_length=1, max_length=MAX_PREDICT_RECORDS, fail_fast=True)]
+    records: Annotated[list[TelemetryRecord], Field(min_length=1, max_length=MAX_PREDICT_RECORDS,
+                                                    fail_fast=True)] | None = None
+    dataframe_split: DataFrameSplit | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> PredictRequest:
+        if (self.records is None) == (self.dataframe_split is None):
+            raise ValueError("send the telemetry either as 'records' or as 'dataframe_split', exactly one of them")
+        return self
+
+    @property
+    def row_count(self) -> int:
+        return len(self.records) if self.records is not None else len(self._split.data)
+
+    def columns(self, names: Sequence[str]) -> dict[str, list[Any]]:
+        """The values of each of ``names`` that the request has (a record without the key: None), in row order;
+        a name no record has is left out. Nothing else of the request is copied."""
+        if self.records is not None:
+            records = self.records
+            return {name: [record.get(name) for record in records] for name in names
+                    if any(name in record for record in records)}
+        split = self._split
+        positions = {name: split.columns.index(name) for name in names if name in split.columns}
+        return {name: [row[at] for row in split.data] for name, at in positions.items()}
+
+    @property
+    def _split(self) -> DataFrameSplit:
+        assert self.dataframe_split is not None  # _one_form: no records, so a split
+        return self.dataframe_split
 
 
 class Prediction(LazyModel):
