@@ -149,6 +149,7 @@ def _write_results(rows: list[dict[str, Any]], *, features: int) -> None:
         "batches": rows,
         "overhead_ratio": {str(r["batch_size"]): r["overhead_ratio"] for r in rows},
         "overhead_ratio_split": {str(r["batch_size"]): r["overhead_ratio_split"] for r in rows},
+        "load_average_1_5_15_after": [round(v, 2) for v in os.getloadavg()],  # a shared machine: how busy it was
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
