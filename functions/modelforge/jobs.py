@@ -6,7 +6,9 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from modelforge.lazy_model import LazyModel
 
 
 class JobStatus(StrEnum):
@@ -30,7 +32,7 @@ FeatureStatistic = Literal["mean", "std", "min", "max", "slope"]
 MINUTES_PER_YEAR = 366 * 24 * 60
 
 
-class TrainingOptions(BaseModel):
+class TrainingOptions(LazyModel):
     """Per-job overrides of the service's training settings (omitted: the deployment's defaults). Stored with
     the job and the model, so every choice behind a model is on record."""
 
@@ -104,7 +106,7 @@ def can_transition(current: JobStatus, new: JobStatus) -> bool:
     return new in ALLOWED_TRANSITIONS[current]
 
 
-class Job(BaseModel):
+class Job(LazyModel):
     """One row of the jobs table."""
 
     model_config = ConfigDict(frozen=True)

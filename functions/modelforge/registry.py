@@ -13,11 +13,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, PlainSerializer
+from pydantic import ConfigDict, Field, GetCoreSchemaHandler, PlainSerializer
 from pydantic_core import CoreSchema, core_schema
 
 from modelforge.errors import MissingArtifactError
 from modelforge.jobs import FailureEventSource, Indicator, TrainingOptions
+from modelforge.lazy_model import LazyModel
 
 CHAMPION_PREFIX = "champion#"
 HISTORY_PREFIX = "history#"
@@ -122,7 +123,7 @@ class ObjectVersion(NamedTuple):
     delete_marker: bool = False
 
 
-class ModelVersion(BaseModel):
+class ModelVersion(LazyModel):
     """One trained version of a model, as its registry item holds it.
 
     Training writes the fields down to ``holdout_version_id``; the registry adds the decision fields (``status``
@@ -248,7 +249,7 @@ class ModelVersion(BaseModel):
         return ArtifactRef(uri, sha256, version_id)
 
 
-class ChampionPointer(BaseModel):
+class ChampionPointer(LazyModel):
     """Which version is a model's champion. ``revision`` counts the changes; a promotion is conditioned on
     the revision it read, so two racing promotions cannot both win."""
 
@@ -262,7 +263,7 @@ class ChampionPointer(BaseModel):
     reason: str | None = None
 
 
-class PromotionEvent(BaseModel):
+class PromotionEvent(LazyModel):
     """One change of champion, as the history keeps it: the pointer revision it produced, from which version
     (None: the model's first champion) to which, by whom and why. ``override``: a person promoted a version
     the gate had rejected or never decided on, whose status then was ``overridden_status``; the history is
@@ -280,7 +281,7 @@ class PromotionEvent(BaseModel):
     overridden_status: VersionStatus | None = None
 
 
-class PromotionResult(BaseModel):
+class PromotionResult(LazyModel):
     """What ``ModelRegistry.promote`` returns. ``previous_version`` is None for a model's first champion and
     when the version already was the champion (nothing changed)."""
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
@@ -18,6 +18,7 @@ from pydantic import (
 
 from modelforge.domain.names import MACHINE_NAME_PATTERN
 from modelforge.jobs import FailureEventSource, Indicator, JobStatus, TrainingOptions
+from modelforge.lazy_model import LazyModel
 
 MachineName = Annotated[str, StringConstraints(pattern=MACHINE_NAME_PATTERN)]
 ProcessId = Annotated[
@@ -29,7 +30,7 @@ EARLIEST_DATE = date(1970, 1, 1)
 LATEST_DATE = date(2100, 12, 31)
 
 
-class TrainRequest(BaseModel):
+class TrainRequest(LazyModel):
     """Body of ``POST /train`` (the seed's contract)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={
@@ -81,12 +82,12 @@ class TrainRequest(BaseModel):
         return value
 
 
-class TrainResponse(BaseModel):
+class TrainResponse(LazyModel):
     process_id: str
     status: JobStatus
 
 
-class JobStatusResponse(BaseModel):
+class JobStatusResponse(LazyModel):
     """Body of ``GET /status/{process_id}``: the seed's fields, plus the execution and the model's metrics."""
 
     process_id: str
@@ -115,7 +116,7 @@ class JobStatusResponse(BaseModel):
     steps: list[str] | None = Field(default=None, description="The states the execution entered so far, in order.")
 
 
-class JobSummary(BaseModel):
+class JobSummary(LazyModel):
     process_id: str
     indicator: Indicator
     machine_name: str
@@ -126,12 +127,12 @@ class JobSummary(BaseModel):
     error_message: str | None = None
 
 
-class JobListResponse(BaseModel):
+class JobListResponse(LazyModel):
     jobs: list[JobSummary]
     next_token: str | None = Field(default=None, description="Pass as ?next_token= to get the next page.")
 
 
-class MachineSummary(BaseModel):
+class MachineSummary(LazyModel):
     machine_name: str
     first_timestamp: datetime
     last_timestamp: datetime
@@ -139,18 +140,18 @@ class MachineSummary(BaseModel):
     columns: list[str]
 
 
-class MachineListResponse(BaseModel):
+class MachineListResponse(LazyModel):
     machines: list[MachineSummary]
 
 
-class ErrorResponse(BaseModel):
+class ErrorResponse(LazyModel):
     """Every 4xx/5xx body: the status again, and either a message or a list of {loc, msg, type} entries."""
 
     statusCode: int
     detail: str | list[dict[str, Any]]
 
 
-class HealthResponse(BaseModel):
+class HealthResponse(LazyModel):
     status: str = "ok"
     version: str
 
@@ -160,7 +161,7 @@ class HealthResponse(BaseModel):
 VersionId = Annotated[str, StringConstraints(pattern=r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")]
 
 
-class ModelVersionSummary(BaseModel):
+class ModelVersionSummary(LazyModel):
     machine_name: str
     indicator: Indicator
     version: str
@@ -180,11 +181,11 @@ class ModelVersionSummary(BaseModel):
                                    "valid for a few minutes; null when the version has no report.")
 
 
-class ModelListResponse(BaseModel):
+class ModelListResponse(LazyModel):
     versions: list[ModelVersionSummary]
 
 
-class PromotionRecord(BaseModel):
+class PromotionRecord(LazyModel):
     from_version: str | None
     to_version: str
     reason: str
@@ -196,7 +197,7 @@ class PromotionRecord(BaseModel):
                                           "(rejected or candidate).")
 
 
-class LivePerformance(BaseModel):
+class LivePerformance(LazyModel):
     """The champion's performance on its captured predictions (as of its latest drift check) beside the same
     figures on its test period at training."""
 
@@ -213,7 +214,7 @@ class LivePerformance(BaseModel):
     concept_drift: bool = False
 
 
-class ChampionResponse(BaseModel):
+class ChampionResponse(LazyModel):
     champion: ModelVersionSummary
     promoted_by: str | None = None
     reason: str | None = None
@@ -230,7 +231,7 @@ MIN_OVERRIDE_REASON = 20
 MIN_OVERRIDE_WORDS = 3
 
 
-class PromoteRequest(BaseModel):
+class PromoteRequest(LazyModel):
     """Body of ``POST /models/{machine}/{indicator}/promote``. A former champion (``archived``) comes back
     without more ado: the gate passed it once. A version the gate rejected, or a ``candidate`` it never
     decided on, needs ``override`` and a reason that says why, both recorded with the caller."""
@@ -254,7 +255,7 @@ class PromoteRequest(BaseModel):
         return value
 
 
-class PromoteResponse(BaseModel):
+class PromoteResponse(LazyModel):
     machine_name: str
     indicator: Indicator
     champion_version: str
@@ -280,14 +281,43 @@ def _bounded_text(value: float | int | str | None) -> float | int | str | None:
 
 
 TelemetryValue = Annotated[float | int | str | None, AfterValidator(_bounded_text)]
+ColumnName = Annotated[str, StringConstraints(max_length=MAX_RECORD_KEY_LENGTH)]
 TelemetryRecord = Annotated[
-    dict[Annotated[str, StringConstraints(max_length=MAX_RECORD_KEY_LENGTH)], TelemetryValue],
+    dict[ColumnName, TelemetryValue],
     Field(max_length=MAX_RECORD_KEYS, description=f"At most {MAX_RECORD_KEYS} keys; text values at most "
           f"{MAX_TEXT_VALUE_LENGTH} characters.")]
 
 
-class PredictRequest(BaseModel):
-    """Telemetry records in time order (send the last hour or so: rolling features need recent history)."""
+class DataFrameSplit(LazyModel):
+    """MLflow's ``dataframe_split`` input (what pandas' ``DataFrame.to_dict(orient="split")`` writes): the column
+    names once, then one row of values per record, in time order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    columns: Annotated[list[ColumnName], Field(min_length=1, max_length=MAX_RECORD_KEYS)]
+    data: Annotated[list[Annotated[list[TelemetryValue], Field(max_length=MAX_RECORD_KEYS)]],
+                    Field(min_length=1, max_length=MAX_PREDICT_RECORDS, fail_fast=True,
+                          description="Rows, each with one value per column.")]
+    index: list[int | str] | None = Field(default=None, description="pandas' row labels; ignored (rows are "
+                                          "taken in the order sent).")
+
+    @model_validator(mode="after")
+    def _rectangular(self) -> DataFrameSplit:
+        if len(set(self.columns)) != len(self.columns):
+            raise ValueError("columns must not repeat a name")
+        width = len(self.columns)
+        for position, row in enumerate(self.data):
+            if len(row) != width:
+                raise ValueError(f"row {position} has {len(row)} values for {width} columns")
+        if self.index is not None and len(self.index) != len(self.data):
+            raise ValueError(f"index has {len(self.index)} labels for {len(self.data)} rows")
+        return self
+
+
+class PredictRequest(LazyModel):
+    """Telemetry in time order (send the last hour or so: rolling features need recent history), either as
+    ``records`` (one object per reading, MLflow's ``dataframe_records``) or as ``dataframe_split`` (column names
+    and rows, MLflow's column-oriented form)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -295,15 +325,43 @@ class PredictRequest(BaseModel):
     indicator: Indicator
     # fail_fast: the first bad record is reported, not every one (a 422 listing each of 1000 bad records
     # could outgrow the response limit).
-    records: Annotated[list[TelemetryRecord], Field(min_length=1, max_length=MAX_PREDICT_RECORDS, fail_fast=True)]
+    records: Annotated[list[TelemetryRecord], Field(min_length=1, max_length=MAX_PREDICT_RECORDS,
+                                                    fail_fast=True)] | None = None
+    dataframe_split: DataFrameSplit | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> PredictRequest:
+        if (self.records is None) == (self.dataframe_split is None):
+            raise ValueError("send the telemetry either as 'records' or as 'dataframe_split', exactly one of them")
+        return self
+
+    @property
+    def row_count(self) -> int:
+        return len(self.records) if self.records is not None else len(self._split.data)
+
+    def columns(self, names: Sequence[str]) -> dict[str, list[Any]]:
+        """The values of each of ``names`` that the request has (a record without the key: None), in row order;
+        a name no record has is left out. Nothing else of the request is copied."""
+        if self.records is not None:
+            records = self.records
+            return {name: [record.get(name) for record in records] for name in names
+                    if any(name in record for record in records)}
+        split = self._split
+        positions = {name: split.columns.index(name) for name in names if name in split.columns}
+        return {name: [row[at] for row in split.data] for name, at in positions.items()}
+
+    @property
+    def _split(self) -> DataFrameSplit:
+        assert self.dataframe_split is not None  # _one_form: no records, so a split
+        return self.dataframe_split
 
 
-class Prediction(BaseModel):
+class Prediction(LazyModel):
     prediction: float = Field(description="status: 1 = pre-failure, 0 = normal; health: minutes to failure")
     probability: float | None = Field(default=None, description="status only: the model's failure score")
 
 
-class PredictResponse(BaseModel):
+class PredictResponse(LazyModel):
     machine_name: str
     indicator: Indicator
     model_version: str
@@ -319,7 +377,7 @@ class ValidateRequest(TrainRequest):
     (read, clean, label, featurize, pool, split) run on it, and nothing is trained or written."""
 
 
-class MachineDataCheck(BaseModel):
+class MachineDataCheck(LazyModel):
     machine_name: str
     rows_read: int = Field(description="Telemetry rows in the range.")
     rows_valid: int = Field(description="Rows left after validation (what training would use).")
@@ -331,7 +389,7 @@ class MachineDataCheck(BaseModel):
                               "and message, as a training job would fail with it.")
 
 
-class ValidateResponse(BaseModel):
+class ValidateResponse(LazyModel):
     machine_name: str
     indicator: Indicator
     failure_events_source: FailureEventSource
@@ -347,7 +405,7 @@ class ValidateResponse(BaseModel):
 # ---------------------------------------------------------------- retraining (logic.retrain_runs)
 
 
-class RetrainRequest(BaseModel):
+class RetrainRequest(LazyModel):
     """``POST /retrain``: one model (``machine_name`` and ``indicator``) or every champion (``all``)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -358,16 +416,16 @@ class RetrainRequest(BaseModel):
     force: bool = Field(default=False, description="Retrain whatever the checks say (the runbook's option 1).")
 
 
-class RetrainStartResponse(BaseModel):
+class RetrainStartResponse(LazyModel):
     run_id: str
     execution_arn: str
 
 
-class TriggerListResponse(BaseModel):
+class TriggerListResponse(LazyModel):
     triggers: list[dict[str, Any]]
 
 
-class RetrainRunResponse(BaseModel):
+class RetrainRunResponse(LazyModel):
     run_id: str
     status: str  # running | succeeded | failed
     summary: dict[str, Any] | None = None
@@ -376,7 +434,7 @@ class RetrainRunResponse(BaseModel):
     triggers: list[dict[str, Any]]
 
 
-class ResolveTriggersRequest(BaseModel):
+class ResolveTriggersRequest(LazyModel):
     """``POST /triggers/resolve``: the named triggers, or every failed one (of ``machine_name`` if given)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -388,5 +446,5 @@ class ResolveTriggersRequest(BaseModel):
     reason: Annotated[str, StringConstraints(min_length=3, max_length=1000)]
 
 
-class ResolveTriggersResponse(BaseModel):
+class ResolveTriggersResponse(LazyModel):
     resolved: list[dict[str, Any]]

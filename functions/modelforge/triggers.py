@@ -14,9 +14,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from modelforge.jobs import Indicator
+from modelforge.lazy_model import LazyModel
 
 
 class TriggerStatus(StrEnum):
@@ -36,7 +37,7 @@ class RunStatus(StrEnum):
     FAILED = "failed"
 
 
-class Trigger(BaseModel):
+class Trigger(LazyModel):
     model_config = ConfigDict(frozen=True)
 
     trigger_id: str  # the training job's process_id
@@ -59,7 +60,7 @@ class Trigger(BaseModel):
     resolved_at: datetime | None = None
 
 
-class RetrainItem(BaseModel):
+class RetrainItem(LazyModel):
     """One model to consider in a run: an element of the items file the Distributed Map reads."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -71,7 +72,7 @@ class RetrainItem(BaseModel):
     dry_run: bool = False  # decide and record, start nothing (the planning benchmark)
 
 
-class ItemOutcome(BaseModel):
+class ItemOutcome(LazyModel):
     """What happened to one item: its decision and, for a retrain, its trigger."""
 
     model_config = ConfigDict(frozen=True)
@@ -86,7 +87,7 @@ class ItemOutcome(BaseModel):
     decided_at: datetime
 
 
-class RetrainRun(BaseModel):
+class RetrainRun(LazyModel):
     model_config = ConfigDict(frozen=True)
 
     run_id: str

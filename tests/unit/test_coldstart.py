@@ -21,6 +21,13 @@ print(json.dumps({{"xray": "aws_xray_sdk.core" in sys.modules, "disabled": bool(
                   "provider": type(tracer.provider).__name__,
                   "openapi_models": "aws_lambda_powertools.event_handler.openapi.models" in sys.modules}}))
 """
+LAZY_PROBE = """
+import json
+import modelforge.handlers.api
+from modelforge import jobs, registry, schemas
+models = [schemas.TrainRequest, schemas.ChampionResponse, schemas.PredictRequest, jobs.Job, registry.ModelVersion]
+print(json.dumps({"built": [m.__name__ for m in models if m.__pydantic_complete__]}))
+"""
 
 
 def probe(module: str, **environment: str) -> dict[str, object]:
@@ -64,3 +71,22 @@ def test_the_no_op_tracer_still_runs_what_it_decorates() -> None:
     assert handler({"x": 21}, None) == 42
     with pytest.raises(ZeroDivisionError):
         tracer.capture_method(lambda: 1 / 0)()
+
+
+def test_a_cold_import_builds_no_model() -> None:
+    """Each model's validator is built on its first use: a request uses two or three of the 30-odd."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POWERTOOLS_", "LAMBDA_", "AWS_SAM"))}
+    env.update({"PYTHONPATH": f"{ROOT / 'functions'}{os.pathsep}{ROOT}", "AWS_DEFAULT_REGION": "us-east-1"})
+    out = subprocess.run([sys.executable, "-c", LAZY_PROBE], env=env, check=True, capture_output=True,
+                         text=True).stdout
+    assert json.loads(out.strip().splitlines()[-1]) == {"built": []}
+
+
+def test_a_deferred_model_validates_as_before() -> None:
+    from pydantic import ValidationError
+
+    from modelforge.schemas import TrainRequest
+
+    with pytest.raises(ValidationError, match="machine_name"):
+        TrainRequest.model_validate({"indicator": "status", "machine_name": "no spaces allowed"})
+    assert TrainRequest.model_validate({"indicator": "status", "machine_name": "M-1"}).machine_name == "M-1"

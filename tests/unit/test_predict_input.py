@@ -1,7 +1,7 @@
 """What POST /predict accepts, builds and logs from its records (issue 16, finding 7): the frame holds the
 model's sensors and the timestamp only, however many keys a record carries; keys per record and text values are
-bounded (422 naming the record and key); one log line per record carries the sensors as numbers and the
-record's timestamp under a key of its own."""
+bounded (422 naming the record and key); MLflow's column-oriented ``dataframe_split`` scores as its records do;
+one log line per request says what was scored and how it came out, never the client's strings."""
 
 from __future__ import annotations
 
@@ -19,14 +19,14 @@ import xgboost as xgb
 from pydantic import ValidationError
 
 from modelforge.domain.inference import records_frame
-from modelforge.errors import IncompatibleRecordsError
+from modelforge.errors import IncompatibleRecordsError, InvalidRequestError
 from modelforge.handlers import predict as predict_handler
 from modelforge.handlers.http_errors import resolve_json
 from modelforge.jobs import Indicator
 from modelforge.logic.predict import ChampionCache, logged_number, predict_for
 from modelforge.observability import logger
 from modelforge.registry import ChampionPointer, ModelName, ModelVersion
-from modelforge.schemas import MAX_RECORD_KEYS, MAX_TEXT_VALUE_LENGTH, PredictRequest
+from modelforge.schemas import MAX_PREDICT_RECORDS, MAX_RECORD_KEYS, MAX_TEXT_VALUE_LENGTH, PredictRequest
 
 SENSORS = ["Eng_RPM", "Motor_Temperature_C"]
 NAME = ModelName("MOTOBOMBA-007", Indicator.STATUS)
@@ -168,7 +168,7 @@ def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
         logger.setLevel(previous_level)
 
 
-def test_one_line_per_record_with_the_sensors_as_numbers_and_the_record_timestamp(
+def test_one_line_per_request_with_its_outcome_and_never_the_clients_strings(
     log_lines: Callable[[], list[dict[str, Any]]]
 ) -> None:
     secret = "s" * MAX_TEXT_VALUE_LENGTH
@@ -180,16 +180,76 @@ def test_one_line_per_record_with_the_sensors_as_numbers_and_the_record_timestam
     answer = predict_for(request, ChampionCache(_Registry(), _Artifacts(), 60))
 
     assert len(answer.predictions) == 3
-    lines = [line for line in log_lines() if line.get("message") == "prediction"]
-    assert [line["record_timestamp"] for line in lines] == [
-        "2025-06-01T12:00:00Z", "2025-06-01T12:01:00Z", "2025-06-01T12:02:00Z"]
-    assert [line["inputs"] for line in lines] == [
-        {"Eng_RPM": 1750.0, "Motor_Temperature_C": 61.5},
-        {"Eng_RPM": 1751.5, "Motor_Temperature_C": None},
-        {"Eng_RPM": 1752.0, "Motor_Temperature_C": None}]
-    assert all(line["model_version"] == "v1" and line["batch_size"] == 3 for line in lines)
+    lines = [line for line in log_lines() if line.get("message") in ("prediction", "predictions")]
+    assert len(lines) == 1
+    line = lines[0]
+    assert (line["first_record_timestamp"], line["last_record_timestamp"]) == (
+        "2025-06-01T12:00:00Z", "2025-06-01T12:02:00Z")
+    assert line["unreadable_inputs"] == {"Eng_RPM": 0, "Motor_Temperature_C": 2}
+    assert line["model_version"] == "v1" and line["batch_size"] == 3
+    scores = [p.probability for p in answer.predictions]
+    assert line["alarms"] == sum(p.prediction == 1 for p in answer.predictions)
+    assert (line["score_min"], line["score_max"]) == (min(scores), max(scores))
     logged = json.dumps(lines)
     assert secret not in logged and "hot hot" not in logged and "operator_note" not in logged
+
+
+# ---------------------------------------------------------------- MLflow's dataframe_split
+
+
+def _split(records: list[dict[str, Any]]) -> dict[str, Any]:
+    columns = list(dict.fromkeys(key for record in records for key in record))
+    return {"machine_name": NAME.machine_name, "indicator": "status",
+            "dataframe_split": {"columns": columns, "data": [[r.get(c) for c in columns] for r in records]}}
+
+
+def test_a_split_body_scores_as_its_records_do() -> None:
+    records = [_record(minute) for minute in range(0, 90, 3)]
+    records[4]["Eng_RPM"] = "n/a"
+    records[7]["Motor_Temperature_C"] = None
+    cache = ChampionCache(_Registry(), _Artifacts(), 60)
+
+    as_records = predict_for(PredictRequest.model_validate(_body(records)), cache)
+    as_split = predict_for(PredictRequest.model_validate(_split(records)), cache)
+
+    assert as_split.predictions == as_records.predictions and len(as_split.predictions) == 30
+
+
+def test_a_split_body_is_checked_as_a_table() -> None:
+    body = _split([_record(0), _record(1)])
+    body["dataframe_split"]["data"][1].pop()
+    with pytest.raises(ValidationError, match="row 1 has 2 values for 3 columns"):
+        PredictRequest.model_validate(body)
+    repeated = _split([_record(0)])
+    repeated["dataframe_split"]["columns"][1] = "timestamp"
+    with pytest.raises(ValidationError, match="must not repeat"):
+        PredictRequest.model_validate(repeated)
+    long_text = _split([_record(0), _record(1, Eng_RPM="9" * (MAX_TEXT_VALUE_LENGTH + 1))])
+    with pytest.raises(ValidationError) as invalid:
+        PredictRequest.model_validate(long_text)
+    assert [e["loc"] for e in invalid.value.errors()] == [("dataframe_split", "data", 1, 1)]
+    too_many = _split([_record(0)] * (MAX_PREDICT_RECORDS + 1))
+    with pytest.raises(ValidationError, match=f"at most {MAX_PREDICT_RECORDS}"):
+        PredictRequest.model_validate(too_many)
+    with_index = _split([_record(0), _record(1)]) | {}
+    with_index["dataframe_split"]["index"] = [0, 1]
+    assert PredictRequest.model_validate(with_index).row_count == 2
+
+
+def test_exactly_one_form_of_telemetry() -> None:
+    both = _body([_record(0)]) | {"dataframe_split": _split([_record(0)])["dataframe_split"]}
+    neither = {"machine_name": NAME.machine_name, "indicator": "status"}
+    for body in (both, neither):
+        with pytest.raises(ValidationError, match="exactly one"):
+            PredictRequest.model_validate(body)
+
+
+def test_a_split_without_a_sensor_is_refused_naming_it() -> None:
+    records = [{"timestamp": "2025-06-01T12:00:00Z", "Eng_RPM": 1.0}]
+    request = PredictRequest.model_validate(_split(records))
+
+    with pytest.raises(InvalidRequestError, match="Motor_Temperature_C"):
+        predict_for(request, ChampionCache(_Registry(), _Artifacts(), 60))
 
 
 @pytest.mark.parametrize(("value", "number"), [

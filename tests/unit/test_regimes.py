@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from modelforge.domain import xgb as xgb_tools
 from modelforge.domain.drift import recent_features
 from modelforge.domain.features import FeatureConfig
-from modelforge.domain.inference import LoadedModel, predict
+from modelforge.domain.inference import LoadedModel, predict, records_frame
 from modelforge.domain.labeling import LabelingConfig
 from modelforge.domain.pipeline import PipelineConfig, train_model
 from modelforge.domain.recipe import FeatureRecipe
@@ -136,12 +136,12 @@ def test_predict_and_drift_rebuild_the_training_features_from_the_stored_recipe(
     model = LoadedModel(version="v1", indicator="health", booster=booster, feature_names=tuple(trained.feature_names),
                         sensors=recipe.input_columns, threshold=None, trained_at=None, recipe=recipe)
     records = [{**row, "timestamp": row["timestamp"].isoformat()} for row in frame.to_dict("records")]
-    served = np.array([p for p, _ in predict(model, records)])
+    served = predict(model, records_frame(records, recipe.input_columns)).predictions
     expected = predict_scores(booster, trained.recipe.build(frame)[0])
     np.testing.assert_allclose(served, expected, rtol=1e-6)
     # The same features without the regime transform score differently: the transform is what is served.
     names_only = replace(model, recipe=None)
-    assert not np.allclose(np.array([p for p, _ in predict(names_only, records)]), expected)
+    assert not np.allclose(predict(names_only, records_frame(records, recipe.input_columns)).predictions, expected)
     drifted = recent_features({"ENGINE-05": frame}, trained.feature_names, recipe)
     np.testing.assert_allclose(drifted, trained.recipe.build(frame)[0], rtol=1e-6)
 
@@ -155,7 +155,7 @@ def test_records_without_the_operating_settings_are_refused(fleet, trained) -> N
     records = frames["ENGINE-01"].drop(columns=["throttle"]).head(5).assign(
         timestamp=lambda f: f["timestamp"].astype(str)).to_dict("records")
     with pytest.raises(IncompatibleRecordsError, match="throttle"):
-        predict(model, records)
+        predict(model, records_frame(records, recipe.input_columns))
 
 
 # ---------------------------------------------------------------- options

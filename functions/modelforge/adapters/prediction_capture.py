@@ -19,6 +19,8 @@ from typing import Any
 from modelforge.adapters.aws import client
 
 DEFAULT_PREFIX = "capture"
+# One encoder for every line: json.dumps with any option builds a new encoder per call, most of a line's cost.
+_LINE = json.JSONEncoder(separators=(",", ":"))
 READ_THREADS = 16  # one GET per object: a check reads many small objects in parallel
 
 
@@ -37,7 +39,7 @@ class PredictionCaptureStore:
     def put(self, model_key: str, at: datetime, request_id: str, lines: Sequence[Mapping[str, Any]]) -> str:
         """Writes one request's captured records as one object; returns its key."""
         key = self.key(model_key, at, request_id)
-        body = "".join(json.dumps(line, separators=(",", ":")) + "\n" for line in lines)
+        body = "".join(_LINE.encode(line) + "\n" for line in lines)
         self._s3.put_object(Bucket=self._bucket, Key=key, Body=body.encode(), ContentType="application/jsonl")
         return key
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import xgboost as xgb
 
@@ -53,27 +54,44 @@ def model_recipe(model: LoadedModel) -> FeatureRecipe:
 
 
 def records_frame(records: Sequence[Mapping[str, Any]], sensors: Sequence[str]) -> pd.DataFrame:
-    """Records in time order, as a frame of the timestamp and the model's sensors only: any other key of a
-    record is never made a column (a request's every key would otherwise be one, before any check: 148 KB of
-    JSON made an 8 MB frame). Without timestamps the records are taken as consecutive minutes (rolling
-    features are time-based). A sensor is missing when no record has it; a record without it, or with a value
-    that is not a number, has a missing value there."""
-    missing = [s for s in sensors if not any(s in record for record in records)]
+    """Records in time order, as a frame of the timestamp and the model's sensors only (see
+    :func:`columns_frame`)."""
+    names = [TIMESTAMP, *sensors]
+    columns = {name: [record.get(name) for record in records] for name in names
+               if any(name in record for record in records)}
+    return columns_frame(columns, len(records), sensors)
+
+
+def columns_frame(columns: Mapping[str, Sequence[Any]], length: int, sensors: Sequence[str]) -> pd.DataFrame:
+    """``length`` rows in time order, given as the values of each column the request has, as a frame of the
+    timestamp and the model's sensors only: any other column of a request is never made one (a request's
+    every key would otherwise be one, before any check: 148 KB of JSON made an 8 MB frame). Without timestamps
+    the rows are taken as consecutive minutes (rolling features are time-based). A sensor is missing when no
+    row has it; a row without it, or with a value that is not a number, has a missing value there."""
+    missing = [s for s in sensors if s not in columns]
     if missing:
         raise IncompatibleRecordsError(f"records lack the model's sensor columns: {', '.join(missing)}")
-    columns: dict[str, Any] = {TIMESTAMP: _timestamps(records)}
+    frame: dict[str, Any] = {TIMESTAMP: _timestamps(columns.get(TIMESTAMP), length)}
     for sensor in sensors:
-        values = pd.Series([record.get(sensor) for record in records], dtype=object)
-        columns[sensor] = pd.to_numeric(values, errors="coerce")  # non-numbers become missing values
-    return pd.DataFrame(columns)
+        frame[sensor] = _numbers(columns[sensor])
+    return pd.DataFrame(frame)
 
 
-def _timestamps(records: Sequence[Mapping[str, Any]]) -> pd.Series:
-    if not any(TIMESTAMP in record for record in records):
-        return pd.Series(pd.date_range(end=pd.Timestamp.now(tz="UTC").floor("min"), periods=len(records),
-                                       freq="min"))
+def _numbers(values: Sequence[Any]) -> np.ndarray:
+    """What ``pd.to_numeric(..., errors="coerce")`` makes of the values (non-numbers become missing), without
+    its object-array pass when every value is already a number or missing, as a JSON body's mostly are."""
+    if all(type(v) is float or type(v) is int or v is None for v in values):  # a bool is read by the slow path
+        return np.array([np.nan if v is None else v for v in values], dtype="float64")
+    return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype="float64")
+
+
+def _timestamps(values: Sequence[Any] | None, length: int) -> pd.Series:
+    if values is None:
+        return pd.Series(pd.date_range(end=pd.Timestamp.now(tz="UTC").floor("min"), periods=length, freq="min"))
+    texts = pd.Series(values, dtype=object)
     try:
-        stamps = pd.to_datetime(pd.Series([record.get(TIMESTAMP) for record in records], dtype=object), utc=True)
+        stamps = _iso_timestamps(texts) if all(isinstance(v, str) for v in values) else None
+        stamps = pd.to_datetime(texts, utc=True) if stamps is None else stamps
     except (ValueError, TypeError) as error:
         raise IncompatibleRecordsError(f"'{TIMESTAMP}' is not a date-time: {error}") from error
     if stamps.isna().any() or not stamps.is_monotonic_increasing:
@@ -81,15 +99,36 @@ def _timestamps(records: Sequence[Mapping[str, Any]]) -> pd.Series:
     return stamps
 
 
-def predict(model: LoadedModel, records: Sequence[Mapping[str, Any]]) -> list[tuple[float, float | None]]:
-    """(prediction, probability) per record: status -> (0/1, score); health -> (minutes to failure, None)."""
-    recipe = model_recipe(model)
-    frame = records_frame(records, recipe.input_columns)
-    matrix, names = recipe.build(frame)
+def unreadable_counts(frame: pd.DataFrame, sensors: Sequence[str]) -> dict[str, int]:
+    """Per sensor, the rows whose value the model could not read as a finite number."""
+    return {sensor: int((~np.isfinite(frame[sensor].to_numpy(dtype="float64"))).sum()) for sensor in sensors}
+
+
+def _iso_timestamps(texts: pd.Series) -> pd.Series | None:
+    """ISO 8601 text, as clients send it, read without guessing its format first (most of reading a short
+    request's times); None for text in any other form, which the general parse reads as before."""
+    try:
+        return pd.to_datetime(texts, utc=True, format="ISO8601")
+    except (ValueError, TypeError):
+        return None
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A request's answers, one per row: status -> 0/1 decisions and failure scores; health -> minutes to
+    failure, no probabilities."""
+
+    predictions: np.ndarray
+    probabilities: np.ndarray | None
+
+
+def predict(model: LoadedModel, frame: pd.DataFrame) -> Scored:
+    """Scores the rows of ``frame`` (:func:`columns_frame`) with the model, on the features it was trained on."""
+    matrix, names = model_recipe(model).build(frame)
     if tuple(names) != model.feature_names:
         raise IncompatibleRecordsError("the model's features cannot be rebuilt from these records")
     scores = predict_scores(model.booster, matrix)
     if model.indicator == "status":
-        decisions = apply_threshold(scores, model.threshold)
-        return [(float(decision), float(score)) for decision, score in zip(decisions, scores, strict=True)]
-    return [(float(score), None) for score in scores]
+        decisions = apply_threshold(scores, model.threshold)  # on the model's own float32 scores, as always
+        return Scored(predictions=decisions.astype("float64"), probabilities=scores.astype("float64"))
+    return Scored(predictions=scores.astype("float64"), probabilities=None)

@@ -15,12 +15,6 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from modelforge import __version__
@@ -67,6 +61,51 @@ IDEMPOTENCY_HEADER = "idempotency-key"
 RUN_ID_PATTERN = r"^[A-Za-z0-9_-]{1,80}$"  # a run is its execution's name: the API's UUIDs, the scheduler's ids
 
 
+class KeyedSubmitter:
+    """``POST /train`` with an Idempotency-Key, through Powertools' idempotency utility. The utility (and its
+    DynamoDB persistence layer) is imported and set up on the first keyed request, not at every cold start:
+    most requests carry no key."""
+
+    def __init__(self, settings: ApiSettings, jobs: JobStore, catalog: TelemetryCatalog,
+                 executions: ExecutionStarter) -> None:
+        self._settings, self._jobs, self._catalog, self._executions = settings, jobs, catalog, executions
+        self._submit: Callable[..., TrainResponse] | None = None
+        self._config: Any = None  # IdempotencyConfig
+
+    def __call__(self, submission: dict[str, Any], lambda_context: LambdaContext | None = None) -> TrainResponse:
+        if self._submit is None:
+            self._submit = self._build()
+        if lambda_context is not None:
+            self._config.register_lambda_context(lambda_context)  # the record expires with the invocation
+        return self._submit(submission=submission)
+
+    def _build(self) -> Callable[..., TrainResponse]:
+        from aws_lambda_powertools.utilities.idempotency import (
+            DynamoDBPersistenceLayer,
+            IdempotencyConfig,
+            idempotent_function,
+        )
+        from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+
+        settings = self._settings
+        # The caller and their key name the submission (a key is the caller's own: another caller's identical
+        # key is another submission, and can neither replay nor block theirs); the body must match what was
+        # first sent with that key.
+        self._config = IdempotencyConfig(event_key_jmespath="[caller, key]", payload_validation_jmespath="body",
+                                         expires_after_seconds=settings.idempotency_ttl_seconds)
+
+        @idempotent_function(data_keyword_argument="submission", config=self._config,
+                             persistence_store=DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name),
+                             output_serializer=PydanticSerializer(TrainResponse))
+        def submit_once(submission: dict[str, Any]) -> TrainResponse:
+            # Raising (a 429, a 422, a 503) deletes the record Powertools made, so a retry of the key runs again.
+            request = TrainRequest.model_validate(submission["body"])
+            return jobs_api.submit_training(request, jobs=self._jobs, catalog=self._catalog,
+                                            executions=self._executions, max_in_flight=settings.max_jobs_in_flight)
+
+        return submit_once
+
+
 @dataclass(frozen=True)
 class Services:
     settings: ApiSettings
@@ -75,8 +114,7 @@ class Services:
     executions: ExecutionStarter
     registry: ModelRegistry
     artifacts: ModelArtifactStore
-    idempotency: IdempotencyConfig
-    submit_once: Callable[..., TrainResponse]
+    submit_once: Callable[..., TrainResponse]  # a KeyedSubmitter
     history: ExecutionHistory | None = None  # GET /status's current_step and steps
     triggers: TriggerStore | None = None  # the retraining routes
     retrain_executions: ExecutionStarter | None = None
@@ -88,25 +126,10 @@ def build_services(settings: ApiSettings) -> Services:
     jobs = JobStore(settings.jobs_table_name)
     catalog = TelemetryCatalog(settings.data_bucket_name, settings.processed_data_prefix)
     executions = ExecutionStarter(settings.state_machine_arn)
-    # The caller and their key name the submission (a key is the caller's own: another caller's identical key
-    # is another submission, and can neither replay nor block theirs); the body must match what was first
-    # sent with that key.
-    idempotency = IdempotencyConfig(event_key_jmespath="[caller, key]", payload_validation_jmespath="body",
-                                    expires_after_seconds=settings.idempotency_ttl_seconds)
-
-    @idempotent_function(data_keyword_argument="submission", config=idempotency,
-                         persistence_store=DynamoDBPersistenceLayer(table_name=settings.idempotency_table_name),
-                         output_serializer=PydanticSerializer(TrainResponse))
-    def submit_once(submission: dict[str, Any]) -> TrainResponse:
-        # Raising (a 429, a 422, a 503) deletes the record Powertools made, so a retry of the key runs again.
-        request = TrainRequest.model_validate(submission["body"])
-        return jobs_api.submit_training(request, jobs=jobs, catalog=catalog, executions=executions,
-                                        max_in_flight=settings.max_jobs_in_flight)
-
     return Services(settings=settings, jobs=jobs, catalog=catalog, executions=executions,
                     registry=ModelRegistry(settings.models_table_name),
-                    artifacts=ModelArtifactStore(settings.models_bucket_name), idempotency=idempotency,
-                    submit_once=submit_once, history=ExecutionHistory(),
+                    artifacts=ModelArtifactStore(settings.models_bucket_name),
+                    submit_once=KeyedSubmitter(settings, jobs, catalog, executions), history=ExecutionHistory(),
                     triggers=TriggerStore(settings.triggers_table_name),
                     retrain_executions=ExecutionStarter(settings.retrain_state_machine_arn))
 
@@ -136,7 +159,8 @@ def train(
                                             max_in_flight=s.settings.max_jobs_in_flight)
     else:
         response = s.submit_once(submission={"caller": _caller(), "key": idempotency_key,
-                                             "body": request.model_dump(mode="json")})
+                                             "body": request.model_dump(mode="json")},
+                                 lambda_context=app.lambda_context)
     metrics.add_metric(name="TrainingJobsSubmitted", unit=MetricUnit.Count, value=1)
     return response
 
@@ -289,7 +313,5 @@ register_error_handlers(app)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    built = build_services(ApiSettings.from_env())
-    built.idempotency.register_lambda_context(context)
-    app.append_context(services=built)
+    app.append_context(services=build_services(ApiSettings.from_env()))
     return resolve_json(app, event, context)
