@@ -28,6 +28,7 @@ from modelforge.adapters.telemetry import DEFAULT_PREFIX as TELEMETRY_PREFIX
 from modelforge.errors import SettingsError
 
 if TYPE_CHECKING:
+    from modelforge.domain.compute import ComputeConfig
     from modelforge.domain.drift import DriftConfig
     from modelforge.domain.gate import GateConfig
     from modelforge.domain.live import CaptureConfig
@@ -100,6 +101,21 @@ class ApiSettings(_EnvSettings):
     # Cost guard: POST /train answers 429 while this many jobs are pending or running. None: unbounded; the
     # template's MaxJobsInFlight parameter is the one default (and its bounds are these).
     max_jobs_in_flight: int | None = Field(default=None, ge=1, le=1000)
+    # Where jobs run (modelforge.domain.compute): the template sets the first two from BatchEnabled and
+    # BatchGpuEnabled; the rest override ComputeConfig (None: the domain's default).
+    batch_available: bool | None = None
+    gpu_available: bool | None = None
+    compute_lambda_margin: float | None = Field(default=None, gt=0, le=1)
+    compute_gpu_preferred_above_cells: float | None = Field(default=None, gt=0)
+
+    OVERRIDES: ClassVar[Mapping[str, str]] = {
+        "batch_available": "batch_available", "gpu_available": "gpu_available",
+        "compute_lambda_margin": "lambda_margin", "compute_gpu_preferred_above_cells": "gpu_preferred_above_cells"}
+
+    def compute_config(self) -> ComputeConfig:
+        from modelforge.domain.compute import ComputeConfig
+
+        return self._configure(ComputeConfig())
 
 
 class TrainingSettings(_EnvSettings):

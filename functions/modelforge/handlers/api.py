@@ -90,7 +90,8 @@ def build_services(settings: ApiSettings) -> Services:
         # Raising (a 429, a 422, a 503) deletes the record Powertools made, so a retry of the key runs again.
         request = TrainRequest.model_validate(submission["body"])
         return jobs_api.submit_training(request, jobs=jobs, catalog=catalog, executions=executions,
-                                        max_in_flight=settings.max_jobs_in_flight)
+                                        max_in_flight=settings.max_jobs_in_flight,
+                                        compute_config=settings.compute_config())
 
     return Services(settings=settings, jobs=jobs, catalog=catalog, executions=executions,
                     registry=ModelRegistry(settings.models_table_name),
@@ -120,7 +121,8 @@ def train(
     s = services()
     if idempotency_key is None:
         response = jobs_api.submit_training(request, jobs=s.jobs, catalog=s.catalog, executions=s.executions,
-                                            max_in_flight=s.settings.max_jobs_in_flight)
+                                            max_in_flight=s.settings.max_jobs_in_flight,
+                                            compute_config=s.settings.compute_config())
     else:
         response = s.submit_once(submission={"caller": _caller(), "key": idempotency_key,
                                              "body": request.model_dump(mode="json")})
