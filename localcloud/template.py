@@ -15,6 +15,8 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 
+CONDITION_FUNCTIONS = ("Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or", "Condition")
+
 # Lambda's defaults when a function sets neither (and Globals do not either).
 DEFAULT_MEMORY_MB = 128
 DEFAULT_TIMEOUT_S = 3
@@ -224,7 +226,33 @@ class _Resolver:
             if key == "Fn::Select":
                 index, items = arg
                 return self.resolve(items)[int(self.resolve(index))]
+            if key == "Fn::If":
+                name, when_true, when_false = arg
+                return self.resolve(when_true if self.condition(name) else when_false)
+            if key in CONDITION_FUNCTIONS:
+                return self.evaluate(value)
         return {k: self.resolve(v) for k, v in value.items()}
+
+    def condition(self, name: str) -> bool:
+        return bool(self.evaluate(self.template.get("Conditions", {})[name]))
+
+    def evaluate(self, expression: Any) -> Any:
+        """A condition expression, as CloudFormation evaluates it (parameters compared as strings)."""
+        if not isinstance(expression, dict) or len(expression) != 1:
+            return self.resolve(expression)
+        ((key, arg),) = expression.items()
+        if key == "Condition":
+            return self.condition(arg)
+        if key == "Fn::Equals":
+            left, right = (self.evaluate(a) for a in arg)
+            return str(left) == str(right)
+        if key == "Fn::Not":
+            return not self.evaluate(arg[0])
+        if key == "Fn::And":
+            return all(self.evaluate(a) for a in arg)
+        if key == "Fn::Or":
+            return any(self.evaluate(a) for a in arg)
+        return self.resolve(expression)
 
     def sub(self, arg: Any) -> str:
         text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
