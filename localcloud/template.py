@@ -62,6 +62,29 @@ class FunctionSpec:
 
 
 @dataclass(frozen=True)
+class BatchJobDefinitionSpec:
+    """A Batch job definition as the local cloud runs it: a local process with the container's environment,
+    command, memory and attempt duration (localcloud/batch.py)."""
+
+    logical_id: str
+    name: str
+    command: tuple[str, ...]
+    environment: dict[str, str]
+    vcpus: float
+    memory_mib: int
+    attempt_duration_s: int
+    parameters: dict[str, str]
+
+
+@dataclass(frozen=True)
+class BatchQueueSpec:
+    logical_id: str
+    name: str
+    runnable_timeout_s: int | None  # JobStateTimeLimitActions: cancel after this long RUNNABLE
+    runnable_reason: str
+
+
+@dataclass(frozen=True)
 class ScheduleSpec:
     """A function's ``Schedule`` (an EventBridge rule) or ``ScheduleV2`` (an EventBridge Scheduler schedule)
     event, resolved: what SAM creates for it and what it delivers to the function."""
@@ -107,6 +130,8 @@ class LocalStack:
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     state_machines: dict[str, StateMachineSpec] = field(default_factory=dict)
     schedules: dict[str, ScheduleSpec] = field(default_factory=dict)  # logical id -> schedule
+    batch_job_definitions: dict[str, BatchJobDefinitionSpec] = field(default_factory=dict)  # BatchEnabled only
+    batch_queues: dict[str, BatchQueueSpec] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
 
     def function_by_name(self, name_or_arn: str) -> FunctionSpec:
@@ -198,6 +223,8 @@ class _Resolver:
             return f"arn:aws:s3:::{name}"
         if kind == "AWS::DynamoDB::Table" and attribute == "Arn":
             return f"arn:aws:dynamodb:{self.region}:{self.account_id}:table/{name}"
+        if kind == "AWS::IAM::Role" and attribute == "Arn":
+            return f"arn:aws:iam::{self.account_id}:role/{name}"
         if kind == "AWS::Logs::LogGroup" and attribute == "Arn":
             return f"arn:aws:logs:{self.region}:{self.account_id}:log-group:{name}:*"
         raise KeyError(f"unsupported GetAtt {logical_id}.{attribute}")
@@ -284,7 +311,13 @@ def resolve_stack(
 
     for logical_id, resource in r.resources.items():
         kind, props = resource["Type"], resource.get("Properties", {})
-        if kind == "AWS::DynamoDB::Table":
+        if "Condition" in resource and not r.condition(resource["Condition"]):
+            continue  # not deployed with these parameters
+        if kind == "AWS::Batch::JobDefinition":
+            stack.batch_job_definitions[logical_id] = _job_definition_spec(r, logical_id, r.resolve(props))
+        elif kind == "AWS::Batch::JobQueue":
+            stack.batch_queues[logical_id] = _queue_spec(r, logical_id, r.resolve(props))
+        elif kind == "AWS::DynamoDB::Table":
             stack.tables[logical_id] = TableSpec(logical_id, r.physical_name(logical_id), r.resolve(props))
         elif kind == "AWS::S3::Bucket":
             stack.buckets[logical_id] = r.physical_name(logical_id)
@@ -346,6 +379,24 @@ def _function_spec(
         http_routes=routes,
         event_patterns=patterns,
     )
+
+
+def _job_definition_spec(r: _Resolver, logical_id: str, props: dict[str, Any]) -> BatchJobDefinitionSpec:
+    container = props["ContainerProperties"]
+    requirements = {item["Type"]: item["Value"] for item in container.get("ResourceRequirements", [])}
+    return BatchJobDefinitionSpec(
+        logical_id=logical_id, name=r.physical_name(logical_id), command=tuple(container["Command"]),
+        environment={item["Name"]: str(item["Value"]) for item in container.get("Environment", [])},
+        vcpus=float(requirements.get("VCPU", 1)), memory_mib=int(requirements.get("MEMORY", 2048)),
+        attempt_duration_s=int(props["Timeout"]["AttemptDurationSeconds"]),
+        parameters={k: str(v) for k, v in props.get("Parameters", {}).items()})
+
+
+def _queue_spec(r: _Resolver, logical_id: str, props: dict[str, Any]) -> BatchQueueSpec:
+    actions = [a for a in props.get("JobStateTimeLimitActions", []) if a["State"] == "RUNNABLE"]
+    return BatchQueueSpec(logical_id=logical_id, name=r.physical_name(logical_id),
+                          runnable_timeout_s=int(actions[0]["MaxTimeSeconds"]) if actions else None,
+                          runnable_reason=str(actions[0].get("Reason", "")) if actions else "")
 
 
 SCHEDULE_EVENTS = ("Schedule", "ScheduleV2")
