@@ -184,10 +184,14 @@ def bridge_batch(local: LocalBatch) -> Callable[[], None]:
     from moto.batch.models import Job
     from moto.batch_simple.models import BatchSimpleBackend
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk as aws_sdk,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_batch as service,
     )
 
-    saved: dict[str, Any] = {"finish": BatchSimpleBackend._mark_job_as_finished, "details": Job._container_details,
+    saved: dict[str, Any] = {"sdk": aws_sdk.StateTaskServiceAwsSdk._eval_service_task,
+                             "finish": BatchSimpleBackend._mark_job_as_finished, "details": Job._container_details,
              "submit": service.StateTaskServiceBatch._eval_service_task,
              "sync": service.StateTaskServiceBatch._build_sync_resolver}
 
@@ -233,12 +237,27 @@ def bridge_batch(local: LocalBatch) -> Callable[[], None]:
 
         return resolve
 
+    def eval_sdk_task(self: Any, env: Any, resource_runtime_part: Any, normalised_parameters: dict[str, Any],
+                      state_credentials: Any) -> None:
+        """aws-sdk:cloudwatchlogs (ReadBatchLog): boto3 names the service "logs" and wants camelCase; Step
+        Functions answers in PascalCase."""
+        if self.resource.api_name != "cloudwatchlogs":
+            saved["sdk"](self, env, resource_runtime_part, normalised_parameters, state_credentials)
+            return
+        client = service.boto_client_for(region=resource_runtime_part.region, service="logs",
+                                         state_credentials=state_credentials)
+        response = getattr(client, self._get_boto_service_action())(**camel_case(normalised_parameters))
+        response.pop("ResponseMetadata", None)
+        env.stack.append(pascal_case(response))
+
+    aws_sdk.StateTaskServiceAwsSdk._eval_service_task = eval_sdk_task  # type: ignore[method-assign]
     BatchSimpleBackend._mark_job_as_finished = mark_job_as_finished  # type: ignore[method-assign]
     Job._container_details = container_details  # type: ignore[method-assign]
     service.StateTaskServiceBatch._eval_service_task = eval_service_task  # type: ignore[method-assign]
     service.StateTaskServiceBatch._build_sync_resolver = build_sync_resolver  # type: ignore[method-assign]
 
     def restore() -> None:
+        aws_sdk.StateTaskServiceAwsSdk._eval_service_task = saved["sdk"]  # type: ignore[method-assign]
         BatchSimpleBackend._mark_job_as_finished = saved["finish"]  # type: ignore[method-assign]
         Job._container_details = saved["details"]  # type: ignore[method-assign]
         service.StateTaskServiceBatch._eval_service_task = saved["submit"]  # type: ignore[method-assign]
