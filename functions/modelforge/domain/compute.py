@@ -34,9 +34,12 @@ class ComputeConfig:
     # Only this fraction of the Lambda's memory and time is planned for: the estimate is linear, the data
     # is not (uneven failure windows, the search's folds), and a job that dies at 899 s wastes 15 minutes.
     lambda_margin: float = 0.5
-    bytes_per_cell: float = 120.0  # measured peak RSS per training cell, interpreter and libraries excluded
-    base_memory_mb: float = 600.0  # the interpreter with pandas, xgboost and the report's libraries loaded
-    seconds_per_cell: float = 2.0e-6  # measured wall time per training cell (load, features, search, report)
+    # Measured on a 2-core machine (docs/benchmarks.md): 29.3 B and 15.2 us per cell at 1.8 M cells, 18.5 B and
+    # 11.8 us at 7.2 M cells (default pipeline, one machine, 42 features). Memory is taken at twice the worst
+    # measurement, time at the worst (the Lambda's 6 vCPUs make it an upper bound).
+    bytes_per_cell: float = 60.0  # peak RSS per training cell above the loaded interpreter
+    base_memory_mb: float = 300.0  # the interpreter with pandas and xgboost loaded (measured 223-259 MB)
+    seconds_per_cell: float = 1.5e-5  # wall time per training cell (features, search, evaluation, report)
     base_seconds: float = 10.0  # what a tiny job costs (imports, S3 round trips)
     gpu_preferred_above_cells: float | None = None  # None: the GPU queue only when asked
     batch_available: bool = False  # the stack has Batch (template parameter BatchEnabled)
