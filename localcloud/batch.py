@@ -217,12 +217,22 @@ def bridge_batch(local: LocalBatch) -> Callable[[], None]:
         client = service.boto_client_for(service="batch", region=resource_runtime_part.region,
                                          state_credentials=state_credentials)
         job_id = env.stack.pop()["JobId"]
+        finished = threading.Event()
+
+        def terminate_on_abort() -> None:
+            # The interpreter stops polling when the execution is stopped; Step Functions then terminates the
+            # job (.sync), which this does for it.
+            while not finished.wait(POLL_SECONDS * 5):
+                if not env.is_running():
+                    client.terminate_job(jobId=job_id, reason="the Step Functions execution was stopped")
+                    return
+
+        threading.Thread(target=terminate_on_abort, daemon=True, name=f"abort-{job_id}").start()
 
         def resolve() -> Any:
-            if not env.is_running():  # the execution was aborted: so is its job, as on AWS
-                client.terminate_job(jobId=job_id, reason="the Step Functions execution was stopped")
-                return None
             (job,) = client.describe_jobs(jobs=[job_id])["jobs"]
+            if job["status"] in ("SUCCEEDED", "FAILED"):
+                finished.set()
             if job["status"] == "SUCCEEDED":
                 return pascal_case(job)
             if job["status"] == "FAILED":

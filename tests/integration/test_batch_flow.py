@@ -6,6 +6,7 @@ reaching ``failed`` with a reason a user can read in GET /status."""
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -134,3 +135,30 @@ def test_describe_jobs_shows_the_jobs_as_batch_would(cloud: LocalCloud) -> None:
             logs.get_log_events(logGroupName="/aws/batch/job", logStreamName=job["container"]["logStreamName"])
 
 
+
+
+def test_stopping_the_execution_terminates_its_batch_job(cloud: LocalCloud, definition: Any) -> None:
+    _run_as(cloud, definition, command=SLEEPER)
+    response = requests.post(f"{cloud.api_url}/train", timeout=30, json={
+        "indicator": "status", "machine_name": TRAINABLE_MACHINE, "compute": "batch"})
+    process_id = response.json()["process_id"]
+    batch = cloud.client("batch")
+    queue = cloud.stack.batch_queues["BatchCpuJobQueue"].name
+    deadline = time.monotonic() + 60
+    while not batch.list_jobs(jobQueue=queue, jobStatus="RUNNING")["jobSummaryList"]:
+        assert time.monotonic() < deadline, "the job never ran"
+        time.sleep(0.2)
+    arn = requests.get(f"{cloud.api_url}/status/{process_id}", timeout=30).json()["execution_arn"]
+    cloud.client("stepfunctions").stop_execution(executionArn=arn)
+    (job,) = [j for j in _batch_jobs_waiting(cloud, process_id)]
+    assert job["status"] == "FAILED" and "stopped" in job["statusReason"]
+
+
+def _batch_jobs_waiting(cloud: LocalCloud, process_id: str) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        jobs = [j for j in _batch_jobs(cloud) if j["jobName"] == process_id]
+        if jobs:
+            return jobs
+        time.sleep(0.2)
+    return []
