@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 import requests
 
+from localcloud.batch import LocalBatch, bridge_batch
 from localcloud.events import ExecutionStatusEvents
 from localcloud.http_api import LocalHttpApi, Route
 from localcloud.moto_fidelity import restore_dynamodb_writes, serialize_dynamodb_writes
@@ -76,6 +77,7 @@ class LocalCloud:
         self._saved_environment: dict[str, str] | None = None
         self._undo_moto_patches: list[Callable[[], None]] = []  # moto is patched process-wide while this cloud runs
         self.runtime: LocalLambdaRuntime | None = None
+        self.batch: LocalBatch | None = None
         self.schedules: LocalSchedules | None = None
         # /health says "starting" until this is ready: at the end of start(), or, with start(ready=False),
         # when the caller has loaded its data and calls mark_ready().
@@ -168,6 +170,10 @@ class LocalCloud:
             self.stack.functions, worker_environment, self.state_dir / "logs", echo_logs=self._echo_logs
         )
         self._undo_moto_patches.append(_dispatch_lambda_to(self.runtime))
+        if self.stack.batch_job_definitions:  # BatchEnabled: jobs run as local processes (localcloud/batch.py)
+            self.batch = LocalBatch(self.stack.batch_job_definitions, self.stack.batch_queues, worker_environment,
+                                    lambda: self.client("logs"))
+            self._undo_moto_patches.append(bridge_batch(self.batch))
         self._provision()
 
         routes = [
@@ -242,6 +248,10 @@ class LocalCloud:
 
     # ------------------------------------------------------------------ resources from the template
 
+    def _provision_batch(self, role_arn: str) -> None:
+        if self.stack.batch_job_definitions:
+            _provision_batch_into(self, role_arn)
+
     def _provision(self) -> None:
         iam = self.client("iam")
         trust = {
@@ -294,6 +304,8 @@ class LocalCloud:
                 Environment={"Variables": spec.environment},
             )
 
+        self._provision_batch(role_arn)
+
         sfn = self.client("stepfunctions")
         for machine in self.stack.state_machines.values():
             sfn.create_state_machine(
@@ -321,6 +333,26 @@ class LocalCloud:
                 scheduler.create_schedule(Name=schedule.name, ScheduleExpression=schedule.expression, State=state,
                                           FlexibleTimeWindow={"Mode": "OFF"},
                                           Target={**target, "RoleArn": role_arn}, **group)
+
+
+def _provision_batch_into(cloud: LocalCloud, role_arn: str) -> None:
+    """The template's Batch queues and job definitions, in moto's Batch backend under their names (one local
+    compute environment: the jobs run on this machine)."""
+    batch = cloud.client("batch")
+    environment = batch.create_compute_environment(computeEnvironmentName=f"{cloud.stack.stack_name}-local",
+                                                   type="UNMANAGED", state="ENABLED",
+                                                   serviceRole=role_arn)["computeEnvironmentArn"]
+    for queue in cloud.stack.batch_queues.values():
+        batch.create_job_queue(jobQueueName=queue.name, state="ENABLED", priority=1,
+                               computeEnvironmentOrder=[{"order": 1, "computeEnvironment": environment}])
+    for spec in cloud.stack.batch_job_definitions.values():
+        batch.register_job_definition(
+            jobDefinitionName=spec.name, type="container", parameters=spec.parameters,
+            timeout={"attemptDurationSeconds": spec.attempt_duration_s},
+            containerProperties={"image": "local", "command": list(spec.command),
+                                 "environment": [{"name": k, "value": v} for k, v in spec.environment.items()],
+                                 "resourceRequirements": [{"type": "VCPU", "value": str(spec.vcpus)},
+                                                          {"type": "MEMORY", "value": str(spec.memory_mib)}]})
 
 
 def _restore_moto_config() -> Callable[[], None]:

@@ -15,6 +15,8 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 
+CONDITION_FUNCTIONS = ("Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or", "Condition")
+
 # Lambda's defaults when a function sets neither (and Globals do not either).
 DEFAULT_MEMORY_MB = 128
 DEFAULT_TIMEOUT_S = 3
@@ -57,6 +59,29 @@ class FunctionSpec:
     environment: dict[str, str]
     http_routes: tuple[tuple[str, str], ...] = ()  # (METHOD, /path/{param})
     event_patterns: tuple[dict[str, Any], ...] = ()  # EventBridge rules that target this function
+
+
+@dataclass(frozen=True)
+class BatchJobDefinitionSpec:
+    """A Batch job definition as the local cloud runs it: a local process with the container's environment,
+    command, memory and attempt duration (localcloud/batch.py)."""
+
+    logical_id: str
+    name: str
+    command: tuple[str, ...]
+    environment: dict[str, str]
+    vcpus: float
+    memory_mib: int
+    attempt_duration_s: int
+    parameters: dict[str, str]
+
+
+@dataclass(frozen=True)
+class BatchQueueSpec:
+    logical_id: str
+    name: str
+    runnable_timeout_s: int | None  # JobStateTimeLimitActions: cancel after this long RUNNABLE
+    runnable_reason: str
 
 
 @dataclass(frozen=True)
@@ -110,6 +135,8 @@ class LocalStack:
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     state_machines: dict[str, StateMachineSpec] = field(default_factory=dict)
     schedules: dict[str, ScheduleSpec] = field(default_factory=dict)  # logical id -> schedule
+    batch_job_definitions: dict[str, BatchJobDefinitionSpec] = field(default_factory=dict)  # BatchEnabled only
+    batch_queues: dict[str, BatchQueueSpec] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
 
     def function_by_name(self, name_or_arn: str) -> FunctionSpec:
@@ -201,6 +228,8 @@ class _Resolver:
             return f"arn:aws:s3:::{name}"
         if kind == "AWS::DynamoDB::Table" and attribute == "Arn":
             return f"arn:aws:dynamodb:{self.region}:{self.account_id}:table/{name}"
+        if kind == "AWS::IAM::Role" and attribute == "Arn":
+            return f"arn:aws:iam::{self.account_id}:role/{name}"
         if kind == "AWS::Logs::LogGroup" and attribute == "Arn":
             return f"arn:aws:logs:{self.region}:{self.account_id}:log-group:{name}:*"
         raise KeyError(f"unsupported GetAtt {logical_id}.{attribute}")
@@ -229,7 +258,33 @@ class _Resolver:
             if key == "Fn::Select":
                 index, items = arg
                 return self.resolve(items)[int(self.resolve(index))]
+            if key == "Fn::If":
+                name, when_true, when_false = arg
+                return self.resolve(when_true if self.condition(name) else when_false)
+            if key in CONDITION_FUNCTIONS:
+                return self.evaluate(value)
         return {k: self.resolve(v) for k, v in value.items()}
+
+    def condition(self, name: str) -> bool:
+        return bool(self.evaluate(self.template.get("Conditions", {})[name]))
+
+    def evaluate(self, expression: Any) -> Any:
+        """A condition expression, as CloudFormation evaluates it (parameters compared as strings)."""
+        if not isinstance(expression, dict) or len(expression) != 1:
+            return self.resolve(expression)
+        ((key, arg),) = expression.items()
+        if key == "Condition":
+            return self.condition(arg)
+        if key == "Fn::Equals":
+            left, right = (self.evaluate(a) for a in arg)
+            return str(left) == str(right)
+        if key == "Fn::Not":
+            return not self.evaluate(arg[0])
+        if key == "Fn::And":
+            return all(self.evaluate(a) for a in arg)
+        if key == "Fn::Or":
+            return any(self.evaluate(a) for a in arg)
+        return self.resolve(expression)
 
     def sub(self, arg: Any) -> str:
         text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
@@ -261,7 +316,13 @@ def resolve_stack(
 
     for logical_id, resource in r.resources.items():
         kind, props = resource["Type"], resource.get("Properties", {})
-        if kind == "AWS::DynamoDB::Table":
+        if "Condition" in resource and not r.condition(resource["Condition"]):
+            continue  # not deployed with these parameters
+        if kind == "AWS::Batch::JobDefinition":
+            stack.batch_job_definitions[logical_id] = _job_definition_spec(r, logical_id, r.resolve(props))
+        elif kind == "AWS::Batch::JobQueue":
+            stack.batch_queues[logical_id] = _queue_spec(r, logical_id, r.resolve(props))
+        elif kind == "AWS::DynamoDB::Table":
             stack.tables[logical_id] = TableSpec(logical_id, r.physical_name(logical_id), r.resolve(props))
         elif kind == "AWS::S3::Bucket":
             stack.buckets[logical_id] = r.physical_name(logical_id)
@@ -328,6 +389,24 @@ def _function_spec(
         http_routes=routes,
         event_patterns=patterns,
     )
+
+
+def _job_definition_spec(r: _Resolver, logical_id: str, props: dict[str, Any]) -> BatchJobDefinitionSpec:
+    container = props["ContainerProperties"]
+    requirements = {item["Type"]: item["Value"] for item in container.get("ResourceRequirements", [])}
+    return BatchJobDefinitionSpec(
+        logical_id=logical_id, name=r.physical_name(logical_id), command=tuple(container["Command"]),
+        environment={item["Name"]: str(item["Value"]) for item in container.get("Environment", [])},
+        vcpus=float(requirements.get("VCPU", 1)), memory_mib=int(requirements.get("MEMORY", 2048)),
+        attempt_duration_s=int(props["Timeout"]["AttemptDurationSeconds"]),
+        parameters={k: str(v) for k, v in props.get("Parameters", {}).items()})
+
+
+def _queue_spec(r: _Resolver, logical_id: str, props: dict[str, Any]) -> BatchQueueSpec:
+    actions = [a for a in props.get("JobStateTimeLimitActions", []) if a["State"] == "RUNNABLE"]
+    return BatchQueueSpec(logical_id=logical_id, name=r.physical_name(logical_id),
+                          runnable_timeout_s=int(actions[0]["MaxTimeSeconds"]) if actions else None,
+                          runnable_reason=str(actions[0].get("Reason", "")) if actions else "")
 
 
 SCHEDULE_EVENTS = ("Schedule", "ScheduleV2")

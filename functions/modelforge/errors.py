@@ -40,6 +40,11 @@ class InvalidRequestError(ModelforgeError):
         self.location = location
 
 
+class ComputeUnavailableError(InvalidRequestError):
+    """``POST /train`` asked for a compute (``batch``, ``gpu``) this stack does not deploy (HTTP 422 on
+    ``compute``, through InvalidRequestError's mapping)."""
+
+
 class JobNotFoundError(ModelforgeError):
     """No job has that process_id (HTTP 404)."""
 

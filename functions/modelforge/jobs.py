@@ -130,3 +130,7 @@ class Job(LazyModel):
     machine_names: list[str] | None = None
     failure_events: FailureEventSource = FailureEventSource.RPM_DROP
     options: TrainingOptions | None = None
+    # Where it runs (lambda | batch | gpu), the size estimate that decided it and why (domain.compute).
+    compute: str | None = None
+    compute_reason: str | None = None
+    compute_estimate: dict[str, float | int] | None = None

@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from modelforge.domain.compute import Compute
 from modelforge.domain.names import MACHINE_NAME_PATTERN
 from modelforge.jobs import FailureEventSource, Indicator, JobStatus, TrainingOptions
 from modelforge.lazy_model import LazyModel
@@ -50,6 +51,10 @@ class TrainRequest(LazyModel):
         description="Where failures come from: 'rpm_drop' (a sharp drop of Eng_RPM_variation_percentage) or "
         "'records' (the failure-events dataset in the data bucket).")
     options: TrainingOptions | None = Field(default=None, description="Overrides of the training settings.")
+    compute: Compute = Field(
+        default=Compute.AUTO,
+        description="Where training runs: 'lambda', 'batch' (AWS Batch CPU), 'gpu' (AWS Batch GPU), or 'auto' "
+        "(the Lambda when the job's estimated size fits it with margin, Batch CPU above).")
 
     @model_validator(mode="after")
     def _machines_holdout_needs_a_fleet(self) -> TrainRequest:
@@ -108,6 +113,10 @@ class JobStatusResponse(LazyModel):
     machine_names: list[str] | None = Field(default=None, description="A fleet model's machines.")
     failure_events: FailureEventSource = FailureEventSource.RPM_DROP
     options: TrainingOptions | None = None
+    compute: str | None = Field(default=None, description="Where it ran: lambda, batch or gpu.")
+    compute_reason: str | None = Field(default=None, description="Why there (the request, or auto's estimate).")
+    compute_estimate: dict[str, float | int] | None = Field(
+        default=None, description="The size estimate: machines, rows, features, cells, peak_memory_mb, seconds.")
     metrics: dict[str, Any] | None = Field(default=None, description="Headline test metrics once completed.")
     # From the execution's history (Step Functions GetExecutionHistory), read on each GET /status: where the job
     # is in the state machine. None when the history cannot be read (not started yet, or no access).

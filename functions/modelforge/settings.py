@@ -29,6 +29,7 @@ from modelforge.adapters.telemetry import DEFAULT_PREFIX as TELEMETRY_PREFIX
 from modelforge.errors import SettingsError
 
 if TYPE_CHECKING:
+    from modelforge.domain.compute import ComputeConfig
     from modelforge.domain.drift import DriftConfig
     from modelforge.domain.gate import GateConfig
     from modelforge.domain.live import CaptureConfig
@@ -105,6 +106,21 @@ class ApiSettings(_EnvSettings):
     # Retraining (POST /retrain, GET /retrains/{run_id}, GET /triggers, POST /triggers/resolve).
     triggers_table_name: str
     retrain_state_machine_arn: str
+    # Where jobs run (modelforge.domain.compute): the template sets the first two from BatchEnabled and
+    # BatchGpuEnabled; the rest override ComputeConfig (None: the domain's default).
+    batch_available: bool | None = None
+    gpu_available: bool | None = None
+    compute_lambda_margin: float | None = Field(default=None, gt=0, le=1)
+    compute_gpu_preferred_above_cells: float | None = Field(default=None, gt=0)
+
+    OVERRIDES: ClassVar[Mapping[str, str]] = {
+        "batch_available": "batch_available", "gpu_available": "gpu_available",
+        "compute_lambda_margin": "lambda_margin", "compute_gpu_preferred_above_cells": "gpu_preferred_above_cells"}
+
+    def compute_config(self) -> ComputeConfig:
+        from modelforge.domain.compute import ComputeConfig
+
+        return self._configure(ComputeConfig())
 
 
 class TrainingSettings(_EnvSettings):

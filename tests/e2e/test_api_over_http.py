@@ -43,7 +43,7 @@ def test_train_a_model_through_the_api(stack: Stack) -> None:
     history = json.loads(stack.aws_cli("stepfunctions", "get-execution-history", "--execution-arn",
                                        job["execution_arn"]))
     entered = [e["stateEnteredEventDetails"]["name"] for e in history["events"] if "stateEnteredEventDetails" in e]
-    assert entered[:4] == ["MarkJobRunning", "TrainModel", "GateChallenger", "MarkJobCompleted"]
+    assert entered[:5] == ["MarkJobRunning", "ChooseCompute", "TrainModel", "GateChallenger", "MarkJobCompleted"]
     assert job["gate_decision"] in ("promoted", "rejected") and job["gate_reason"]
 
 

@@ -91,7 +91,7 @@ def test_train_wait_in_a_terminal_shows_the_steps_live_and_ends_with_the_metrics
     assert "EXIT=0" in final and job["status"] == "completed", final
     arrows = re.findall(r"→ (\w+)\s+\((\d\d:\d\d)\)", final)  # each step once, as it was entered, with its time
     steps = [name for name, _ in arrows]
-    assert steps[:3] == ["MarkJobRunning", "TrainModel", "GateChallenger"], final
+    assert steps[:4] == ["MarkJobRunning", "ChooseCompute", "TrainModel", "GateChallenger"], final
     assert steps == job["steps"]
     assert [clock for _, clock in arrows] == sorted(clock for _, clock in arrows)
     # While it ran, the live line said the state and the step the execution was in.
@@ -105,7 +105,8 @@ def test_status_and_jobs_show_the_job(stack: Stack, trained: dict[str, Any]) -> 
     job = trained["job"]
     assert job["current_step"] == job["steps"][-1] and "TrainModel" in job["steps"]
     shown = cli(stack, "status", job["process_id"])
-    assert shown.returncode == 0 and "completed" in shown.stdout and "MarkJobRunning → TrainModel" in shown.stdout
+    assert shown.returncode == 0 and "completed" in shown.stdout
+    assert "MarkJobRunning → ChooseCompute → TrainModel" in shown.stdout
     watched = cli(stack, "status", job["process_id"], "--watch")  # a finished job: one read, the same answer
     assert watched.returncode == 0 and "completed" in watched.stdout
     listed = cli_json(stack, "jobs", "--machine", trained["machine"], "--status", "completed")

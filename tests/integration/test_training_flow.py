@@ -55,7 +55,7 @@ def test_job_goes_pending_running_completed(cloud: LocalCloud, completed_job: di
     order = ["pending", "running", "completed"]
     assert [s for s in order if s in completed_job["_seen"]] == completed_job["_seen"]
     assert _states_entered(cloud, completed_job["execution_arn"]) == [
-        "MarkJobRunning", "TrainModel", "GateChallenger", "MarkJobCompleted", "TrainingSucceeded"]
+        "MarkJobRunning", "ChooseCompute", "TrainModel", "GateChallenger", "MarkJobCompleted", "TrainingSucceeded"]
 
 
 def test_model_exists_in_s3_with_the_recorded_sha256(cloud: LocalCloud, completed_job: dict[str, Any]) -> None:

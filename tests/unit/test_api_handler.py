@@ -275,7 +275,7 @@ def test_train_creates_a_pending_job_and_starts_its_execution(
 
     executions = with_machines.executions()
     assert list(executions) == [process_id]
-    assert json.loads(executions[process_id]["input"]) == {"process_id": process_id}
+    assert json.loads(executions[process_id]["input"]) == {"process_id": process_id, "compute": "lambda"}
 
 
 def test_train_with_the_invalid_event_names_the_indicator(
@@ -930,7 +930,7 @@ def test_openapi_document_lists_the_routes_and_the_train_request(
     assert train_body["$ref"].endswith("/TrainRequest")
     schema = document["components"]["schemas"]["TrainRequest"]
     assert set(schema["properties"]) == {"indicator", "machine_name", "start_date", "end_date", "machine_names",
-                                         "failure_events", "options"}
+                                         "failure_events", "options", "compute"}
     assert set(schema["required"]) == {"indicator", "machine_name"}
 
 

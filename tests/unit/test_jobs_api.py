@@ -243,8 +243,10 @@ def test_submit_creates_a_pending_job_and_starts_an_execution_named_by_its_proce
     assert (job.start_date, job.end_date) == (date(2025, 2, 1), date(2025, 3, 1))
     assert job.created_at == job.updated_at == T0
     assert job.finished_at is None and job.error_message is None
-    # Exactly one execution, named by the process_id, carrying only the id, started after the job existed.
-    assert executions.started == [("a1b2", {"process_id": "a1b2"}, JobStatus.PENDING)]
+    # Exactly one execution, named by the process_id, carrying only the id and where it runs, started after
+    # the job existed; the job says where and why.
+    assert executions.started == [("a1b2", {"process_id": "a1b2", "compute": "lambda"}, JobStatus.PENDING)]
+    assert job.compute == "lambda" and job.compute_reason and job.compute_estimate is not None
 
 
 def test_each_submission_gets_its_own_job_and_execution(jobs: FakeJobs) -> None:
@@ -560,3 +562,13 @@ def test_fleet_fields_are_validated_by_the_request_model(fields: dict[str, Any],
     with pytest.raises(ValidationError) as raised:
         fleet_request(**fields)
     assert any(where in map(str, error["loc"]) for error in raised.value.errors())
+
+
+@pytest.mark.parametrize("compute", ["gpu", "batch"])
+def test_compute_this_stack_lacks_is_refused_on_compute_before_anything_is_written(jobs: FakeJobs,
+                                                                                   compute: str) -> None:
+    executions = FakeExecutions(jobs)
+    with pytest.raises(InvalidRequestError) as refused:
+        submit(jobs, request(compute=compute), executions=executions, process_id="a1b2")
+    assert refused.value.field == "compute"
+    assert not jobs.items and not executions.started

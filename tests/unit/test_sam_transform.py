@@ -309,6 +309,7 @@ def test_default_route_is_throttled(transformed: dict[str, Any]) -> None:
 # exceptions to "every grant names its resource": Step Functions' log delivery actions, and the two managed
 # policies SAM attaches (AWSLambdaBasicExecutionRole: logs:CreateLogGroup/CreateLogStream/PutLogEvents;
 # AWSXrayWriteOnlyAccess: xray:PutTraceSegments/PutTelemetryRecords/GetSampling*, for Tracing: Active).
+BATCH_CONDITIONS = {"BatchOn", "BatchGpuOn"}
 STAR_ONLY_ACTIONS = {"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
                      "logs:DeleteLogDelivery", "logs:ListLogDeliveries"}
 MANAGED_POLICIES = {"function": {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"},
@@ -318,8 +319,8 @@ MANAGED_POLICIES = {"function": {"AWSLambdaBasicExecutionRole", "AWSXrayWriteOnl
 def test_policies_name_their_resources_and_no_wildcard_actions(transformed: dict[str, Any]) -> None:
     roles = 0
     for name, resource in transformed["Resources"].items():
-        if resource["Type"] != "AWS::IAM::Role":
-            continue
+        if resource["Type"] != "AWS::IAM::Role" or resource.get("Condition") in BATCH_CONDITIONS:
+            continue  # the Batch roles: test_batch_grants_are_exactly_what_its_code_and_sync_need
         roles += 1
         for statement in _statements(resource):
             actions = _as_list(statement["Action"])
@@ -972,3 +973,106 @@ def test_only_the_training_role_writes_model_objects(transformed: dict[str, Any]
         (set(write_actions), {"ArnNotEquals": {"aws:PrincipalArn": roles["TrainingFunction"]}}),
         ({remove_action}, {"ArnNotEquals": {"aws:PrincipalArn": [roles["TrainingFunction"],
                                                                  roles["ReconcileFunction"]]}})]
+
+
+# ---------------------------------------------------------------- AWS Batch (issue 11)
+
+BATCH_ON = {"BatchEnabled": "true", "BatchGpuEnabled": "true", "BatchImageUri": "123456789012.dkr.ecr.us-east-1."
+            "amazonaws.com/modelforge:training", "BatchSubnetIds": "subnet-0123456789abcdef0",
+            "BatchSecurityGroupIds": "sg-0123456789abcdef0"}
+
+
+@pytest.fixture(scope="module")
+def batch_deployed(monkeypatch_module: pytest.MonkeyPatch) -> dict[str, Any]:
+    monkeypatch_module.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    return _as_deployed(_translate(BATCH_ON), BATCH_ON)
+
+
+def _of_type(template: dict[str, Any], prefix: str) -> dict[str, Any]:
+    return {name: r for name, r in template["Resources"].items() if r["Type"].startswith(prefix)}
+
+
+def test_batch_is_off_by_default_and_then_deploys_nothing(deployed: tuple[str, dict[str, Any]]) -> None:
+    template = deployed[1]
+    assert not _of_type(template, "AWS::Batch::")
+    assert not {name for name in template["Resources"] if name.startswith("Batch")}
+    assert "TrainingStateMachineBatchPolicy" not in template["Resources"]
+    machine = _of_type(template, "AWS::StepFunctions::StateMachine")["TrainingStateMachine"]
+    substitutions = machine["Properties"]["DefinitionSubstitutions"]
+    assert {substitutions[k] for k in ("CpuJobQueue", "CpuJobDefinition", "GpuJobQueue", "GpuJobDefinition")} == {
+        "none"}
+
+
+def test_batch_on_deploys_its_environments_queues_and_definitions(batch_deployed: dict[str, Any]) -> None:
+    resources = batch_deployed["Resources"]
+    assert set(_of_type(batch_deployed, "AWS::Batch::")) == {
+        "BatchCpuComputeEnvironment", "BatchGpuComputeEnvironment", "BatchCpuJobQueue", "BatchGpuJobQueue",
+        "BatchCpuJobDefinition", "BatchGpuJobDefinition"}
+    gpu = resources["BatchGpuComputeEnvironment"]["Properties"]["ComputeResources"]
+    assert gpu["Ec2Configuration"] == [{"ImageType": "ECS_AL2023_NVIDIA"}]
+    assert gpu["MinvCpus"] == 0 and "optimal" not in gpu["InstanceTypes"]
+    assert set(gpu["InstanceTypes"]) == {"g5", "g6", "g6e"}
+    assert resources["BatchCpuComputeEnvironment"]["Properties"]["ComputeResources"]["Type"] == "FARGATE"
+    for queue in ("BatchCpuJobQueue", "BatchGpuJobQueue"):
+        (action,) = resources[queue]["Properties"]["JobStateTimeLimitActions"]
+        assert (action["Action"], action["State"]) == ("CANCEL", "RUNNABLE")
+        runnable = batch_deployed["Parameters"]["BatchRunnableTimeoutSeconds"]["Default"]
+        assert str(action["MaxTimeSeconds"]) == str(runnable)
+    for name in ("BatchCpuJobDefinition", "BatchGpuJobDefinition"):
+        props = resources[name]["Properties"]
+        assert int(props["Timeout"]["AttemptDurationSeconds"]) > 0
+        assert props["RetryStrategy"]["EvaluateOnExit"] == [{"OnStatusReason": "Host EC2*", "Action": "RETRY"},
+                                                            {"OnReason": "*", "Action": "EXIT"}]
+        assert props["ContainerProperties"]["Command"] == ["python", "-m", "modelforge.batch", "Ref::process_id"]
+    gpu_requirements = resources["BatchGpuJobDefinition"]["Properties"]["ContainerProperties"]["ResourceRequirements"]
+    assert {"Type": "GPU", "Value": "1"} in gpu_requirements
+
+
+def test_batch_attempt_and_runnable_limits_fit_inside_the_task_and_the_execution() -> None:
+    template, _ = decode(str(TEMPLATE_PATH))
+    parameters = template["Parameters"]
+    longest = parameters["BatchAttemptDurationSeconds"]["MaxValue"] + \
+        parameters["BatchRunnableTimeoutSeconds"]["MaxValue"]
+    definition = json.loads((TEMPLATE_PATH.parent / "state_machine/training.asl.json").read_text())
+    for state in ("TrainOnBatch", "TrainOnGpu"):
+        assert longest < definition["States"][state]["TimeoutSeconds"] < 7200
+
+
+BATCH_GRANTS: dict[str, set[tuple[str, str]]] = {
+    "BatchJobRole": {  # what modelforge.batch calls: TrainingFunction's grants plus JobStore.record_outcome
+        ("dynamodb:GetItem", "JobsTable"), ("dynamodb:UpdateItem", "JobsTable"), ("dynamodb:PutItem", "ModelsTable"),
+        ("s3:ListBucket", "DataBucket"), ("s3:GetObject", "DataBucket/processed/*"),
+        ("s3:GetObject", "DataBucket/failure_events/*"), ("s3:PutObject", "ModelsBucket/model/*"),
+        ("s3:DeleteObjectVersion", "ModelsBucket/model/*")},
+    "TrainingStateMachineBatchPolicy": {  # TrainOnBatch/TrainOnGpu (.sync), ReadBatchOutcome, ReadBatchLog
+        ("batch:SubmitJob", "BatchCpuJobQueue"), ("batch:SubmitJob", "BatchCpuJobDefinition"),
+        ("batch:SubmitJob", "BatchGpuJobQueue"), ("batch:SubmitJob", "BatchGpuJobDefinition"),
+        ("batch:DescribeJobs", "*"), ("batch:TerminateJob", "*"),
+        *{(action, "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/"
+                   "StepFunctionsGetEventsForBatchJobsRule") for action in
+          ("events:PutTargets", "events:PutRule", "events:DescribeRule")},
+        ("dynamodb:GetItem", "JobsTable"),
+        ("logs:GetLogEvents", "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
+                              "/aws/batch/job:log-stream:*")},
+}
+
+
+def test_batch_grants_are_exactly_what_its_code_and_sync_need(batch_deployed: dict[str, Any]) -> None:
+    resources = batch_deployed["Resources"]
+    job_role = resources["BatchJobRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    policy = resources["TrainingStateMachineBatchPolicy"]["Properties"]
+    assert policy["Roles"] == [{"Ref": "TrainingStateMachineRole"}] and "TrainingStateMachineRole" in resources
+    for owner, statements in (("BatchJobRole", job_role),
+                              ("TrainingStateMachineBatchPolicy", policy["PolicyDocument"]["Statement"])):
+        granted = {(action, _grant_resource(resource)) for statement in statements
+                   for action in _as_list(statement["Action"]) for resource in _as_list(statement["Resource"])}
+        assert granted == BATCH_GRANTS[owner], owner
+        assert all(statement["Effect"] == "Allow" for statement in statements)
+    for role in ("BatchExecutionRole", "BatchInstanceRole"):
+        assert "Policies" not in resources[role]["Properties"]  # only the AWS-managed ECS policy, nothing added
+
+
+def test_batch_on_references_only_deployed_resources(batch_deployed: dict[str, Any]) -> None:
+    known = set(batch_deployed["Resources"]) | set(batch_deployed["Parameters"]) | _PSEUDO
+    for name, entry in batch_deployed["Resources"].items():
+        assert not _referenced_resources(entry) - known, name

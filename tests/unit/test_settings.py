@@ -141,6 +141,12 @@ def _drift() -> Any:
     return DriftConfig()
 
 
+def _compute() -> Any:
+    from modelforge.domain.compute import ComputeConfig
+
+    return ComputeConfig()
+
+
 def _capture() -> Any:
     from modelforge.domain.live import CaptureConfig
 
@@ -153,6 +159,7 @@ CONFIGURED: dict[type[_EnvSettings], tuple[str, Callable[[], Any]]] = {
     GateSettings: ("gate_config", _gate),
     DriftSettings: ("drift_config", _drift),
     PredictSettings: ("capture_config", _capture),
+    ApiSettings: ("compute_config", _compute),
 }
 # One valid value, other than the domain's default, for every override (a new override needs a row here).
 OVERRIDE_VALUES: dict[type[_EnvSettings], dict[str, tuple[str, Any]]] = {
@@ -193,6 +200,12 @@ OVERRIDE_VALUES: dict[type[_EnvSettings], dict[str, tuple[str, Any]]] = {
     },
     PredictSettings: {
         "CAPTURE_SAMPLE_RATE": ("0.25", 0.25),
+    },
+    ApiSettings: {
+        "BATCH_AVAILABLE": ("true", True),
+        "GPU_AVAILABLE": ("true", True),
+        "COMPUTE_LAMBDA_MARGIN": ("0.7", 0.7),
+        "COMPUTE_GPU_PREFERRED_ABOVE_CELLS": ("5e8", 5e8),
     },
 }
 

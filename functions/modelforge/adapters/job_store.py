@@ -66,6 +66,21 @@ class JobStore:
                 raise JobTransitionError(f"job {process_id} is missing or already finished") from error
             raise
 
+    def record_outcome(self, process_id: str, model_id: str, bucket_address: str) -> None:
+        """A Batch job's model, on its running job: what the state machine's ReadBatchOutcome reads back (a
+        Batch job's result does not travel through submitJob.sync). MarkJobCompleted still completes it."""
+        try:
+            self._table.update_item(
+                Key={"process_id": process_id},
+                UpdateExpression="SET model_id = :model, bucket_address = :address",
+                ConditionExpression=Attr("status").eq(JobStatus.RUNNING.value),
+                ExpressionAttributeValues={":model": model_id, ":address": bucket_address},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise JobTransitionError(f"job {process_id} is not running") from error
+            raise
+
     def count_in_flight(self) -> int:
         """Jobs pending or running: a COUNT query per status on BY_STATUS_INDEX (never a scan; no item is
         read back). The index is eventually consistent, so a job written a moment ago may not be counted yet:

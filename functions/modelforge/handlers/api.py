@@ -101,7 +101,8 @@ class KeyedSubmitter:
             # Raising (a 429, a 422, a 503) deletes the record Powertools made, so a retry of the key runs again.
             request = TrainRequest.model_validate(submission["body"])
             return jobs_api.submit_training(request, jobs=self._jobs, catalog=self._catalog,
-                                            executions=self._executions, max_in_flight=settings.max_jobs_in_flight)
+                                            executions=self._executions, max_in_flight=settings.max_jobs_in_flight,
+                                            compute_config=settings.compute_config())
 
         return submit_once
 
@@ -156,7 +157,8 @@ def train(
     s = services()
     if idempotency_key is None:
         response = jobs_api.submit_training(request, jobs=s.jobs, catalog=s.catalog, executions=s.executions,
-                                            max_in_flight=s.settings.max_jobs_in_flight)
+                                            max_in_flight=s.settings.max_jobs_in_flight,
+                                            compute_config=s.settings.compute_config())
     else:
         response = s.submit_once(submission={"caller": _caller(), "key": idempotency_key,
                                              "body": request.model_dump(mode="json")},

@@ -8,7 +8,22 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Protocol
 
-from modelforge.errors import ExecutionStartError, InvalidRequestError, JobTransitionError, TooManyJobsError
+from modelforge.domain.compute import (
+    ComputeChoice,
+    ComputeConfig,
+    choose_compute,
+    estimate_size,
+    features_per_sensor,
+    unavailable,
+)
+from modelforge.domain.features import FeatureConfig
+from modelforge.errors import (
+    ComputeUnavailableError,
+    ExecutionStartError,
+    InvalidRequestError,
+    JobTransitionError,
+    TooManyJobsError,
+)
 from modelforge.jobs import Job, JobStatus
 from modelforge.logic.clock import utc_now
 from modelforge.observability import logger
@@ -56,12 +71,13 @@ class Registry(Protocol):
 def submit_training(
     request: TrainRequest, *, jobs: Jobs, catalog: Catalog, executions: Executions,
     max_in_flight: int | None = None, now: Callable[[], datetime] = utc_now,
-    new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    new_id: Callable[[], str] = lambda: str(uuid.uuid4()), compute_config: ComputeConfig | None = None,
 ) -> TrainResponse:
     """A new pending job and its execution. ``max_in_flight`` (None: unbounded): at or above that many jobs
     pending or running, TooManyJobsError, after the request is validated (a bad request is told so rather
     than to retry) and before anything is written."""
     check_machines(request, catalog)
+    choice = plan_compute(request, catalog, compute_config or ComputeConfig())
     if max_in_flight is not None:
         _check_capacity(jobs, max_in_flight)
 
@@ -69,10 +85,11 @@ def submit_training(
     job = Job(process_id=new_id(), indicator=request.indicator, machine_name=request.machine_name,
               status=JobStatus.PENDING, created_at=created, updated_at=created,
               start_date=request.start_date, end_date=request.end_date, machine_names=request.machine_names,
-              failure_events=request.failure_events, options=request.options)
+              failure_events=request.failure_events, options=request.options, compute=choice.compute.value,
+              compute_reason=choice.reason, compute_estimate=choice.estimate.summary())
     jobs.create(job)
     try:
-        executions.start(job.process_id, {"process_id": job.process_id})
+        executions.start(job.process_id, {"process_id": job.process_id, "compute": choice.compute.value})
     except Exception as error:
         reason = f"could not start the training execution: {error}"
         # Not logged here: the HTTP error handler logs the 503 once, with this error chained to it.
@@ -82,6 +99,22 @@ def submit_training(
         raise ExecutionStartError(f"job {job.process_id} failed: {reason}") from error
     logger.info("training job submitted", extra={"process_id": job.process_id, "machine_name": job.machine_name})
     return TrainResponse(process_id=job.process_id, status=job.status)
+
+
+def plan_compute(request: TrainRequest, catalog: Catalog, config: ComputeConfig) -> ComputeChoice:
+    """Where the job runs: its size from the machines' manifests and the recipe's features per sensor.
+    InvalidRequestError on ``compute`` when this stack cannot run what was asked."""
+    why_not = unavailable(request.compute, config)
+    if why_not is not None:
+        raise ComputeUnavailableError("compute", why_not)
+    summaries = [catalog.describe(name) for name in request.machine_names or [request.machine_name]]
+    manifests = [(s.rows, s.columns) for s in summaries if s is not None]
+    features = FeatureConfig()
+    options = request.options
+    windows = (options.feature_windows_minutes if options else None) or features.windows_minutes
+    statistics = (options.feature_statistics if options else None) or features.statistics
+    per_sensor = features_per_sensor(len(windows), len(statistics), features.trend_window_minutes is not None)
+    return choose_compute(request.compute, estimate_size(manifests, per_sensor, config), config)
 
 
 def check_machines(request: TrainRequest, catalog: Catalog) -> None:

@@ -85,6 +85,7 @@ class TrainingDependencies:
     failure_events: FailureEventReader | None = None  # needed by jobs whose failures are recorded events
     model_key_prefix: str = MODEL_KEY_PREFIX
     code_revision: str = ""  # e.g. the git commit the image was built from
+    host: str = "lambda"  # lambda | batch: where it ran, recorded in the model's lineage
 
 
 def job_prefix(prefix: str, process_id: str) -> str:
@@ -122,7 +123,7 @@ def train_for_job(task: TrainingTask, deps: TrainingDependencies, config: Pipeli
         "failure_events": job.failure_events.value,
         "recorded_events": None if events is None else sum(len(e) for e in events.values())})
     lineage = {"process_id": job.process_id, "start_date": _iso(job.start_date), "end_date": _iso(job.end_date),
-               "code_version": code_version(deps.code_revision)}
+               "code_version": code_version(deps.code_revision), "host": deps.host}
     trained = train_model(frames if job.machine_names else frames[job.machine_name], machine_name=job.machine_name,
                           indicator=job.indicator.value, config=apply_options(config, job.options),
                           lineage=lineage, events=events)
