@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import socket
@@ -99,6 +100,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for tier, mark in _TIER_MARKS.items():
             if "tests" in parts and tier in parts[parts.index("tests"):]:
                 item.add_marker(mark)
+    _fail_on_shared_nodeids(items)
+
+
+def _fail_on_shared_nodeids(items: list[pytest.Item]) -> None:
+    """pytest-xdist hands tests to its workers by nodeid: items that share one (a plugin that names them
+    itself, as schemathesis's parametrize did) collapse into one and the others never run, silently."""
+    counts = collections.Counter(item.nodeid for item in items)
+    shared = sorted(nodeid for nodeid, count in counts.items() if count > 1)
+    if shared:
+        raise pytest.UsageError(f"these nodeids are shared by more than one collected test: {shared}")
 
 
 # ------------------------------------------------------------------ random order
