@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import os
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -130,3 +132,45 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     terminalreporter.write_line(_order(config))
+
+
+# ------------------------------------------------------------------ on two cores (pytest-xdist)
+
+_TIER_WEIGHT = {"e2e": 0, "integration": 1, "package": 2}  # the slowest first; everything else (unit) after
+
+
+def _tier(scope: str) -> str:
+    """tests/<tier>/...: the tier's folder name."""
+    parts = scope.split("/")
+    return parts[1].split(" ")[0] if len(parts) > 2 or " " in scope else ""
+
+
+@functools.cache
+def _uses_the_session_stack(path: str) -> bool:
+    """An e2e module that drives the session's ``stack`` fixture (the local cloud in its own process)."""
+    source = Path(path)
+    return source.parts[:2] == ("tests", "e2e") and source.is_file() and "stack: Stack" in source.read_text()
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``-n 2 --dist loadfile`` (``make test``), refined: a module's tests all run on one worker, so a
+    module-scoped local cloud is started once, not once a worker; the e2e modules that share the session's
+    local cloud go to one worker together, so it is started once too; and the heaviest modules (by tier, then
+    by number of tests) are handed out first, so no worker is left with a long module at the end."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class ModulesHeaviestFirst(LoadFileScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "tests/e2e (the session's local cloud)" if _uses_the_session_stack(path) else path
+
+        def _assign_work_unit(self, node: Any) -> None:
+            heaviest = min(self.workqueue, key=lambda scope: (_TIER_WEIGHT.get(_tier(scope), 9),
+                                                               -len(self.workqueue[scope])))
+            self.workqueue.move_to_end(heaviest, last=False)
+            super()._assign_work_unit(node)
+
+    return ModulesHeaviestFirst(config, log)
