@@ -174,3 +174,22 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             super()._assign_work_unit(node)
 
     return ModulesHeaviestFirst(config, log)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """The controller's COLUMNS (usually none), for its workers: see pytest_configure."""
+    node.workerinput["controller_columns"] = os.environ.get("COLUMNS")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """An xdist worker starts with COLUMNS=80 whatever the controller had, which made the CLI's tables
+    (modelforge_cli/output.py: a terminal's width only where COLUMNS says so) fold as in an 80-column
+    terminal; a worker's environment says what the controller's said, before anything imports the CLI."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and "controller_columns" in workerinput:
+        columns = workerinput["controller_columns"]
+        if columns is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = columns
