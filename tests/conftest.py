@@ -148,8 +148,8 @@ def _tier(scope: str) -> str:
 @functools.cache
 def _uses_the_session_stack(path: str) -> bool:
     """An e2e module that drives the session's ``stack`` fixture (the local cloud in its own process)."""
-    source = Path(path)
-    return source.parts[:2] == ("tests", "e2e") and source.is_file() and "stack: Stack" in source.read_text()
+    source = Path(__file__).resolve().parents[1] / path  # nodeids are relative to the rootdir, the repo's root
+    return Path(path).parts[:2] == ("tests", "e2e") and source.is_file() and "stack: Stack" in source.read_text()
 
 
 @pytest.hookimpl(optionalhook=True, tryfirst=True)
