@@ -34,10 +34,12 @@ run: $(STAMP)
 
 ## test: the whole suite (unit, integration on moto, e2e against a local cloud, the packaged imports) plus lint, in random order
 ## (pytest-randomly; the seed is printed first and last: `make test PYTEST_ARGS=--randomly-seed=N` repeats an
-## order, PYTEST_ARGS="-p no:randomly" runs in file order), with the 15 slowest tests listed at the end
+## order, PYTEST_ARGS="-p no:randomly" runs in file order), with the 15 slowest tests listed at the end; on two
+## workers (pytest-xdist), a module's tests on one of them (tests/conftest.py: pytest_xdist_make_scheduler)
 PYTEST_ARGS ?=
+PYTEST_WORKERS ?= 2
 test: $(STAMP) lint package
-	$(BIN)/pytest -q -p randomly --durations=15 $(PYTEST_ARGS)
+	$(BIN)/pytest -q -p randomly -n $(PYTEST_WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit

@@ -22,6 +22,9 @@ from typing import IO, Any
 from localcloud.template import FunctionSpec
 
 MEMORY_POLL_SECONDS = 0.05
+# How long a cold worker may take to import its handler: generous, since on a busy machine importing the
+# training stack (pandas, XGBoost) takes many seconds; the function's own timeout starts after it.
+INIT_TIMEOUT_SECONDS = 300.0
 
 
 @dataclass
@@ -36,6 +39,7 @@ class _Worker:
     spec: FunctionSpec
     log_thread: threading.Thread
     invocations: int = 0
+    ready: bool = False  # the worker has imported its handler (its first protocol line)
 
 
 @dataclass
@@ -157,6 +161,8 @@ class LocalLambdaRuntime:
         spec, process = worker.spec, worker.process
         assert process.stdin is not None and process.stdout is not None
         request_id = str(uuid.uuid4())
+        if not worker.ready and not _wait_until_ready(worker):
+            return _exit_error(request_id, process), False
         deadline = time.time() + spec.timeout_s
         message = {
             "request_id": request_id,
@@ -201,6 +207,22 @@ class LocalLambdaRuntime:
                     ), False
         finally:
             selector.close()
+
+
+def _wait_until_ready(worker: _Worker) -> bool:
+    """Reads the cold worker's ready line, so its import time is not taken from the invocation's timeout
+    (under load that turned the timeout and out-of-memory tests' invocations into spurious timeouts).
+    False when the worker died or never got ready."""
+    stdout = worker.process.stdout
+    assert stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(stdout, selectors.EVENT_READ)
+        if selector.select(timeout=INIT_TIMEOUT_SECONDS):
+            line = stdout.readline()
+            worker.ready = bool(line) and json.loads(line).get("ready") is True
+    if not worker.ready:
+        _terminate(worker.process)
+    return worker.ready
 
 
 def _error(error_type: str, message: str) -> InvocationResult:

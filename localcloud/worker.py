@@ -58,6 +58,9 @@ def main() -> None:
             ),
         )
 
+    # Imported (or failed to): the runtime starts an invocation's timeout clock only now, as Lambda's init
+    # phase does not count against the function's timeout.
+    protocol.write(json.dumps({"ready": True}) + "\n")
     for line in sys.stdin:
         request = json.loads(line)
         context = LocalLambdaContext(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import functools
 import os
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -99,6 +102,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for tier, mark in _TIER_MARKS.items():
             if "tests" in parts and tier in parts[parts.index("tests"):]:
                 item.add_marker(mark)
+    _fail_on_shared_nodeids(items)
+
+
+def _fail_on_shared_nodeids(items: list[pytest.Item]) -> None:
+    """pytest-xdist hands tests to its workers by nodeid: items that share one (a plugin that names them
+    itself, as schemathesis's parametrize did) collapse into one and the others never run, silently."""
+    counts = collections.Counter(item.nodeid for item in items)
+    shared = sorted(nodeid for nodeid, count in counts.items() if count > 1)
+    if shared:
+        raise pytest.UsageError(f"these nodeids are shared by more than one collected test: {shared}")
 
 
 # ------------------------------------------------------------------ random order
@@ -119,3 +132,64 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     terminalreporter.write_line(_order(config))
+
+
+# ------------------------------------------------------------------ on two cores (pytest-xdist)
+
+_TIER_WEIGHT = {"e2e": 0, "integration": 1, "package": 2}  # the slowest first; everything else (unit) after
+
+
+def _tier(scope: str) -> str:
+    """tests/<tier>/...: the tier's folder name."""
+    parts = scope.split("/")
+    return parts[1].split(" ")[0] if len(parts) > 2 or " " in scope else ""
+
+
+@functools.cache
+def _uses_the_session_stack(path: str) -> bool:
+    """An e2e module that drives the session's ``stack`` fixture (the local cloud in its own process)."""
+    source = Path(__file__).resolve().parents[1] / path  # nodeids are relative to the rootdir, the repo's root
+    return Path(path).parts[:2] == ("tests", "e2e") and source.is_file() and "stack: Stack" in source.read_text()
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``-n 2 --dist loadfile`` (``make test``), refined: a module's tests all run on one worker, so a
+    module-scoped local cloud is started once, not once a worker; the e2e modules that share the session's
+    local cloud go to one worker together, so it is started once too; and the heaviest modules (by tier, then
+    by number of tests) are handed out first, so no worker is left with a long module at the end."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class ModulesHeaviestFirst(LoadFileScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "tests/e2e (the session's local cloud)" if _uses_the_session_stack(path) else path
+
+        def _assign_work_unit(self, node: Any) -> None:
+            heaviest = min(self.workqueue, key=lambda scope: (_TIER_WEIGHT.get(_tier(scope), 9),
+                                                               -len(self.workqueue[scope])))
+            self.workqueue.move_to_end(heaviest, last=False)
+            super()._assign_work_unit(node)
+
+    return ModulesHeaviestFirst(config, log)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """The controller's COLUMNS (usually none), for its workers: see pytest_configure."""
+    node.workerinput["controller_columns"] = os.environ.get("COLUMNS")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """An xdist worker starts with COLUMNS=80 whatever the controller had, which made the CLI's tables
+    (modelforge_cli/output.py: a terminal's width only where COLUMNS says so) fold as in an 80-column
+    terminal; a worker's environment says what the controller's said, before anything imports the CLI."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and "controller_columns" in workerinput:
+        columns = workerinput["controller_columns"]
+        if columns is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = columns

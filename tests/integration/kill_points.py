@@ -2,9 +2,11 @@
 a timeout does to a Lambda process between its first S3 write and its registry item. Test-only, swapped in
 for TrainingFunction by tests/integration/test_kill_points.py; production code knows nothing of it.
 
-``MODELFORGE_TEST_KILL_AFTER_WRITES=N`` (the function's environment): the process dies as soon as its Nth
-write has returned, counting the artifact puts (model, report, profile, holdout: 1-4) and then the registry
-item (5). Nothing after the write runs: no ``except``, no ``finally``, no cleanup, as with a real kill.
+``MODELFORGE_TEST_KILL_AFTER_WRITES=PATH`` (the function's environment): a file holding N, read at each
+invocation (so one local cloud serves every kill point: the test writes N before each job); the process dies
+as soon as its Nth write has returned, counting the artifact puts (model, report, profile, holdout: 1-4) and
+then the registry item (5). Nothing after the write runs: no ``except``, no ``finally``, no cleanup, as with a
+real kill.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from modelforge.adapters.model_registry import ModelRegistry
@@ -19,14 +22,14 @@ from modelforge.adapters.model_store import ModelArtifactStore
 from modelforge.handlers.training import lambda_handler as training_handler
 
 KILL_AFTER = "MODELFORGE_TEST_KILL_AFTER_WRITES"
-_writes = {"done": 0}
+_writes = {"done": 0, "kill_after": 0}
 
 
 def _killed_after(write: Callable[..., Any]) -> Callable[..., Any]:
     def counted(*args: Any, **kwargs: Any) -> Any:
         result = write(*args, **kwargs)
         _writes["done"] += 1
-        if _writes["done"] == int(os.environ[KILL_AFTER]):
+        if _writes["done"] == _writes["kill_after"]:
             os.kill(os.getpid(), signal.SIGKILL)
         return result
 
@@ -45,4 +48,5 @@ def _install() -> None:
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _install()
     _writes["done"] = 0
+    _writes["kill_after"] = int(Path(os.environ[KILL_AFTER]).read_text())
     return training_handler(event, context)

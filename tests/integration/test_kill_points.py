@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +24,7 @@ from modelforge.adapters.dynamo import from_dynamo
 from modelforge.adapters.telemetry import TelemetryStore
 from modelforge.registry import ModelVersion
 from tests.conftest import wait_for_job
-from tests.integration.conftest import TRAINABLE_MACHINE, start_cloud
+from tests.integration.conftest import TRAINABLE_MACHINE, fresh_state, start_cloud
 from tests.integration.kill_points import KILL_AFTER
 
 KILLING_HANDLER = "tests.integration.kill_points.lambda_handler"
@@ -35,19 +34,32 @@ REGISTRY_WRITE = ARTIFACT_PUTS + 1
 QUICK_TRAINING = {"SEARCH_BUDGET": "1", "MAX_BOOST_ROUNDS": "10"}
 
 
-@pytest.fixture(params=range(1, REGISTRY_WRITE + 1), ids=["after-model", "after-report", "after-profile",
-                                                            "after-holdout", "after-registry-item"])
-def killed_after(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[LocalCloud, int]]:
-    writes = int(request.param)
-    cloud = start_cloud(tmp_path, handler_overrides={"TrainingFunction": KILLING_HANDLER},
-                        environment_overrides={"TrainingFunction": {KILL_AFTER: str(writes), **QUICK_TRAINING}})
+@pytest.fixture(scope="module")
+def killing_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    """One cloud for every kill point (a cloud's start is most of a kill point's cost): the killed worker is
+    gone after each job anyway, and fresh_state empties the tables and the models bucket between them."""
+    state = tmp_path_factory.mktemp("kill-points")
+    kill_after = state / "kill-after-writes"
+    kill_after.write_text("0")
+    cloud = start_cloud(state, handler_overrides={"TrainingFunction": KILLING_HANDLER},
+                        environment_overrides={"TrainingFunction": {KILL_AFTER: str(kill_after), **QUICK_TRAINING}})
     try:
         bucket, prefix = data_location(cloud.stack)
         TelemetryStore(bucket, prefix).write(
             TRAINABLE_MACHINE, generate_machine_telemetry(TRAINABLE_MACHINE, days=30, seed=7).telemetry)
-        yield cloud, writes
+        yield cloud
     finally:
         cloud.stop()
+
+
+@pytest.fixture(params=range(1, REGISTRY_WRITE + 1), ids=["after-model", "after-report", "after-profile",
+                                                            "after-holdout", "after-registry-item"])
+def killed_after(request: pytest.FixtureRequest, killing_cloud: LocalCloud) -> tuple[LocalCloud, int]:
+    writes = int(request.param)
+    fresh_state(killing_cloud)
+    assert _object_versions(killing_cloud) == ([], []) and _registry_items(killing_cloud) == []
+    (killing_cloud.state_dir / "kill-after-writes").write_text(str(writes))
+    return killing_cloud, writes
 
 
 def test_a_training_killed_at_any_write_leaves_nothing_unregistered(killed_after: tuple[LocalCloud, int]) -> None:
