@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import tempfile
+import uuid
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -190,9 +191,11 @@ class LocalCloud:
         return self
 
     def _start_scheduled_execution(self, state_machine_arn: str, payload: bytes) -> str:
-        """What EventBridge Scheduler does for a state machine target: StartExecution with the target's Input."""
+        """What EventBridge Scheduler does for a state machine target: StartExecution with the target's Input,
+        under a name of its own (the retraining run's id is its execution's name; moto names an unnamed one
+        "None", so every firing would be the same run)."""
         started = self.client("stepfunctions").start_execution(stateMachineArn=state_machine_arn,
-                                                               input=payload.decode())
+                                                               name=str(uuid.uuid4()), input=payload.decode())
         return str(started["executionArn"])
 
     def mark_ready(self) -> None:
@@ -201,7 +204,7 @@ class LocalCloud:
 
     def fire_schedule(self, name: str, *, wait: bool = True) -> Firing:
         """Fires one of the template's schedules now (see localcloud.schedules): by its logical id, e.g.
-        DriftFunctionScheduled, its rule's name, or its function's name or logical id."""
+        RetrainSchedule, its rule's name, or its function's name or logical id."""
         if self.schedules is None:
             raise RuntimeError("the local cloud is not started")
         return self.schedules.fire(name, wait=wait)

@@ -2,8 +2,9 @@
 trained through POST /train, registered under the fleet's name and served by POST /predict; a job whose
 failures should come from records that do not exist fails with a message that says so.
 
-The tests run in any order. The drift test rewrites telemetry and retrains, so it has a fleet of its own: the
-same engines imported a second time under other names (``drifting_engines``), trained as DRIFT_FLEET."""
+The tests run in any order. The drift test rewrites telemetry and retrains (through the retraining state
+machine, the only path that starts retrains), so it has a fleet of its own: the same engines imported a second
+time under other names (``drifting_engines``), trained as DRIFT_FLEET."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from modelforge.importer import import_dataset
 from modelforge.jobs import Indicator
 from tests.conftest import one_boto3_session, wait_for_job
 from tests.integration.conftest import TRAINABLE_MACHINE, load_machines, start_cloud
+from tests.integration.test_retrain_flow import wait_for_run
 
 # Engines 1-10 of NASA C-MAPSS train_FD001 (public domain, rows copied verbatim), each run to failure at its
 # last cycle: ten engines, so that whole engines can be held out for testing and for validation.
@@ -43,7 +45,9 @@ OPTIONS = {"label_window_minutes": 300, "health_horizon_minutes": 1250, "holdout
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
-    local = start_cloud(tmp_path_factory.mktemp("fleet"))
+    # The retraining items check the whole 30 days, as the by-hand checks below ask for (window_days).
+    local = start_cloud(tmp_path_factory.mktemp("fleet"),
+                        environment_overrides={"RetrainItemFunction": {"DRIFT_WINDOW_DAYS": "30"}})
     try:
         load_machines(local)
         bucket, prefix = data_location(local.stack)
@@ -206,11 +210,10 @@ def invoke_drift(cloud: LocalCloud, payload: dict[str, Any]) -> dict[str, Any]:
 def test_a_fleet_s_drift_check_reads_all_its_machines_and_retrains_it_on_drift(
         cloud: LocalCloud, drifting_fleet_job: dict[str, Any]) -> None:
     machines = DRIFTING_ENGINES
-    [unchanged] = invoke_drift(cloud, {"machine_name": DRIFT_FLEET, "indicator": "status",
-                                       "window_days": 30})["results"]
+    unchanged = invoke_drift(cloud, {"machine_name": DRIFT_FLEET, "indicator": "status", "window_days": 30})
     assert unchanged["machines"] == machines and unchanged["version"] == drifting_fleet_job["model_id"]
     assert unchanged["status"] != "drift", unchanged
-    assert unchanged["retrain_process_id"] is None
+    assert "retrain_process_id" not in unchanged  # a by-hand check starts nothing
 
     assert unchanged["method"] == "two_sample" and unchanged["drift_share"] < 0.5
 
@@ -220,21 +223,28 @@ def test_a_fleet_s_drift_check_reads_all_its_machines_and_retrains_it_on_drift(
         for name, frame in drifting_engines().telemetry.items():  # the LPT outlet runs 40 degrees hotter than ever
             store.write(name, frame.assign(s4=frame["s4"] + 40))
     with trainings_held(cloud) as held:
-        [drifted] = invoke_drift(cloud, {"machine_name": DRIFT_FLEET, "indicator": "status", "window_days": 30,
-                                         "retrain": True})["results"]
+        answer = requests.post(f"{cloud.api_url}/retrain", json={"machine_name": DRIFT_FLEET, "indicator": "status"},
+                               timeout=30)
+        assert answer.status_code == 202, answer.text
+        run = wait_for_run(cloud, answer.json()["run_id"])
+        assert run["status"] == "succeeded" and run["summary"]["by_decision"] == {"drift": 1}, run
+        (trigger,) = run["triggers"]
+        drifted = requests.get(f"{cloud.api_url}/models/{DRIFT_FLEET}/status", timeout=30).json()["last_drift_check"]
         # One sensor of 25 moves a few of the recipe's 275 features, under the drift share, but far past PSI's
         # threshold and its two-sample test: drift, named first.
         assert drifted["status"] == "drift" and drifted["drift_share"] < 0.5, drifted["drift_share"]
+        assert drifted["machines"] == machines
         assert drifted["top_features"][0]["feature"].startswith("s4") and drifted["max_psi"] > 0.25
         assert drifted["features_drifted"] == sum(1 for f in drifted["features"] if f["drifted"])
+        assert trigger["reason"] == "drift" and trigger["figures"]["max_psi"] == drifted["max_psi"], trigger
         # Until the retrained model has been trained and gated, the champion is the checked one: checked while
         # the retraining job's own training waits to start.
         assert held.arrived.wait(timeout=120), "the retraining job's training never started"
-        assert held.process_ids == [drifted["retrain_process_id"]]
+        assert held.process_ids == [trigger["trigger_id"]]  # the trigger id is the job's process_id
         shown = requests.get(f"{cloud.api_url}/models/{DRIFT_FLEET}/status", timeout=30).json()
         assert shown["champion"]["version"] == drifting_fleet_job["model_id"]
         assert shown["last_drift_check"]["status"] == "drift"
-    retrain = wait_for_job(cloud.api_url, drifted["retrain_process_id"], timeout=300)
+    retrain = wait_for_job(cloud.api_url, trigger["trigger_id"], timeout=300)
     assert retrain["machine_name"] == DRIFT_FLEET and retrain["machine_names"] == machines
     assert retrain["failure_events"] == "records" and retrain["options"]["holdout"] == "machines"
     assert retrain["status"] == "completed", retrain["error_message"]
@@ -245,4 +255,4 @@ def test_a_fleet_s_drift_check_reads_all_its_machines_and_retrains_it_on_drift(
     checked = registry.get_version(ModelName(DRIFT_FLEET, Indicator.STATUS), drifting_fleet_job["model_id"])
     assert checked is not None and checked.last_drift_check is not None
     assert checked.last_drift_check["status"] == "drift"
-    assert checked.last_drift_check["retrain_process_id"] == retrain["process_id"]
+    assert trigger["trigger_id"] == retrain["process_id"]  # the trigger record names the job it started

@@ -1,4 +1,5 @@
-"""The item task's dependencies: the drift check's (as DriftFunction builds them), the triggers table, and the
+"""The item task's dependencies: the drift check's (as DriftFunction builds them; only this item starts
+retrains), the triggers table, and the
 training submission of ``POST /train`` with the trigger's id as the job's process_id."""
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def build_dependencies(settings: RetrainSettings) -> RetrainDependencies:
 
     def check(champion: ModelVersion) -> dict[str, Any]:
         result = check_champion(champion, drift, window_days=config.window_days, threshold=config.psi_threshold,
-                                retrain=False, policy=config)
+                                policy=config)
         return result.model_dump(mode="json")
 
     return RetrainDependencies(registry=ModelRegistry(settings.models_table_name), catalog=catalog,
