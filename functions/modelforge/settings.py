@@ -293,13 +293,15 @@ class RetrainSettings(DriftSettings):
     retrain_items_prefix: str = RETRAIN_ITEMS_PREFIX
     # Override RetrainPolicy (modelforge.domain.retrain_policy). None: the domain's default.
     retrain_max_age_days: float | None = Field(default=None, gt=0, le=3650)
-    retrain_min_new_days: float | None = Field(default=None, gt=0, le=3650)
+    retrain_min_new_rows: int | None = Field(default=None, gt=0)
+    retrain_min_new_failures: int | None = Field(default=None, gt=0)
 
     def retrain_policy(self) -> RetrainPolicy:
         from modelforge.domain.retrain_policy import RetrainPolicy
 
         return override(RetrainPolicy(), {target: value for target, value in (
-            ("max_age_days", self.retrain_max_age_days), ("min_new_days", self.retrain_min_new_days))
+            ("max_age_days", self.retrain_max_age_days), ("min_new_rows", self.retrain_min_new_rows),
+            ("min_new_failures", self.retrain_min_new_failures))
             if value is not None})
 
 

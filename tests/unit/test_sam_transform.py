@@ -783,9 +783,11 @@ ROLE_GRANTS: dict[str, dict[tuple[str, str], dict[str, Any] | None]] = {
         ("dynamodb:PutItem", "JobsTable"): None,  # JobStore.create (jobs_api.submit_training)
         ("dynamodb:UpdateItem", "JobsTable"): None,  # JobStore.mark_failed (StartExecution failed)
         ("s3:ListBucket", "DataBucket"): None,  # wr.s3.read_parquet lists the dataset; a missing manifest is a 404
-        ("s3:GetObject", f"DataBucket/{PROCESSED}/*"): None,  # TelemetryCatalog.describe, TelemetryStore.read
+        # TelemetryCatalog.describe, TelemetryStore.read (the drift window, and new_data's rows since)
+        ("s3:GetObject", f"DataBucket/{PROCESSED}/*"): None,
         ("s3:GetObject", f"DataBucket/{CAPTURE}/*"): None,  # PredictionCaptureStore.read (live recall)
-        ("s3:GetObject", f"DataBucket/{FAILURE_EVENTS}/*"): None,  # FailureEventStore.read (live recall)
+        # FailureEventStore.read (live recall, and new_data's failure events since)
+        ("s3:GetObject", f"DataBucket/{FAILURE_EVENTS}/*"): None,
         ("s3:GetObject", f"ModelsBucket/{MODELS}/*"): None,  # ModelArtifactStore.get_verified (the profile)
         ("s3:GetObjectVersion", f"ModelsBucket/{MODELS}/*"): None,  # ... of the recorded VersionId
         ("states:StartExecution", "TrainingStateMachine"): None,  # ExecutionStarter.start (the retrain)

@@ -436,7 +436,8 @@ OPERATOR_PARAMETERS: dict[str, tuple[str, Any]] = {
     "LiveRecallFloor": ("0.4", 0.4),
     "CaptureSampleRate": ("0.25", 0.25),
     "RetrainMaxAgeDays": ("45", 45.0),
-    "RetrainMinNewDays": ("14", 14.0),
+    "RetrainMinNewRows": ("20000", 20000),
+    "RetrainMinNewFailureEvents": ("5", 5),
 }
 # Cost guards are infrastructure limits whose one default is the template's (the code has none: unset means
 # unbounded); tests/unit/test_sam_transform.py checks them.

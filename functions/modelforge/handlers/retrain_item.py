@@ -12,6 +12,7 @@ from modelforge.adapters.job_store import JobStore
 from modelforge.adapters.model_registry import ModelRegistry
 from modelforge.adapters.telemetry import TelemetryCatalog
 from modelforge.adapters.trigger_store import TriggerStore
+from modelforge.errors import SettingsError
 from modelforge.handlers.drift import build_dependencies as drift_dependencies
 from modelforge.logic import jobs_api
 from modelforge.logic.drift import check_champion
@@ -25,6 +26,9 @@ from modelforge.triggers import RetrainItem
 @cache
 def build_dependencies(settings: RetrainSettings) -> RetrainDependencies:
     drift = drift_dependencies(settings)
+    failure_events = drift.failure_events
+    if failure_events is None:  # drift_dependencies always builds it; the check there treats it as optional
+        raise SettingsError("the retraining item needs the failure-events store")
     config = settings.drift_config()
     catalog = TelemetryCatalog(settings.data_bucket_name, settings.processed_data_prefix)
     jobs = JobStore(settings.jobs_table_name)
@@ -41,7 +45,7 @@ def build_dependencies(settings: RetrainSettings) -> RetrainDependencies:
 
     return RetrainDependencies(registry=ModelRegistry(settings.models_table_name), catalog=catalog,
                                triggers=TriggerStore(settings.triggers_table_name), submit_training=submit,
-                               check_drift=check)
+                               check_drift=check, telemetry=drift.telemetry, failure_events=failure_events)
 
 
 def process(item: RetrainItem, settings: RetrainSettings, failure: dict[str, Any] | None = None) -> dict[str, Any]:
