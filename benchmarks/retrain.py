@@ -3,6 +3,7 @@ from template.yaml, executed by moto, with the real handlers.
 
     python -m benchmarks.retrain                          # both arms; writes benchmarks/results/retrain.json
     python -m benchmarks.retrain --forced 100 --planned 1000 --max-concurrency 10
+    python -m benchmarks.retrain --forced 0 --planned 0 --drift-demo 10 --shifted 3 --no-write   # the issue's demo
 
 ``forced``
     ``--forced`` demo machines (``--days`` of generated telemetry each), each with a champion (one trained for
@@ -16,7 +17,17 @@ from template.yaml, executed by moto, with the real handlers.
     ``forced`` and records ``planned``, starting nothing, so training is stubbed out): the same map over
     N items. Timed from StartExecution until the run's summary is written.
 
-Both record the Distributed Map's MaxConcurrency (the template's RetrainMaxConcurrency) and every item's
+``drift-demo``
+    The issue's demonstration: ``--drift-demo`` demo machines with champions (one month of generated
+    telemetry, the same on each; one champion trained for real, copied to the others as in ``forced``), the data of
+    ``--shifted`` of them (never the trained one) shifted (every sensor times 5), then RetrainSchedule fired
+    through the local cloud's HTTP route, as ``fire-schedule RetrainSchedule`` does. Checked: exactly the
+    shifted machines get ``drift`` triggers with their figures, every other item records ``skip: stable``.
+    The items judge the whole 30 days (test_retrain_flow's ITEM_SETTINGS: drift means every feature drifted),
+    so an unshifted machine's verdict is not left to the noise of a one-week window. Timed from the firing
+    until the run's summary is written.
+
+All record the Distributed Map's MaxConcurrency (the template's RetrainMaxConcurrency) and every item's
 outcome (checked: exactly N, none failed), not only the execution's status, which moto's map does not fail
 when its children do.
 """
@@ -37,18 +48,23 @@ import requests
 
 from localcloud.cloud import LocalCloud
 from localcloud.demo import data_location, load_demo_data
-from localcloud.demo_data import generate_machine_telemetry
+from localcloud.demo_data import demo_machine_names, generate_machine_telemetry
 from modelforge.adapters.telemetry import TelemetryStore
+from modelforge.adapters.trigger_store import TriggerStore
 from tests.conftest import free_port, one_boto3_session
+from tests.integration.test_retrain_flow import ITEM_SETTINGS
 
 RESULTS = Path(__file__).parent / "results" / "retrain.json"
 FAST_TRAINING = {"SEARCH_BUDGET": "1", "MAX_BOOST_ROUNDS": "100"}
 
 
-def start_cloud(state_dir: Path, max_concurrency: int) -> LocalCloud:
+def start_cloud(state_dir: Path, max_concurrency: int, items: dict[str, str] | None = None) -> LocalCloud:
+    overrides: dict[str, dict[str, str]] = {"TrainingFunction": FAST_TRAINING}
+    if items:
+        overrides["RetrainItemFunction"] = items
     cloud = LocalCloud(aws_port=free_port(), api_port=free_port(), state_dir=state_dir,
                        parameter_overrides={"RetrainMaxConcurrency": str(max_concurrency)},
-                       environment_overrides={"TrainingFunction": FAST_TRAINING})
+                       environment_overrides=overrides)
     return cloud.start()
 
 
@@ -117,6 +133,49 @@ def forced_arm(cloud: LocalCloud, machines: int, days: float) -> dict[str, Any]:
             "triggers": len(run["triggers"]), "seed_champion_job": seed["process_id"], "run_status": run["status"]}
 
 
+def drift_demo_arm(cloud: LocalCloud, machines: int, shifted: int) -> dict[str, Any]:
+    """Every machine carries the trained machine's month (so the copied champion is each one's own: demo
+    machines generated with other seeds differ from it by far more than any threshold, run by run)."""
+    names = demo_machine_names(machines)
+    moved = names[-shifted:] if shifted else []
+    bucket, prefix = data_location(cloud.stack)
+    store = TelemetryStore(bucket, prefix)
+    month = generate_machine_telemetry(names[0], start="2025-01-01", days=30, seed=7,
+                                       failures_per_30_days=6.0).telemetry
+    sensors = [c for c in month.columns if c != "timestamp"]
+    with one_boto3_session():
+        store.write(names[0], month)
+    seed = train_one_champion(cloud, names[0])
+    copy_champion(cloud, names[0], names[1:])
+    with one_boto3_session():
+        for name in names[1:]:
+            frame = month.copy()
+            if name in moved:
+                frame[sensors] = frame[sensors] * 5  # every sensor far off its training range
+            store.write(name, frame)
+    began = time.perf_counter()
+    fired = requests.post(f"{cloud.api_url}/_local/schedules/RetrainSchedule/fire", timeout=60)
+    fired.raise_for_status()
+    run_id = fired.json()["result"]["executionArn"].rsplit(":", 1)[-1]
+    run = wait_for_summary(cloud, run_id, timeout=1800)
+    seconds = time.perf_counter() - began
+    with one_boto3_session():
+        store_outcomes = TriggerStore(cloud.stack.tables["TriggersTable"].name).outcomes(run_id)
+    outcomes = {o.model_name.split("#", 1)[0]: o for o in store_outcomes}
+    triggers = {t["machine_name"]: t for t in run["triggers"]}
+    decisions = {name: outcomes[name].decision for name in sorted(outcomes)}
+    assert sorted(outcomes) == sorted(names), decisions
+    assert sorted(triggers) == sorted(moved), triggers
+    assert all(t["reason"] == "drift" and {"drift_share", "max_psi"} <= set(t["figures"]) for t in triggers.values())
+    assert {n: d for n, d in decisions.items() if n not in moved} == {n: "skip: stable" for n in names
+                                                                      if n not in moved}, decisions
+    return {"models": machines, "shifted": moved, "seconds_until_summary": round(seconds, 1),
+            "summary": {k: v for k, v in run["summary"].items() if k != "failed_models"}, "decisions": decisions,
+            "drift_figures": {n: t["figures"] for n, t in sorted(triggers.items())},
+            "stable_figures": {n: outcomes[n].figures for n in names if n not in moved},
+            "seed_champion_job": seed["process_id"], "run_id": run_id, "run_status": run["status"]}
+
+
 def planned_arm(cloud: LocalCloud, models: int) -> dict[str, Any]:
     dynamodb = cloud.client("dynamodb")
     table = cloud.stack.tables["ModelsTable"].name
@@ -149,17 +208,25 @@ def main() -> None:
     parser.add_argument("--planned", type=int, default=1000, help="models in the plan-only run (0: skip)")
     parser.add_argument("--days", type=float, default=14, help="days of telemetry per demo machine")
     parser.add_argument("--max-concurrency", type=int, default=10, help="the map's MaxConcurrency")
+    parser.add_argument("--drift-demo", type=int, default=0, help="demo machines in the drift demo (0: skip)")
+    parser.add_argument("--shifted", type=int, default=3, help="of those, how many have their data shifted")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     result: dict[str, Any] = {"max_concurrency": args.max_concurrency, "cpu_count": os.cpu_count(),
                               "platform": platform.platform(), "load_average_before": os.getloadavg()}
-    for arm, size in (("planned", args.planned), ("forced", args.forced)):
+    for arm, size in (("planned", args.planned), ("forced", args.forced), ("drift_demo", args.drift_demo)):
         if not size:
             continue
         with tempfile.TemporaryDirectory() as state_dir:
-            cloud = start_cloud(Path(state_dir), args.max_concurrency)
+            cloud = start_cloud(Path(state_dir), args.max_concurrency,
+                                ITEM_SETTINGS if arm == "drift_demo" else None)
             try:
-                result[arm] = planned_arm(cloud, size) if arm == "planned" else forced_arm(cloud, size, args.days)
+                if arm == "planned":
+                    result[arm] = planned_arm(cloud, size)
+                elif arm == "forced":
+                    result[arm] = forced_arm(cloud, size, args.days)
+                else:
+                    result[arm] = drift_demo_arm(cloud, size, args.shifted)
             finally:
                 cloud.stop()
         print(arm, json.dumps(result[arm]), flush=True)

@@ -5,7 +5,7 @@ MODELFORGE_DEMO_MACHINES (10), MODELFORGE_DEMO_DAYS (60), MODELFORGE_RUN_SCHEDUL
 Against a running local cloud (its API at --api-url, default http://$MODELFORGE_HOST:$MODELFORGE_API_PORT):
   modelforge-local wait-ready [--timeout S]     wait until GET /health says ok (503 "starting" until then)
   modelforge-local schedules                   the template's schedules
-  modelforge-local fire-schedule NAME          fire one now (NAME: e.g. DriftFunctionScheduled or DriftFunction)
+  modelforge-local fire-schedule NAME          fire one now (NAME: e.g. RetrainSchedule)
 """
 
 from __future__ import annotations
@@ -103,8 +103,8 @@ def _fire_schedule(argv: list[str]) -> int:
         "Fire one of the template's schedules now on a running local cloud: the function gets what "
         "EventBridge would send it. Exit status 0 when it succeeded (or, with --no-wait, was delivered), 1 when "
         "the function failed, 2 when there is no such schedule or no local cloud.")
-    parser.add_argument("name", help="the schedule's logical id (DriftFunctionScheduled), its rule's name, or its "
-                                     "function's name or logical id (DriftFunction)")
+    parser.add_argument("name", help="the schedule's logical id (RetrainSchedule), its rule's name, or its "
+                                     "function's name or logical id")
     parser.add_argument("--no-wait", dest="wait", action="store_false",
                         help="deliver asynchronously, as EventBridge does, and return at once")
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for the function (900)")

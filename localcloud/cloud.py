@@ -212,7 +212,7 @@ class LocalCloud:
 
     def fire_schedule(self, name: str, *, wait: bool = True) -> Firing:
         """Fires one of the template's schedules now (see localcloud.schedules): by its logical id, e.g.
-        DriftFunctionScheduled, its rule's name, or its function's name or logical id."""
+        RetrainSchedule, its rule's name, or its function's name or logical id."""
         if self.schedules is None:
             raise RuntimeError("the local cloud is not started")
         return self.schedules.fire(name, wait=wait)

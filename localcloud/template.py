@@ -89,7 +89,7 @@ class ScheduleSpec:
     """A function's ``Schedule`` (an EventBridge rule) or ``ScheduleV2`` (an EventBridge Scheduler schedule)
     event, resolved: what SAM creates for it and what it delivers to the function."""
 
-    logical_id: str  # the rule or schedule SAM creates: <function><event>, e.g. DriftFunctionScheduled
+    logical_id: str  # SAM's rule or schedule (<function><event>), or an AWS::Scheduler::Schedule (RetrainSchedule)
     event_name: str
     kind: str  # Schedule | ScheduleV2
     function_logical_id: str
@@ -151,7 +151,7 @@ class LocalStack:
 
 
 def find_schedule(schedules: Mapping[str, ScheduleSpec], name: str) -> ScheduleSpec:
-    """A schedule by its logical id (DriftFunctionScheduled), its rule's (or schedule's) name or ARN, or its
+    """A schedule by its logical id (RetrainSchedule), its rule's (or schedule's) name or ARN, or its
     function's name or logical id when that function has exactly one schedule."""
     for spec in schedules.values():
         if name in (spec.logical_id, spec.name, spec.arn):

@@ -148,7 +148,7 @@ class IncompatibleRecordsError(ValueError):
 
 
 class DriftCheckFailedError(RuntimeError):
-    """At least one champion could not be checked (the others were)."""
+    """A by-hand drift check (DriftFunction) could not check its champion; the error is recorded on it."""
 
 
 class MissingArtifactError(LookupError):

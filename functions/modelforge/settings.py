@@ -251,18 +251,18 @@ class GateSettings(_EnvSettings):
 
 
 class DriftSettings(_EnvSettings):
-    jobs_table_name: str
+    """DriftFunction (one model's check, by hand): where the champions, profiles and data are. It starts no
+    training, so it has no jobs table and no state machine."""
+
     models_table_name: str
     models_bucket_name: str
     data_bucket_name: str
-    state_machine_arn: str
     processed_data_prefix: str = TELEMETRY_PREFIX
     # Override DriftConfig (see modelforge.domain.drift): the window of newest data a check compares with the
-    # training profile, the PSI above which a feature has drifted, and whether a drifted champion gets a
-    # retraining job (the template's DriftRetrain). None: the domain's default.
+    # training profile and the PSI above which a feature has drifted. None: the domain's default. Only the
+    # retraining state machine starts retrains (RetrainSettings), so a drift check has no switch for it.
     drift_window_days: int | None = Field(default=None, ge=1, le=366)
     drift_psi_threshold: float | None = Field(default=None, gt=0, le=10)
-    drift_retrain: bool | None = None
     # The share of drifted features at which a model has drifted, and the live recall below which it has
     # concept drift (DriftConfig.drift_share, live_recall_floor). None: the domain's default.
     drift_share_threshold: float | None = Field(default=None, gt=0, le=1)
@@ -274,7 +274,6 @@ class DriftSettings(_EnvSettings):
     OVERRIDES: ClassVar[Mapping[str, str]] = {
         "drift_window_days": "window_days",
         "drift_psi_threshold": "psi_threshold",
-        "drift_retrain": "retrain",
         "drift_share_threshold": "drift_share",
         "live_recall_floor": "live_recall_floor",
     }
@@ -301,19 +300,24 @@ class ValidateSettings(_EnvSettings):
 
 class RetrainSettings(DriftSettings):
     """The retraining state machine's functions (plan, item, summary): the drift check's settings (each item
-    checks its model as DriftFunction does), the triggers table, and the retraining policy's overrides."""
+    checks its model as DriftFunction does), the triggers table, the jobs table and training state machine its
+    retrains are submitted to, and the retraining policy's overrides."""
 
     triggers_table_name: str
+    jobs_table_name: str
+    state_machine_arn: str
     retrain_items_prefix: str = RETRAIN_ITEMS_PREFIX
     # Override RetrainPolicy (modelforge.domain.retrain_policy). None: the domain's default.
     retrain_max_age_days: float | None = Field(default=None, gt=0, le=3650)
-    retrain_min_new_days: float | None = Field(default=None, gt=0, le=3650)
+    retrain_min_new_rows: int | None = Field(default=None, gt=0)
+    retrain_min_new_failures: int | None = Field(default=None, gt=0)
 
     def retrain_policy(self) -> RetrainPolicy:
         from modelforge.domain.retrain_policy import RetrainPolicy
 
         return override(RetrainPolicy(), {target: value for target, value in (
-            ("max_age_days", self.retrain_max_age_days), ("min_new_days", self.retrain_min_new_days))
+            ("max_age_days", self.retrain_max_age_days), ("min_new_rows", self.retrain_min_new_rows),
+            ("min_new_failures", self.retrain_min_new_failures))
             if value is not None})
 
 

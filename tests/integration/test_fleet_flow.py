@@ -2,8 +2,9 @@
 trained through POST /train, registered under the fleet's name and served by POST /predict; a job whose
 failures should come from records that do not exist fails with a message that says so.
 
-The tests run in any order. The drift test rewrites telemetry and retrains, so it has a fleet of its own: the
-same engines imported a second time under other names (``drifting_engines``), trained as DRIFT_FLEET."""
+The tests run in any order. The drift test rewrites telemetry and retrains (through the retraining state
+machine, the only path that starts retrains), so it has a fleet of its own: the same engines imported a second
+time under other names (``drifting_engines``), trained as DRIFT_FLEET."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import dataclasses
 import functools
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,7 +45,9 @@ OPTIONS = {"label_window_minutes": 300, "health_horizon_minutes": 1250, "holdout
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
-    local = start_cloud(tmp_path_factory.mktemp("fleet"))
+    # The retraining items check the whole 30 days, as the by-hand checks below ask for (window_days).
+    local = start_cloud(tmp_path_factory.mktemp("fleet"),
+                        environment_overrides={"RetrainItemFunction": {"DRIFT_WINDOW_DAYS": "30"}})
     try:
         load_machines(local)
         bucket, prefix = data_location(local.stack)
@@ -195,6 +199,16 @@ def test_a_bad_fleet_is_refused_with_the_field_and_creates_no_job(cloud: LocalCl
     assert after == before
 
 
+def wait_for_summary(cloud: LocalCloud, run_id: str, timeout: float = 300) -> dict[str, Any]:
+    """The run once every item decided (its summary written). Its status stays running until the retrains it
+    started end, which a held training never does inside trainings_held."""
+    deadline = time.monotonic() + timeout
+    while not (run := requests.get(f"{cloud.api_url}/retrains/{run_id}", timeout=30).json()).get("summary"):
+        assert time.monotonic() < deadline, run
+        time.sleep(0.5)
+    return dict(run)
+
+
 def invoke_drift(cloud: LocalCloud, payload: dict[str, Any]) -> dict[str, Any]:
     answer = cloud.client("lambda").invoke(FunctionName=cloud.stack.functions["DriftFunction"].name,
                                            Payload=json.dumps(payload).encode())
@@ -203,14 +217,14 @@ def invoke_drift(cloud: LocalCloud, payload: dict[str, Any]) -> dict[str, Any]:
     return dict(body)
 
 
+@pytest.mark.timeout(900)  # the fleet's training, then a retraining run and the retrain's training, on 2 cores
 def test_a_fleet_s_drift_check_reads_all_its_machines_and_retrains_it_on_drift(
         cloud: LocalCloud, drifting_fleet_job: dict[str, Any]) -> None:
     machines = DRIFTING_ENGINES
-    [unchanged] = invoke_drift(cloud, {"machine_name": DRIFT_FLEET, "indicator": "status",
-                                       "window_days": 30})["results"]
+    unchanged = invoke_drift(cloud, {"machine_name": DRIFT_FLEET, "indicator": "status", "window_days": 30})
     assert unchanged["machines"] == machines and unchanged["version"] == drifting_fleet_job["model_id"]
     assert unchanged["status"] != "drift", unchanged
-    assert unchanged["retrain_process_id"] is None
+    assert "retrain_process_id" not in unchanged  # a by-hand check starts nothing
 
     assert unchanged["method"] == "two_sample" and unchanged["drift_share"] < 0.5
 
@@ -220,21 +234,29 @@ def test_a_fleet_s_drift_check_reads_all_its_machines_and_retrains_it_on_drift(
         for name, frame in drifting_engines().telemetry.items():  # the LPT outlet runs 40 degrees hotter than ever
             store.write(name, frame.assign(s4=frame["s4"] + 40))
     with trainings_held(cloud) as held:
-        [drifted] = invoke_drift(cloud, {"machine_name": DRIFT_FLEET, "indicator": "status", "window_days": 30,
-                                         "retrain": True})["results"]
+        answer = requests.post(f"{cloud.api_url}/retrain", json={"machine_name": DRIFT_FLEET, "indicator": "status"},
+                               timeout=30)
+        assert answer.status_code == 202, answer.text
+        run = wait_for_summary(cloud, answer.json()["run_id"])
+        assert run["summary"]["by_decision"] == {"drift": 1}, run
+        assert run["summary"]["by_outcome"] == {"started": 1}, run
+        (trigger,) = run["triggers"]
+        drifted = requests.get(f"{cloud.api_url}/models/{DRIFT_FLEET}/status", timeout=30).json()["last_drift_check"]
         # One sensor of 25 moves a few of the recipe's 275 features, under the drift share, but far past PSI's
         # threshold and its two-sample test: drift, named first.
         assert drifted["status"] == "drift" and drifted["drift_share"] < 0.5, drifted["drift_share"]
+        assert drifted["machines"] == machines
         assert drifted["top_features"][0]["feature"].startswith("s4") and drifted["max_psi"] > 0.25
         assert drifted["features_drifted"] == sum(1 for f in drifted["features"] if f["drifted"])
+        assert trigger["reason"] == "drift" and trigger["figures"]["max_psi"] == drifted["max_psi"], trigger
         # Until the retrained model has been trained and gated, the champion is the checked one: checked while
         # the retraining job's own training waits to start.
         assert held.arrived.wait(timeout=120), "the retraining job's training never started"
-        assert held.process_ids == [drifted["retrain_process_id"]]
+        assert held.process_ids == [trigger["trigger_id"]]  # the trigger id is the job's process_id
         shown = requests.get(f"{cloud.api_url}/models/{DRIFT_FLEET}/status", timeout=30).json()
         assert shown["champion"]["version"] == drifting_fleet_job["model_id"]
         assert shown["last_drift_check"]["status"] == "drift"
-    retrain = wait_for_job(cloud.api_url, drifted["retrain_process_id"], timeout=300)
+    retrain = wait_for_job(cloud.api_url, trigger["trigger_id"], timeout=300)
     assert retrain["machine_name"] == DRIFT_FLEET and retrain["machine_names"] == machines
     assert retrain["failure_events"] == "records" and retrain["options"]["holdout"] == "machines"
     assert retrain["status"] == "completed", retrain["error_message"]
@@ -245,4 +267,4 @@ def test_a_fleet_s_drift_check_reads_all_its_machines_and_retrains_it_on_drift(
     checked = registry.get_version(ModelName(DRIFT_FLEET, Indicator.STATUS), drifting_fleet_job["model_id"])
     assert checked is not None and checked.last_drift_check is not None
     assert checked.last_drift_check["status"] == "drift"
-    assert checked.last_drift_check["retrain_process_id"] == retrain["process_id"]
+    assert trigger["trigger_id"] == retrain["process_id"]  # the trigger record names the job it started

@@ -249,7 +249,7 @@ def test_predictions_are_captured_in_the_data_bucket_and_a_check_scores_them_aga
         invoked = cloud.client("lambda").invoke(
             FunctionName=cloud.stack.functions["DriftFunction"].name,
             Payload=json.dumps({"machine_name": TRAINABLE_MACHINE, "indicator": "status"}).encode())
-        [result] = json.loads(invoked["Payload"].read())["results"]
+        result = json.loads(invoked["Payload"].read())  # one model's check, by hand
     finally:
         FailureEventStore(bucket).write(TRAINABLE_MACHINE, pd.DataFrame(
             columns=["machine_name", "timestamp", "component", "failure_type"]))

@@ -1,6 +1,6 @@
-"""The template's schedules on the local cloud: DriftSchedule exists where the AWS CLI looks, and firing it (the
-command, the HTTP route) runs the real drift function through the local runtime, which records a drift check
-on the trained champion."""
+"""The template's schedule on the local cloud: RetrainSchedule exists where the AWS CLI looks (scheduler
+get-schedule), no EventBridge rule invokes a function any more, and firing it (the command, the HTTP route)
+starts the real retraining state machine, whose item records a drift check on the trained champion."""
 
 from __future__ import annotations
 
@@ -19,10 +19,24 @@ from localcloud.cloud import LocalCloud
 from localcloud.schedules import LocalSchedules
 from localcloud.template import REPO_ROOT
 from tests.conftest import wait_for_job
-from tests.integration.conftest import TRAINABLE_MACHINE
+from tests.integration.conftest import TRAINABLE_MACHINE, load_machines, start_cloud
+from tests.integration.test_retrain_flow import ITEM_SETTINGS
 
-DRIFT_SCHEDULE = "DriftFunctionScheduled"
+SCHEDULE = "RetrainSchedule"
 CHAMPION_ROUTE = f"/models/{TRAINABLE_MACHINE}/status"
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    # The items judge the whole 30 days the champion was trained on (test_retrain_flow's settings), so a
+    # scheduled run over the unchanged demo data skips it as stable instead of starting a retrain by chance.
+    local = start_cloud(tmp_path_factory.mktemp("schedules"),
+                        environment_overrides={"RetrainItemFunction": ITEM_SETTINGS})
+    try:
+        load_machines(local)
+        yield local
+    finally:
+        local.stop()
 
 
 @pytest.fixture(scope="module")
@@ -43,42 +57,64 @@ def last_check(cloud: LocalCloud) -> dict[str, Any] | None:
     return dict(check) if check else None
 
 
-def test_the_drift_schedule_is_a_rule_aimed_at_the_drift_function(cloud: LocalCloud) -> None:
-    spec = cloud.stack.schedules[DRIFT_SCHEDULE]
-    events = cloud.client("events")
-
-    (rule,) = [r for r in events.list_rules()["Rules"] if r["Name"] == spec.name]
-    (target,) = events.list_targets_by_rule(Rule=spec.name)["Targets"]
-
-    assert (rule["Arn"], rule["ScheduleExpression"], rule["State"]) == (spec.arn, spec.expression, "ENABLED")
-    assert target["Arn"] == cloud.stack.functions["DriftFunction"].arn
-    assert json.loads(target["Input"]) == {"source": "schedule"}
+def run_id_of(execution_arn: str) -> str:
+    return execution_arn.rsplit(":", 1)[-1]  # the execution's name is the run's id
 
 
-def test_the_fire_command_checks_the_champion(cloud: LocalCloud, champion: dict[str, Any]) -> None:
+def wait_for_run(cloud: LocalCloud, run_id: str, timeout: float = 400) -> dict[str, Any]:
+    """A scheduled run's record is written by its Plan state (no API call wrote it first), so it is 404 until
+    the execution gets there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = requests.get(f"{cloud.api_url}/retrains/{run_id}", timeout=30)
+        assert answer.status_code in (200, 404), answer.text
+        if answer.status_code == 200 and answer.json()["status"] != "running":
+            return dict(answer.json())
+        assert time.monotonic() < deadline, f"run {run_id} not finished after {timeout} s: {answer.text}"
+        time.sleep(0.5)
+
+
+def test_the_retrain_schedule_is_a_scheduler_schedule_aimed_at_the_retrain_state_machine(cloud: LocalCloud) -> None:
+    spec = cloud.stack.schedules[SCHEDULE]
+
+    schedule = cloud.client("scheduler").get_schedule(Name=spec.name)
+
+    assert (schedule["ScheduleExpression"], schedule["State"]) == (spec.expression, "ENABLED")
+    assert schedule["Target"]["Arn"] == cloud.stack.state_machines["RetrainStateMachine"].arn
+    assert json.loads(schedule["Target"]["Input"]) == {"all": True, "source": "schedule"}
+    # No second daily path: no EventBridge rule is left to invoke a function (the drift function's is gone).
+    assert cloud.client("events").list_rules()["Rules"] == []
+    assert set(cloud.stack.schedules) == {SCHEDULE}
+
+
+def test_the_fire_command_runs_the_retraining_over_the_champion(cloud: LocalCloud, champion: dict[str, Any]) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "localcloud", "fire-schedule", "DriftFunction", "--api-url", cloud.api_url],
+        [sys.executable, "-m", "localcloud", "fire-schedule", SCHEDULE, "--api-url", cloud.api_url],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, env=dict(os.environ), check=False)
 
     assert done.returncode == 0, done.stdout + done.stderr
     fired = json.loads(done.stdout)
-    assert (fired["schedule"], fired["status"], fired["event"]) == (DRIFT_SCHEDULE, "succeeded", {"source": "schedule"})
-    (result,) = [r for r in fired["result"]["results"] if r["machine_name"] == TRAINABLE_MACHINE]
-    assert result["version"] == champion["version"] and result["status"] in ("stable", "moderate", "drift")
+    assert (fired["schedule"], fired["status"]) == (SCHEDULE, "succeeded")
+    assert fired["event"] == {"all": True, "source": "schedule"}
+    run = wait_for_run(cloud, run_id_of(fired["result"]["executionArn"]))
+    assert run["status"] == "succeeded", run
+    assert run["summary"]["models"] == 1 and run["summary"]["by_decision"] == {"skip: stable": 1}, run
+    assert run["triggers"] == []  # stable: nothing started
     check = last_check(cloud)
-    assert check is not None, "the scheduled check recorded nothing on the champion"
-    assert (check["version"], check["status"], check["checked_at"]) == (
-        champion["version"], result["status"], result["checked_at"])
+    assert check is not None, "the scheduled run recorded no drift check on the champion"
+    assert check["version"] == champion["version"] and check["status"] in ("stable", "moderate")
 
 
-def test_the_route_fires_asynchronously_as_eventbridge_does(cloud: LocalCloud, champion: dict[str, Any]) -> None:
+def test_the_route_starts_the_run_and_answers_before_it_ends(cloud: LocalCloud, champion: dict[str, Any]) -> None:
+    """A state machine target is started as the scheduler starts it (StartExecution answers at once), so the
+    route answers with the execution, wait or not, and the run goes on without it."""
     before = last_check(cloud) or {}
 
-    answer = requests.post(f"{cloud.api_url}/_local/schedules/{DRIFT_SCHEDULE}/fire", params={"wait": "false"},
+    answer = requests.post(f"{cloud.api_url}/_local/schedules/{SCHEDULE}/fire", params={"wait": "false"},
                            timeout=30)
 
-    assert answer.status_code == 202, answer.text
-    assert answer.json()["status"] == "accepted"
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "succeeded" and answer.json()["result"]["executionArn"]
     deadline = time.monotonic() + 300
     while (check := last_check(cloud)) is None or check["checked_at"] == before.get("checked_at"):
         assert time.monotonic() < deadline, "the asynchronous firing recorded no new check"
@@ -86,19 +122,22 @@ def test_the_route_fires_asynchronously_as_eventbridge_does(cloud: LocalCloud, c
     assert check["version"] == champion["version"]
 
 
-def test_eventbridge_s_own_scheduled_event_is_a_check_of_every_champion(
+def test_the_scheduler_s_own_notification_is_a_run_over_every_champion(
         cloud: LocalCloud, champion: dict[str, Any]) -> None:
-    """A schedule without Input gets EventBridge's Scheduled Event; the drift function takes that as well."""
+    """A schedule without Input sends EventBridge Scheduler's default notification; the plan takes that as
+    a run over every champion."""
     assert cloud.runtime is not None
-    plain = replace(cloud.stack.schedules[DRIFT_SCHEDULE], input=None)
+    plain = replace(cloud.stack.schedules[SCHEDULE], input=None)
     before = last_check(cloud) or {}
 
     firing = LocalSchedules({plain.logical_id: plain}, cloud.runtime.invoke, cloud.stack.account_id,
-                            cloud.region).fire(DRIFT_SCHEDULE)
+                            cloud.region, start_execution=cloud._start_scheduled_execution).fire(SCHEDULE)
 
     summary = firing.summary()
-    assert summary["event"]["source"] == "aws.events" and summary["event"]["detail-type"] == "Scheduled Event"
+    assert summary["event"]["source"] == "aws.scheduler" and summary["event"]["detail-type"] == "Scheduled Event"
     assert summary["event"]["resources"] == [plain.arn]
     assert summary["status"] == "succeeded", summary
+    run = wait_for_run(cloud, run_id_of(summary["result"]["executionArn"]))
+    assert run["status"] == "succeeded" and run["summary"]["models"] == 1, run
     check = last_check(cloud)
     assert check is not None and check["checked_at"] != before.get("checked_at")

@@ -1,4 +1,5 @@
-"""Drift checks: the domain verdict on DataFrames (no mocks), and the scheduled use case against fakes."""
+"""Drift checks: the domain verdict on DataFrames (no mocks), and the one-model check (DriftFunction's, the
+retraining items') against fakes."""
 
 from __future__ import annotations
 
@@ -9,15 +10,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 from modelforge.domain.drift import DRIFT, MODERATE, STABLE, DriftConfig, check_drift, summarize_features
 from modelforge.domain.features import FeatureConfig, build_features, feature_names
 from modelforge.domain.profile import training_profile
-from modelforge.errors import DriftDataError
+from modelforge.errors import DriftCheckFailedError, DriftDataError
 from modelforge.jobs import Indicator
-from modelforge.logic.drift import DriftCheckRequest, DriftDependencies, DriftPolicy, run_drift_checks
+from modelforge.logic.drift import DriftCheckRequest, DriftDependencies, DriftPolicy, retrain_request, run_drift_check
 from modelforge.registry import ModelName, ModelVersion
-from modelforge.schemas import MachineSummary, TrainRequest, TrainResponse
+from modelforge.schemas import MachineSummary
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
 RECIPE = FeatureConfig(windows_minutes=(30,), statistics=("mean",), trend_window_minutes=None)
@@ -155,9 +157,6 @@ class FakeRegistry:
     def champion(self, name: ModelName) -> ModelVersion | None:
         return self.champions.get(name)
 
-    def list_champions(self) -> list[ModelVersion]:
-        return list(self.champions.values())
-
     def record_drift(self, name: ModelName, version: str, check: dict[str, Any]) -> None:
         self.recorded.append((name.key, version, check))
 
@@ -202,104 +201,98 @@ def champion(name: str, machines: list[str], **fields: Any) -> ModelVersion:
         "artifact_sha256": f"sha-s3://m/{name}.ubj", **fields})
 
 
-def deps_for(items: list[ModelVersion], frames: dict[str, pd.DataFrame], profile: dict[str, Any],
-             submitted: list[TrainRequest]) -> tuple[DriftDependencies, FakeRegistry, FakeTelemetry]:
+def deps_for(items: list[ModelVersion], frames: dict[str, pd.DataFrame],
+             profile: dict[str, Any]) -> tuple[DriftDependencies, FakeRegistry, FakeTelemetry]:
     registry = FakeRegistry(*items)
     telemetry_store = FakeTelemetry(frames)
-
-    def submit(request: TrainRequest) -> TrainResponse:
-        submitted.append(request)
-        return TrainResponse(process_id=f"retrain-{len(submitted)}", status="pending")
-
     blobs = {item.profile_artifact().uri: json.dumps(profile).encode() for item in items}
     return (DriftDependencies(registry=registry, artifacts=FakeArtifacts(blobs), telemetry=telemetry_store,
-                              catalog=FakeCatalog(frames), submit_training=submit), registry, telemetry_store)
+                              catalog=FakeCatalog(frames)), registry, telemetry_store)
 
 
-def test_a_drifted_fleet_champion_is_retrained_with_its_own_fields_when_allowed() -> None:
+def one(name: str) -> DriftCheckRequest:
+    return DriftCheckRequest(machine_name=name, indicator=Indicator.STATUS)
+
+
+def test_a_drifted_fleet_champion_is_checked_on_all_its_machines_and_its_retrain_keeps_its_fields() -> None:
     profile = profile_of([telemetry(3, seed=1)])
     frames = {"P-1": telemetry(10, seed=2, temperature_shift=5), "P-2": telemetry(10, seed=3, temperature_shift=5)}
     options = {"label_window_minutes": 300, "holdout": "machines"}
     item = champion("PUMPS", ["P-1", "P-2"], failure_events="records", options=options)
-    submitted: list[TrainRequest] = []
-    deps, registry, store = deps_for([item], frames, profile, submitted)
+    deps, registry, store = deps_for([item], frames, profile)
 
-    [result] = run_drift_checks(DriftCheckRequest(), deps, DriftPolicy(window_days=3, retrain=True), now=lambda: NOW)
+    result = run_drift_check(one("PUMPS"), deps, DriftPolicy(window_days=3), now=lambda: NOW)
 
-    assert result.status == "drift" and result.retrain_process_id == "retrain-1"
+    assert result.status == "drift"
     assert {m for m, _, _ in store.reads} == {"P-1", "P-2"}
     # The newest three days of data, ending on the last day with data.
     assert {(str(s), str(e)) for _, s, e in store.reads} == {("2025-02-08", "2025-02-10")}
-    [request] = submitted
+    assert registry.recorded[0][:2] == ("PUMPS#status", "v1")
+    assert registry.recorded[0][2]["status"] == "drift" and "retrain_process_id" not in registry.recorded[0][2]
+    # What the retraining state machine submits for it (logic.retrain): the champion's own job again.
+    request = retrain_request(item)
     assert (request.machine_name, request.machine_names) == ("PUMPS", ["P-1", "P-2"])
     assert request.failure_events.value == "records" and request.options is not None
     assert request.options.label_window_minutes == 300 and request.indicator is Indicator.STATUS
-    assert registry.recorded[0][:2] == ("PUMPS#status", "v1")
-    assert registry.recorded[0][2]["retrain_process_id"] == "retrain-1"
 
 
-def test_drift_without_permission_to_retrain_is_only_recorded() -> None:
+def test_a_drift_check_only_records_it_and_cannot_start_a_retrain() -> None:
     profile = profile_of([telemetry(3, seed=1)])
     frames = {"M-1": telemetry(3, seed=2, temperature_shift=5)}
-    submitted: list[TrainRequest] = []
-    deps, registry, _ = deps_for([champion("M-1", ["M-1"])], frames, profile, submitted)
-    [result] = run_drift_checks(DriftCheckRequest(machine_name="M-1", indicator=Indicator.STATUS), deps,
-                                DriftPolicy(retrain=False), now=lambda: NOW)
-    assert result.status == "drift" and result.retrain_process_id is None and submitted == []
-    assert registry.recorded[0][2]["status"] == "drift"
+    deps, registry, _ = deps_for([champion("M-1", ["M-1"])], frames, profile)
+    result = run_drift_check(one("M-1"), deps, DriftPolicy(), now=lambda: NOW)
+    assert result.status == "drift" and registry.recorded[0][2]["status"] == "drift"
+    assert "submit_training" not in DriftDependencies.__dataclass_fields__  # only logic.retrain submits
+    with pytest.raises(ValidationError, match="retrain"):  # the retired switch is refused by name
+        DriftCheckRequest.model_validate({"machine_name": "M-1", "indicator": "status", "retrain": True})
 
 
 def test_a_single_machine_retrain_is_not_a_fleet() -> None:
-    profile = profile_of([telemetry(3, seed=1)])
-    frames = {"M-1": telemetry(3, seed=2, temperature_shift=5)}
-    submitted: list[TrainRequest] = []
-    deps, _, _ = deps_for([champion("M-1", ["M-1"])], frames, profile, submitted)
-    run_drift_checks(DriftCheckRequest(), deps, DriftPolicy(retrain=True), now=lambda: NOW)
-    assert submitted[0].machine_name == "M-1" and submitted[0].machine_names is None
+    request = retrain_request(champion("M-1", ["M-1"]))
+    assert request.machine_name == "M-1" and request.machine_names is None
 
 
 def test_a_champion_whose_machines_have_no_data_is_recorded_as_no_data() -> None:
-    submitted: list[TrainRequest] = []
-    deps, registry, _ = deps_for([champion("GONE", ["G-1"])], {}, profile_of([telemetry(1, seed=1)]), submitted)
-    [result] = run_drift_checks(DriftCheckRequest(), deps, DriftPolicy(retrain=True), now=lambda: NOW)
+    deps, registry, _ = deps_for([champion("GONE", ["G-1"])], {}, profile_of([telemetry(1, seed=1)]))
+    result = run_drift_check(one("GONE"), deps, DriftPolicy(), now=lambda: NOW)
     assert result.status == "no_data" and "none of the model's machines has data" in (result.message or "")
-    assert submitted == [] and registry.recorded[0][2]["status"] == "no_data"
+    assert registry.recorded[0][2]["status"] == "no_data"
 
 
-def test_one_model_needs_both_its_name_and_indicator() -> None:
-    deps, _, _ = deps_for([], {}, {}, [])
-    with pytest.raises(ValueError, match="both machine_name and indicator"):
-        run_drift_checks(DriftCheckRequest(machine_name="M-1"), deps, DriftPolicy())
+@pytest.mark.parametrize(("event", "field"), [
+    ({"machine_name": "M-1"}, "indicator"), ({"indicator": "status"}, "machine_name"), ({"source": "schedule"},
+                                                                                       "machine_name")])
+def test_a_check_names_one_model_by_name_and_indicator(event: dict[str, Any], field: str) -> None:
+    """The schedule's old every-champion event is refused: the retraining state machine covers the fleet."""
+    with pytest.raises(ValidationError, match=field):
+        DriftCheckRequest.model_validate(event)
+
+
+def test_a_model_without_a_champion_is_a_lookup_error() -> None:
+    deps, registry, _ = deps_for([], {}, {})
     with pytest.raises(LookupError, match="no champion"):
-        run_drift_checks(DriftCheckRequest(machine_name="M-1", indicator=Indicator.HEALTH), deps, DriftPolicy())
+        run_drift_check(DriftCheckRequest(machine_name="M-1", indicator=Indicator.HEALTH), deps, DriftPolicy())
+    assert registry.recorded == []
 
 
-def test_a_retried_run_over_the_same_data_does_not_retrain_twice() -> None:
-    profile = profile_of([telemetry(3, seed=1)])
-    frames = {"M-1": telemetry(3, seed=2, temperature_shift=5)}
-    submitted: list[TrainRequest] = []
-    earlier = {"status": "drift", "end_date": "2025-02-03", "retrain_process_id": "already"}
-    deps, _, _ = deps_for([champion("M-1", ["M-1"], last_drift_check=earlier)], frames, profile, submitted)
-    [result] = run_drift_checks(DriftCheckRequest(), deps, DriftPolicy(retrain=True), now=lambda: NOW)
-    assert result.retrain_process_id == "already" and submitted == []
-
-
-def test_one_champion_s_failure_is_recorded_and_the_others_are_still_checked() -> None:
+def test_a_champion_s_failure_is_recorded_on_it_and_raised_by_name() -> None:
     profile = profile_of([telemetry(3, seed=1)])
     frames = {"M-1": telemetry(3, seed=2), "M-2": telemetry(3, seed=3)}
     broken = champion("M-1", ["M-1"], profile_sha256="tampered")
-    deps, registry, _ = deps_for([broken, champion("M-2", ["M-2"])], frames, profile, [])
-    results = run_drift_checks(DriftCheckRequest(), deps, DriftPolicy(), now=lambda: NOW)
-    assert results[0].status == "error" and "sha256 of s3://m/M-1.profile.json" in (results[0].message or "")
-    assert results[1].status != "error"
+    deps, registry, _ = deps_for([broken, champion("M-2", ["M-2"])], frames, profile)
+    with pytest.raises(DriftCheckFailedError, match=r"M-1#status: ValueError: sha256 of s3://m/M-1\.profile\.json"):
+        run_drift_check(one("M-1"), deps, DriftPolicy(), now=lambda: NOW)
+    assert registry.recorded[0][2]["status"] == "error"
+    assert "sha256 of s3://m/M-1.profile.json" in registry.recorded[0][2]["message"]
+    assert run_drift_check(one("M-2"), deps, DriftPolicy(), now=lambda: NOW).status != "error"
     assert [name for name, _, _ in registry.recorded] == ["M-1#status", "M-2#status"]
 
 
 def test_a_champion_registered_without_a_profile_is_recorded_as_an_error_by_name() -> None:
     frames = {"M-1": telemetry(3, seed=2)}
     old = champion("M-1", ["M-1"]).model_copy(update={"profile_uri": None, "profile_sha256": None})
-    deps, registry, _ = deps_for([champion("M-2", ["M-2"])], frames, profile_of([telemetry(1, seed=1)]), [])
+    deps, registry, _ = deps_for([], frames, profile_of([telemetry(1, seed=1)]))
     registry.champions[old.model_name] = old
-    [*_, result] = run_drift_checks(DriftCheckRequest(), deps, DriftPolicy(), now=lambda: NOW)
-    assert result.status == "error" and "M-1/status v1 has no stored profile" in (result.message or "")
-    assert registry.recorded[-1][:2] == ("M-1#status", "v1")
+    with pytest.raises(DriftCheckFailedError, match="M-1/status v1 has no stored profile"):
+        run_drift_check(one("M-1"), deps, DriftPolicy(), now=lambda: NOW)
+    assert registry.recorded[-1][:2] == ("M-1#status", "v1") and registry.recorded[-1][2]["status"] == "error"

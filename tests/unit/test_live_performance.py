@@ -133,12 +133,12 @@ def test_missed_failures_after_captured_predictions_are_concept_drift() -> None:
     item = champion("M-1", ["M-1"], params={"config": {"labeling": {"window_minutes": 30}}},
                     metrics={"events_total": 8, "events_caught": 6, "precision": 0.4})
     frames = {"M-1": telemetry(3, seed=2, start="2025-03-01")}
-    deps, registry, _ = deps_for([item], frames, profile_of([telemetry(3, seed=1)]), [])
+    deps, registry, _ = deps_for([item], frames, profile_of([telemetry(3, seed=1)]))
     # Three failures: one caught (alarm 10 min before), two missed; and captures of an older version ignored.
     lines = _lines("v1", {170}) + _lines("v0", {290, 410})
     deps = replace(deps, captures=FakeCaptures(lines), failure_events=FakeEvents(events("M-1", minutes(180, 300, 420))))
 
-    result = check_champion(item, deps, window_days=3, threshold=0.25, retrain=False, now=lambda: NOW,
+    result = check_champion(item, deps, window_days=3, threshold=0.25, now=lambda: NOW,
                             policy=DriftPolicy(min_live_failures=2))
 
     assert (result.live_failures, result.live_recall, result.concept_drift) == (3, pytest.approx(1 / 3, abs=1e-3),
@@ -149,7 +149,7 @@ def test_missed_failures_after_captured_predictions_are_concept_drift() -> None:
     assert result.live["window_minutes"] == 30.0 and result.live["recall_floor"] == 0.5
     assert registry.recorded[-1][2]["concept_drift"] is True
     # One failure is not enough evidence to call it: the floor needs min_live_failures observed ones.
-    strict = check_champion(item, deps, window_days=3, threshold=0.25, retrain=False, now=lambda: NOW,
+    strict = check_champion(item, deps, window_days=3, threshold=0.25, now=lambda: NOW,
                             policy=DriftPolicy(min_live_failures=4))
     assert strict.live_recall == result.live_recall and not strict.concept_drift
 

@@ -131,11 +131,11 @@ def test_a_check_after_failure_events_reports_live_recall_and_concept_drift(capt
     item = champion(MACHINE, [MACHINE], metrics={"events_total": 4, "events_caught": 3, "precision": 0.5},
                     params={"config": {"labeling": {"window_minutes": 30}}})
     frames = {MACHINE: telemetry(2, seed=2, start="2026-01-01")}  # the ground truth reaches 2026-01-02
-    deps, registry, _ = deps_for([item], frames, profile_of([telemetry(2, seed=1)]), [])
+    deps, registry, _ = deps_for([item], frames, profile_of([telemetry(2, seed=1)]))
     deps = replace(deps, captures=PredictionCaptureStore(captured.data_bucket),
                    failure_events=FailureEventStore(captured.data_bucket))
 
-    result = check_champion(item, deps, window_days=2, threshold=0.25, retrain=False,
+    result = check_champion(item, deps, window_days=2, threshold=0.25,
                             now=lambda: datetime.now(UTC), policy=DriftPolicy())
 
     assert (result.live_failures, result.live_recall, result.concept_drift) == (3, pytest.approx(0.3333), True)

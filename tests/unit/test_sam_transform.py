@@ -337,10 +337,10 @@ def test_policies_name_their_resources_and_no_wildcard_actions(transformed: dict
 
 
 # The DriftFunction's role after the transform: each service's actions on exactly these resources, nothing else.
+# It starts no retraining (only the retraining state machine does): no jobs table, no state machine.
 DRIFT_SCOPE = {
-    "dynamodb": {"ModelsTable", "JobsTable"},  # last_drift_check on the champion; retraining jobs
+    "dynamodb": {"ModelsTable"},  # the champion; last_drift_check on it
     "s3": {"ModelsBucket", "DataBucket"},  # training profiles; telemetry, captured predictions, failure events
-    "states": {"TrainingStateMachine"},  # retraining executions
     "sqs": {"DriftCheckFailuresQueue"},  # the OnFailure destination
 }
 
@@ -350,7 +350,7 @@ def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
             for statement in policy["PolicyDocument"]["Statement"]]
 
 
-def test_the_drift_function_may_touch_only_its_tables_buckets_state_machine_and_queue(
+def test_the_drift_function_may_touch_only_its_table_buckets_and_queue(
     transformed: dict[str, Any],
 ) -> None:
     resources = transformed["Resources"]
@@ -368,15 +368,14 @@ def test_the_drift_function_may_touch_only_its_tables_buckets_state_machine_and_
         scope.setdefault(service, set()).update(targets)
         if service == "s3":
             assert all(action.split(":", 1)[1].startswith(("Get", "List")) for action in actions), actions
-        if service == "states":
-            assert actions == ["states:StartExecution"]
+        if service == "dynamodb":
+            assert not {"dynamodb:Scan", "dynamodb:PutItem"} & set(actions), actions  # one named model, no jobs
         if service == "sqs":
             assert actions == ["sqs:SendMessage"]
 
     assert scope == DRIFT_SCOPE
-    state_machines = [statement["Resource"] for statement in _statements(role)
-                      if _as_list(statement["Action"]) == ["states:StartExecution"]]
-    assert state_machines == [{"Ref": "TrainingStateMachine"}]
+    assert not [statement for statement in _statements(role)
+                if any(action.startswith("states:") for action in _as_list(statement["Action"]))]
     # Besides the policies above, only Lambda's own logging and X-Ray (Tracing: Active).
     assert {arn.rsplit("/", 1)[-1] for arn in role["Properties"]["ManagedPolicyArns"]} == {
         "AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess"}
@@ -384,41 +383,46 @@ def test_the_drift_function_may_touch_only_its_tables_buckets_state_machine_and_
 
 @pytest.mark.parametrize(
     "overrides",
-    [{}, {"DriftRetrain": "true", "DriftSchedule": "cron(0 3 * * ? *)"}],
-    ids=["default", "retrain-nightly"],
+    [{}, {"RetrainScheduleExpression": "cron(0 3 * * ? *)"}],
+    ids=["default", "nightly"],
 )
-def test_the_drift_schedule_invokes_the_drift_function_as_deployed(
+def test_the_retrain_schedule_is_the_only_schedule_as_deployed(
     monkeypatch_module: pytest.MonkeyPatch, overrides: dict[str, str]
 ) -> None:
+    """One daily path: EventBridge Scheduler starts the retraining state machine; no rule invokes a function
+    (the drift function's old schedule, which started retrains with no trigger record, is gone)."""
     monkeypatch_module.setenv("AWS_DEFAULT_REGION", "us-east-1")
     template = _as_deployed(_translate(overrides), overrides)
     resources = template["Resources"]
-    rules = {name: r for name, r in resources.items() if r["Type"] == "AWS::Events::Rule"
-             and any(t["Arn"] == {"Fn::GetAtt": ["DriftFunction", "Arn"]} for t in r["Properties"]["Targets"])}
-    ((rule_id, rule),) = rules.items()
-    (target,) = rule["Properties"]["Targets"]
+    rules = [r for r in resources.values() if r["Type"] == "AWS::Events::Rule"
+             and "ScheduleExpression" in r["Properties"]]
     permissions = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"
                    and r["Properties"]["FunctionName"] == {"Ref": "DriftFunction"}]
-    queue_arn = {"Fn::GetAtt": ["DriftCheckFailuresQueue", "Arn"]}
-    (policy,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::SQS::QueuePolicy"
-                 and r["Properties"]["Queues"] == [{"Ref": "DriftCheckFailuresQueue"}]]
+    (schedule,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Scheduler::Schedule"]
     (invoke_config,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"
                         and r["Properties"]["FunctionName"] == {"Ref": "DriftFunction"}]
     variables = resources["DriftFunction"]["Properties"]["Environment"]["Variables"]
 
-    assert rule["Properties"]["ScheduleExpression"] == overrides.get("DriftSchedule", "rate(1 day)")
-    assert rule["Properties"].get("State", "ENABLED") == "ENABLED"
-    assert json.loads(target["Input"]) == {"source": "schedule"}
-    assert target["DeadLetterConfig"] == {"Arn": queue_arn}
-    assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
-    assert permissions == [{"Action": "lambda:InvokeFunction", "FunctionName": {"Ref": "DriftFunction"},
-                            "Principal": "events.amazonaws.com",
-                            "SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}]
-    assert [s["Condition"] for s in policy["PolicyDocument"]["Statement"]] == [
-        {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}}]
+    assert rules == [] and permissions == []  # nothing may invoke the drift function on a schedule
+    assert not [r for r in resources.values() if r["Type"] == "AWS::SQS::QueuePolicy"
+                and r["Properties"]["Queues"] == [{"Ref": "DriftCheckFailuresQueue"}]]
+    assert schedule["ScheduleExpression"] == overrides.get("RetrainScheduleExpression", load_default(
+        "RetrainScheduleExpression"))
+    assert schedule["Target"]["Arn"] == {"Ref": "RetrainStateMachine"}
+    assert json.loads(schedule["Target"]["Input"]) == {"all": True, "source": "schedule"}
+    assert schedule["Target"]["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["RetrainScheduleFailuresQueue", "Arn"]}}
+    assert schedule["Target"]["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    # A by-hand asynchronous check that fails still reaches the drift function's queue (and its alarm).
     assert invoke_config["MaximumRetryAttempts"] == 1
-    assert invoke_config["DestinationConfig"]["OnFailure"]["Destination"] == queue_arn
-    assert variables["DRIFT_RETRAIN"] == overrides.get("DriftRetrain", "")  # "": DriftConfig's default
+    assert invoke_config["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["DriftCheckFailuresQueue", "Arn"]}
+    assert not {"DRIFT_RETRAIN", "JOBS_TABLE_NAME", "STATE_MACHINE_ARN"} & set(variables)
+
+
+def load_default(parameter: str) -> Any:
+    template, errors = decode(str(TEMPLATE_PATH))
+    assert not errors
+    return template["Parameters"][parameter]["Default"]
 
 
 # ---------------------------------------------------------------- alarms reach someone (issue 16, finding 1)
@@ -754,16 +758,12 @@ ROLE_GRANTS: dict[str, dict[tuple[str, str], dict[str, Any] | None]] = {
         ("sqs:SendMessage", "ReconcileFailuresQueue"): None,  # EventInvokeConfig OnFailure (added by SAM)
     },
     "DriftFunction": {
-        ("dynamodb:Scan", "ModelsTable"): None,  # ModelRegistry.list_champions (the pointer items)
         ("dynamodb:GetItem", "ModelsTable"): None,  # ModelRegistry.champion, get_version
         ("dynamodb:UpdateItem", "ModelsTable"): NOT_POINTER_OR_HISTORY,  # ModelRegistry.record_drift
-        ("dynamodb:PutItem", "JobsTable"): None,  # JobStore.create (retraining, jobs_api.submit_training)
-        ("dynamodb:UpdateItem", "JobsTable"): None,  # JobStore.mark_failed (StartExecution failed)
         ("s3:ListBucket", "DataBucket"): None,  # wr.s3.read_parquet lists the dataset; a missing manifest is a 404
         ("s3:GetObject", f"DataBucket/{PROCESSED}/*"): None,  # TelemetryCatalog.describe, TelemetryStore.read
         ("s3:GetObject", f"ModelsBucket/{MODELS}/*"): None,  # ModelArtifactStore.get_verified (the profile)
         ("s3:GetObjectVersion", f"ModelsBucket/{MODELS}/*"): None,  # ... of the recorded VersionId
-        ("states:StartExecution", "TrainingStateMachine"): None,  # ExecutionStarter.start (retraining)
         ("s3:GetObject", f"DataBucket/{CAPTURE}/*"): None,  # PredictionCaptureStore.read (live recall)
         ("s3:GetObject", f"DataBucket/{FAILURE_EVENTS}/*"): None,  # FailureEventStore.read (live recall)
         ("sqs:SendMessage", "DriftCheckFailuresQueue"): None,  # EventInvokeConfig OnFailure (added by SAM)
@@ -784,9 +784,11 @@ ROLE_GRANTS: dict[str, dict[tuple[str, str], dict[str, Any] | None]] = {
         ("dynamodb:PutItem", "JobsTable"): None,  # JobStore.create (jobs_api.submit_training)
         ("dynamodb:UpdateItem", "JobsTable"): None,  # JobStore.mark_failed (StartExecution failed)
         ("s3:ListBucket", "DataBucket"): None,  # wr.s3.read_parquet lists the dataset; a missing manifest is a 404
-        ("s3:GetObject", f"DataBucket/{PROCESSED}/*"): None,  # TelemetryCatalog.describe, TelemetryStore.read
+        # TelemetryCatalog.describe, TelemetryStore.read (the drift window, and new_data's rows since)
+        ("s3:GetObject", f"DataBucket/{PROCESSED}/*"): None,
         ("s3:GetObject", f"DataBucket/{CAPTURE}/*"): None,  # PredictionCaptureStore.read (live recall)
-        ("s3:GetObject", f"DataBucket/{FAILURE_EVENTS}/*"): None,  # FailureEventStore.read (live recall)
+        # FailureEventStore.read (live recall, and new_data's failure events since)
+        ("s3:GetObject", f"DataBucket/{FAILURE_EVENTS}/*"): None,
         ("s3:GetObject", f"ModelsBucket/{MODELS}/*"): None,  # ModelArtifactStore.get_verified (the profile)
         ("s3:GetObjectVersion", f"ModelsBucket/{MODELS}/*"): None,  # ... of the recorded VersionId
         ("states:StartExecution", "TrainingStateMachine"): None,  # ExecutionStarter.start (the retrain)

@@ -1,5 +1,10 @@
-"""The template's Schedule events in the local stack, and localcloud.schedules firing them: what EventBridge
-would deliver, through the runtime's invoke, by hand (the command and the HTTP route) or on a rate."""
+"""The template's schedules in the local stack, and localcloud.schedules firing them: what EventBridge (a
+function's Schedule event) or EventBridge Scheduler (RetrainSchedule) would deliver, through the runtime's invoke
+or start_execution, by hand (the command and the HTTP route) or by the clock.
+
+The template's one schedule is RetrainSchedule (an AWS::Scheduler::Schedule aimed at the retraining state
+machine). The local cloud still supports a function's ``Schedule`` event, SAM's other kind, so those tests run
+on the template plus one synthetic event: ReconcileFunction's ``Scheduled``, on a ``SweepSchedule`` parameter."""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import threading
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,10 +23,12 @@ from localcloud.http_api import LOCAL_PREFIX, LocalHttpApi, Route
 from localcloud.runtime import InvocationResult
 from localcloud.schedules import LocalSchedules, cron_matches, rate_seconds, scheduled_event
 from localcloud.template import REPO_ROOT, LocalStack, load_template, resolve_stack
-from modelforge.logic.drift import DriftCheckRequest
+from modelforge.logic.retrain_runs import PlanRequest
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
-DRIFT_SCHEDULE = "DriftFunctionScheduled"  # SAM's rule: <function><event>
+RULE = "ReconcileFunctionScheduled"  # SAM's rule for the synthetic event: <function><event>
+RULE_FUNCTION = "ReconcileFunction"
+RULE_INPUT = '{"source": "schedule"}'
 
 
 class FakeInvoke:
@@ -35,46 +43,82 @@ class FakeInvoke:
         return self.result
 
 
+def rule_template(tmp: Path) -> Path:
+    """template.yaml plus a function Schedule event whose expression is a parameter (as an operator's would be)."""
+    template = load_template()
+    template["Parameters"]["SweepSchedule"] = {"Type": "String", "Default": "rate(1 day)"}
+    template["Resources"][RULE_FUNCTION]["Properties"]["Events"] = {"Scheduled": {"Type": "Schedule", "Properties": {
+        "Schedule": {"Ref": "SweepSchedule"}, "Input": RULE_INPUT}}}
+    path = tmp / "template.yaml"
+    path.write_text(json.dumps(template))  # JSON is YAML
+    (tmp / "state_machine").symlink_to(REPO_ROOT / "state_machine")
+    return path
+
+
+@pytest.fixture(scope="module")
+def rule_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return rule_template(tmp_path_factory.mktemp("rule"))
+
+
+@pytest.fixture(scope="module")
+def rule_stack(rule_path: Path) -> LocalStack:
+    """The template with the synthetic rule, resolved (never mutate it)."""
+    return resolve_stack(template_path=rule_path)
+
+
 # ---------------------------------------------------------------- the template's schedules, resolved
 
 
-def test_the_drift_schedule_is_in_the_local_stack(local_stack: LocalStack) -> None:
-    assert set(local_stack.schedules) == {DRIFT_SCHEDULE, "RetrainSchedule"}
-    spec = local_stack.schedules[DRIFT_SCHEDULE]
-    drift = local_stack.functions["DriftFunction"]
-    event = load_template()["Resources"]["DriftFunction"]["Properties"]["Events"]["Scheduled"]["Properties"]
+def test_the_retrain_schedule_is_the_templates_only_schedule(local_stack: LocalStack) -> None:
+    """No second daily path: nothing else in the template loops over the champions or starts retrains."""
+    assert set(local_stack.schedules) == {"RetrainSchedule"}
+    assert "DriftSchedule" not in load_template()["Parameters"]
+    assert all(not spec.get("Properties", {}).get("Events", {}) or all(
+        event["Type"] not in ("Schedule", "ScheduleV2") for event in spec["Properties"]["Events"].values())
+        for spec in load_template()["Resources"].values())
+    assert local_stack.functions["DriftFunction"].event_patterns == ()
+    assert local_stack.functions["DriftFunction"].http_routes == ()
 
-    assert spec.logical_id == DRIFT_SCHEDULE and spec.kind == "Schedule" and spec.event_name == "Scheduled"
-    assert (spec.function_logical_id, spec.function_name) == ("DriftFunction", drift.name)
-    assert spec.expression == load_template()["Parameters"]["DriftSchedule"]["Default"]
-    assert spec.input == event["Input"] and json.loads(spec.input) == {"source": "schedule"}
-    assert spec.arn == f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{local_stack.stack_name}-{DRIFT_SCHEDULE}"
+
+def test_a_function_schedule_event_is_in_the_local_stack(rule_stack: LocalStack) -> None:
+    assert set(rule_stack.schedules) == {RULE, "RetrainSchedule"}
+    spec = rule_stack.schedules[RULE]
+    function = rule_stack.functions[RULE_FUNCTION]
+
+    assert spec.logical_id == RULE and spec.kind == "Schedule" and spec.event_name == "Scheduled"
+    assert (spec.function_logical_id, spec.function_name) == (RULE_FUNCTION, function.name)
+    assert spec.expression == "rate(1 day)"  # the parameter's default
+    assert spec.input == RULE_INPUT and json.loads(spec.input) == {"source": "schedule"}
+    assert spec.arn == f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{rule_stack.stack_name}-{RULE}"
     assert spec.enabled is True
-    # The drift function's HTTP routes and EventBridge patterns stay what they were: none.
-    assert drift.event_patterns == () and drift.http_routes == ()
 
 
-def test_the_schedule_follows_the_drift_schedule_parameter() -> None:
-    stack = resolve_stack(parameter_overrides={"DriftSchedule": "cron(0 3 * * ? *)"})
+def test_the_schedule_follows_its_parameter(rule_path: Path) -> None:
+    stack = resolve_stack(template_path=rule_path, parameter_overrides={"SweepSchedule": "cron(0 3 * * ? *)"})
 
-    assert stack.schedules[DRIFT_SCHEDULE].expression == "cron(0 3 * * ? *)"
+    assert stack.schedules[RULE].expression == "cron(0 3 * * ? *)"
 
 
-@pytest.mark.parametrize("name", [DRIFT_SCHEDULE, "DriftFunction", "modelforge-local-DriftFunction",
-                                  "modelforge-local-DriftFunctionScheduled"])
-def test_a_schedule_is_found_by_its_id_its_rule_or_its_function(local_stack: LocalStack, name: str) -> None:
-    assert local_stack.schedule(name).logical_id == DRIFT_SCHEDULE
-    assert local_stack.schedule(local_stack.schedules[DRIFT_SCHEDULE].arn).logical_id == DRIFT_SCHEDULE
+@pytest.mark.parametrize("name", [RULE, RULE_FUNCTION, f"modelforge-local-{RULE_FUNCTION}", f"modelforge-local-{RULE}"])
+def test_a_schedule_is_found_by_its_id_its_rule_or_its_function(rule_stack: LocalStack, name: str) -> None:
+    assert rule_stack.schedule(name).logical_id == RULE
+    assert rule_stack.schedule(rule_stack.schedules[RULE].arn).logical_id == RULE
+
+
+@pytest.mark.parametrize("name", ["RetrainSchedule", "modelforge-local-RetrainSchedule"])
+def test_the_retrain_schedule_is_found_by_its_id_or_its_name(local_stack: LocalStack, name: str) -> None:
+    assert local_stack.schedule(name).logical_id == "RetrainSchedule"
+    assert local_stack.schedule(local_stack.schedules["RetrainSchedule"].arn).logical_id == "RetrainSchedule"
 
 
 def test_an_unknown_schedule_names_the_known_ones(local_stack: LocalStack) -> None:
-    with pytest.raises(KeyError, match=DRIFT_SCHEDULE):
+    with pytest.raises(KeyError, match="RetrainSchedule"):
         local_stack.schedule("ApiFunction")
 
 
 def test_schedule_v2_events_and_disabled_schedules_are_resolved(tmp_path: Any) -> None:
     template = load_template()
-    events = template["Resources"]["ReconcileFunction"]["Properties"]["Events"]
+    events = template["Resources"]["ReconcileFunction"]["Properties"].setdefault("Events", {})
     events["Nightly"] = {"Type": "ScheduleV2", "Properties": {
         "ScheduleExpression": "rate(5 minutes)", "GroupName": "ops", "State": "DISABLED"}}
     events["Hourly"] = {"Type": "Schedule", "Properties": {"Schedule": "rate(1 hour)", "Name": "hourly",
@@ -98,15 +142,19 @@ def test_schedule_v2_events_and_disabled_schedules_are_resolved(tmp_path: Any) -
 # ---------------------------------------------------------------- what a firing delivers
 
 
-def test_a_target_with_input_gets_its_input_verbatim(local_stack: LocalStack) -> None:
-    spec = local_stack.schedules[DRIFT_SCHEDULE]
+def test_a_target_with_input_gets_its_input_verbatim(local_stack: LocalStack, rule_stack: LocalStack) -> None:
+    spec = local_stack.schedules["RetrainSchedule"]
 
     assert scheduled_event(spec, ACCOUNT, REGION) == spec.input.encode()  # type: ignore[union-attr]
-    DriftCheckRequest.model_validate(json.loads(spec.input or ""))  # the drift function takes it: every champion
+    # The plan takes it: every champion, decided (not forced).
+    request = PlanRequest.model_validate({**json.loads(spec.input or ""), "run_id": "r"})
+    assert request.all is True and request.force is False and request.machine_name is None
+    rule = rule_stack.schedules[RULE]
+    assert scheduled_event(rule, ACCOUNT, REGION) == RULE_INPUT.encode()
 
 
-def test_without_input_eventbridge_sends_its_scheduled_event(local_stack: LocalStack) -> None:
-    spec = replace(local_stack.schedules[DRIFT_SCHEDULE], input=None)
+def test_without_input_eventbridge_sends_its_scheduled_event(rule_stack: LocalStack) -> None:
+    spec = replace(rule_stack.schedules[RULE], input=None)
     now = datetime(2025, 3, 1, 6, 0, tzinfo=UTC)
 
     event = json.loads(scheduled_event(spec, ACCOUNT, REGION, now))
@@ -114,13 +162,13 @@ def test_without_input_eventbridge_sends_its_scheduled_event(local_stack: LocalS
     assert event.pop("id")
     assert event == {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "account": ACCOUNT,
                      "time": "2025-03-01T06:00:00Z", "region": REGION, "resources": [spec.arn], "detail": {}}
-    request = DriftCheckRequest.model_validate(event)  # EventBridge's own fields are ignored: every champion
-    assert request.machine_name is None and request.indicator is None
+    request = PlanRequest.model_validate({**event, "run_id": "r"})  # EventBridge's own fields are ignored
+    assert request.machine_name is None and request.indicator is None and request.all is False
 
 
 def test_without_input_scheduler_sends_its_default_notification(local_stack: LocalStack) -> None:
-    spec = replace(local_stack.schedules[DRIFT_SCHEDULE], kind="ScheduleV2", input=None,
-                   arn=f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/drift")
+    spec = replace(local_stack.schedules["RetrainSchedule"], input=None,
+                   arn=f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/retrain")
 
     event = json.loads(scheduled_event(spec, ACCOUNT, REGION))
 
@@ -148,36 +196,37 @@ def schedules(stack: LocalStack, invoke: FakeInvoke, **kwargs: Any) -> LocalSche
     return LocalSchedules(stack.schedules, invoke, ACCOUNT, REGION, **kwargs)
 
 
-def test_fire_invokes_the_function_with_the_event_and_waits(local_stack: LocalStack) -> None:
+def test_fire_invokes_the_function_with_the_event_and_waits(rule_stack: LocalStack) -> None:
     invoke = FakeInvoke({"checked": 2, "drifted": 0, "results": []})
 
-    firing = schedules(local_stack, invoke).fire("DriftFunction")
+    firing = schedules(rule_stack, invoke).fire(RULE_FUNCTION)
 
-    assert invoke.calls == [(local_stack.functions["DriftFunction"].name, {"source": "schedule"})]
+    assert invoke.calls == [(rule_stack.functions[RULE_FUNCTION].name, {"source": "schedule"})]
     summary = firing.summary()
     assert summary["status"] == "succeeded" and summary["result"]["checked"] == 2
-    assert summary["event"] == {"source": "schedule"} and summary["schedule"] == DRIFT_SCHEDULE
+    assert summary["event"] == {"source": "schedule"} and summary["schedule"] == RULE
 
 
-def test_a_failed_function_is_reported(local_stack: LocalStack) -> None:
-    invoke = FakeInvoke({"errorType": "DriftCheckFailedError", "errorMessage": "M: boom"}, error="Unhandled")
+def test_a_failed_function_is_reported(rule_stack: LocalStack) -> None:
+    invoke = FakeInvoke({"errorType": "ReconcileFailedError", "errorMessage": "M: boom"}, error="Unhandled")
 
-    summary = schedules(local_stack, invoke).fire(DRIFT_SCHEDULE).summary()
+    summary = schedules(rule_stack, invoke).fire(RULE).summary()
 
-    assert summary["status"] == "failed" and summary["error"]["errorType"] == "DriftCheckFailedError"
+    assert summary["status"] == "failed" and summary["error"]["errorType"] == "ReconcileFailedError"
 
 
-def test_fire_without_waiting_delivers_asynchronously(local_stack: LocalStack) -> None:
+def test_fire_without_waiting_delivers_asynchronously(rule_stack: LocalStack) -> None:
     invoke = FakeInvoke()
 
-    firing = schedules(local_stack, invoke).fire(DRIFT_SCHEDULE, wait=False)
+    firing = schedules(rule_stack, invoke).fire(RULE, wait=False)
 
     assert firing.result is None and firing.summary()["status"] == "accepted"
     assert invoke.called.wait(5)
 
 
-def test_rate_schedules_fire_on_their_period_only_when_asked(local_stack: LocalStack) -> None:
-    stack = resolve_stack(parameter_overrides={"DriftSchedule": "rate(1 minute)"})
+def test_rate_schedules_fire_on_their_period_only_when_asked(rule_path: Path) -> None:
+    stack = resolve_stack(template_path=rule_path, parameter_overrides={"SweepSchedule": "rate(1 minute)"})
+    stack = replace(stack, schedules={RULE: stack.schedules[RULE]})  # RetrainSchedule's cron is not under test
     now = [1000.0]
     idle, ticking = FakeInvoke(), FakeInvoke()
     off = schedules(stack, idle, clock=lambda: now[0])
@@ -189,7 +238,7 @@ def test_rate_schedules_fire_on_their_period_only_when_asked(local_stack: LocalS
         assert ticking.calls == []  # as in AWS, a rate schedule first fires one period after its creation
         now[0] += 61
         assert ticking.called.wait(5)
-        assert ticking.calls == [(stack.functions["DriftFunction"].name, {"source": "schedule"})]
+        assert ticking.calls == [(stack.functions[RULE_FUNCTION].name, {"source": "schedule"})]
         assert idle.calls == [] and not off.running and on.running
     finally:
         on.stop()
@@ -200,12 +249,12 @@ def test_rate_schedules_fire_on_their_period_only_when_asked(local_stack: LocalS
 
 
 @pytest.fixture
-def front(local_stack: LocalStack) -> tuple[LocalHttpApi, FakeInvoke, FakeInvoke]:
-    api_invoke, drift_invoke = FakeInvoke({"statusCode": 200, "body": "{}"}), FakeInvoke({"checked": 1})
-    spec = local_stack.functions["ApiFunction"]
+def front(rule_stack: LocalStack) -> tuple[LocalHttpApi, FakeInvoke, FakeInvoke]:
+    api_invoke, rule_invoke = FakeInvoke({"statusCode": 200, "body": "{}"}), FakeInvoke({"checked": 1})
+    spec = rule_stack.functions["ApiFunction"]
     routes = [Route(method, path, spec.name) for method, path in spec.http_routes]
-    api = LocalHttpApi(routes, api_invoke, "127.0.0.1", 0, ACCOUNT, schedules=schedules(local_stack, drift_invoke))
-    return api, api_invoke, drift_invoke
+    api = LocalHttpApi(routes, api_invoke, "127.0.0.1", 0, ACCOUNT, schedules=schedules(rule_stack, rule_invoke))
+    return api, api_invoke, rule_invoke
 
 
 def test_no_template_route_is_under_the_local_prefix(local_stack: LocalStack) -> None:
@@ -221,64 +270,64 @@ def test_the_route_lists_the_schedules(front: tuple[LocalHttpApi, FakeInvoke, Fa
 
     assert status == 200
     listed = {entry["schedule"]: entry for entry in json.loads(body)["schedules"]}
-    assert listed[DRIFT_SCHEDULE]["period_seconds"] == 86400
+    assert listed[RULE]["period_seconds"] == 86400
     assert listed["RetrainSchedule"]["period_seconds"] is None  # cron: fired at the minutes it names
     assert api_invoke.calls == []
 
 
 @pytest.mark.parametrize(("target", "status", "state"), [
-    (f"/_local/schedules/{DRIFT_SCHEDULE}/fire", 200, "succeeded"),
-    ("/_local/schedules/DriftFunction/fire?wait=false", 202, "accepted")])
+    (f"/_local/schedules/{RULE}/fire", 200, "succeeded"),
+    (f"/_local/schedules/{RULE_FUNCTION}/fire?wait=false", 202, "accepted")])
 def test_the_route_fires_a_schedule(front: tuple[LocalHttpApi, FakeInvoke, FakeInvoke], target: str, status: int,
                                     state: str) -> None:
-    api, api_invoke, drift_invoke = front
+    api, api_invoke, rule_invoke = front
 
     answer, _, body = api.handle("POST", target, {}, b"", "127.0.0.1")
 
     assert answer == status and json.loads(body)["status"] == state
-    assert drift_invoke.called.wait(5)
-    assert drift_invoke.calls[0][1] == {"source": "schedule"} and api_invoke.calls == []
+    assert rule_invoke.called.wait(5)
+    assert rule_invoke.calls[0][1] == {"source": "schedule"} and api_invoke.calls == []
 
 
 @pytest.mark.parametrize(("method", "target"), [
-    ("POST", "/_local/schedules/Nope/fire"), ("GET", f"/_local/schedules/{DRIFT_SCHEDULE}/fire"),
+    ("POST", "/_local/schedules/Nope/fire"), ("GET", f"/_local/schedules/{RULE}/fire"),
     ("POST", "/_local/anything")])
 def test_other_local_requests_are_404(front: tuple[LocalHttpApi, FakeInvoke, FakeInvoke], method: str,
                                       target: str) -> None:
-    api, api_invoke, drift_invoke = front
+    api, api_invoke, rule_invoke = front
 
     status, _, _ = api.handle(method, target, {}, b"", "127.0.0.1")
 
-    assert status == 404 and api_invoke.calls == [] and drift_invoke.calls == []
+    assert status == 404 and api_invoke.calls == [] and rule_invoke.calls == []
 
 
-def test_a_failed_scheduled_function_is_a_502(local_stack: LocalStack) -> None:
-    failing = FakeInvoke({"errorType": "DriftCheckFailedError", "errorMessage": "boom"}, error="Unhandled")
-    api = LocalHttpApi([], FakeInvoke(), "127.0.0.1", 0, ACCOUNT, schedules=schedules(local_stack, failing))
+def test_a_failed_scheduled_function_is_a_502(rule_stack: LocalStack) -> None:
+    failing = FakeInvoke({"errorType": "ReconcileFailedError", "errorMessage": "boom"}, error="Unhandled")
+    api = LocalHttpApi([], FakeInvoke(), "127.0.0.1", 0, ACCOUNT, schedules=schedules(rule_stack, failing))
 
-    status, _, body = api.handle("POST", f"/_local/schedules/{DRIFT_SCHEDULE}/fire", {}, b"", "127.0.0.1")
+    status, _, body = api.handle("POST", f"/_local/schedules/{RULE}/fire", {}, b"", "127.0.0.1")
 
     assert status == 502 and json.loads(body)["error"]["errorMessage"] == "boom"
 
 
-def test_the_command_fires_through_a_running_front(local_stack: LocalStack, capsys: pytest.CaptureFixture[str]) -> None:
-    drift_invoke = FakeInvoke({"checked": 1})
-    api = LocalHttpApi([], FakeInvoke(), "127.0.0.1", 0, ACCOUNT, schedules=schedules(local_stack, drift_invoke))
+def test_the_command_fires_through_a_running_front(rule_stack: LocalStack, capsys: pytest.CaptureFixture[str]) -> None:
+    rule_invoke = FakeInvoke({"checked": 1})
+    api = LocalHttpApi([], FakeInvoke(), "127.0.0.1", 0, ACCOUNT, schedules=schedules(rule_stack, rule_invoke))
     api.start()
     url = f"http://127.0.0.1:{api.port}"
     try:
-        assert cli.main(["fire-schedule", "DriftFunction", "--api-url", url]) == 0
+        assert cli.main(["fire-schedule", RULE_FUNCTION, "--api-url", url]) == 0
         fired = json.loads(capsys.readouterr().out)
         assert fired["status"] == "succeeded" and fired["result"] == {"checked": 1}
-        assert drift_invoke.calls == [(local_stack.functions["DriftFunction"].name, {"source": "schedule"})]
+        assert rule_invoke.calls == [(rule_stack.functions[RULE_FUNCTION].name, {"source": "schedule"})]
 
         assert cli.main(["fire-schedule", "Nope", "--api-url", url]) == 2
         assert "no schedule named Nope" in capsys.readouterr().out
         assert cli.main(["schedules", "--api-url", url]) == 0
-        assert json.loads(capsys.readouterr().out)["schedules"][0]["schedule"] == DRIFT_SCHEDULE
+        assert json.loads(capsys.readouterr().out)["schedules"][0]["schedule"] == RULE
     finally:
         api.stop()
-    assert cli.main(["fire-schedule", "DriftFunction", "--api-url", url]) == 2  # nothing listens any more
+    assert cli.main(["fire-schedule", RULE_FUNCTION, "--api-url", url]) == 2  # nothing listens any more
 
 
 def test_the_retrain_schedule_is_a_scheduler_schedule_that_starts_the_retrain_state_machine(

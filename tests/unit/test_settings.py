@@ -194,7 +194,6 @@ OVERRIDE_VALUES: dict[type[_EnvSettings], dict[str, tuple[str, Any]]] = {
     DriftSettings: {
         "DRIFT_WINDOW_DAYS": ("14", 14),
         "DRIFT_PSI_THRESHOLD": ("0.2", 0.2),
-        "DRIFT_RETRAIN": ("true", True),
         "DRIFT_SHARE_THRESHOLD": ("0.3", 0.3),
         "LIVE_RECALL_FLOOR": ("0.4", 0.4),
     },

@@ -348,7 +348,7 @@ def test_every_asynchronously_invoked_function_keeps_and_alarms_on_its_failures(
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], queue
         checked.add(name)
 
-    assert checked >= {"ReconcileFunction", "DriftFunction"}
+    assert checked >= {"ReconcileFunction"}  # DriftFunction has no event: test_the_drift_function_runs_by_hand_only
 
 
 def test_the_models_bucket_expires_only_bytes_no_registry_item_can_name(template: dict[str, Any]) -> None:
@@ -367,65 +367,57 @@ def test_the_models_bucket_expires_only_bytes_no_registry_item_can_name(template
 
 
 DRIFT_VARIABLES = {
-    "JOBS_TABLE_NAME", "MODELS_TABLE_NAME", "MODELS_BUCKET_NAME", "DATA_BUCKET_NAME", "STATE_MACHINE_ARN",
-    "DRIFT_WINDOW_DAYS", "DRIFT_PSI_THRESHOLD", "DRIFT_RETRAIN",
+    "MODELS_TABLE_NAME", "MODELS_BUCKET_NAME", "DATA_BUCKET_NAME",
+    "DRIFT_WINDOW_DAYS", "DRIFT_PSI_THRESHOLD",
     "DRIFT_SHARE_THRESHOLD", "LIVE_RECALL_FLOOR",
 }
 
 
-def test_the_drift_function_runs_on_the_drift_schedule(template: dict[str, Any]) -> None:
+def test_the_drift_function_runs_by_hand_only_and_its_failures_reach_an_alarm(template: dict[str, Any]) -> None:
+    """No schedule and no switch to start retrains: the retraining state machine (RetrainSchedule) is the one
+    daily path, with trigger records and the in-flight lock."""
     drift = template["Resources"]["DriftFunction"]["Properties"]
-    (event,) = drift["Events"].values()
     parameters = template["Parameters"]
-    schedule = parameters["DriftSchedule"]
 
-    assert event["Type"] == "Schedule"
-    assert event["Properties"]["Schedule"] == {"Ref": "DriftSchedule"}
-    assert json.loads(event["Properties"]["Input"]) == {"source": "schedule"}
-    assert schedule["Default"] == "rate(1 day)"
-    assert re.fullmatch(schedule["AllowedPattern"], schedule["Default"])
-    assert re.fullmatch(schedule["AllowedPattern"], "cron(0 3 * * ? *)")
-    assert not re.fullmatch(schedule["AllowedPattern"], "daily")
-    # "": the code's default (DriftConfig.retrain, off: test_the_local_stack_resolves_the_drift_function).
-    assert (parameters["DriftRetrain"]["Default"], parameters["DriftRetrain"]["AllowedValues"]) == (
-        "", ["", "true", "false"])
+    assert "Events" not in drift
+    assert not {"DriftSchedule", "DriftRetrain"} & set(parameters)
+    assert "DriftFunctionScheduled" not in json.dumps(template)  # nothing names SAM's old rule
     assert drift["EventInvokeConfig"]["MaximumRetryAttempts"] == 1
     assert drift["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"] == getatt(
         "DriftCheckFailuresQueue", "Arn")
+    queue = template["Resources"]["DriftCheckFailuresQueue"]["Properties"]
+    assert (queue["SqsManagedSseEnabled"], queue["MessageRetentionPeriod"]) == (True, 14 * 24 * 3600)
     alarm = template["Resources"]["DriftCheckFailuresAlarm"]["Properties"]
     assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": getatt("DriftCheckFailuresQueue", "QueueName")}]
     assert alarm["AlarmName"] == {"Fn::Sub": "${AWS::StackName}-DriftCheckFailures"}
+    assert (alarm["MetricName"], alarm["ComparisonOperator"], alarm["Threshold"], alarm["AlarmActions"]) == (
+        "ApproximateNumberOfMessagesVisible", "GreaterThanOrEqualToThreshold", 1, [{"Ref": "AlarmTopic"}])
+    schedule = template["Resources"]["RetrainSchedule"]["Properties"]
+    assert schedule["Target"]["Arn"] == {"Ref": "RetrainStateMachine"}
 
 
-@pytest.mark.parametrize("retrain", ["", "true", "false"])
-def test_the_local_stack_resolves_the_drift_function(retrain: str) -> None:
+def test_the_local_stack_resolves_the_drift_function() -> None:
     from modelforge.domain.drift import DriftConfig
     from modelforge.settings import DriftSettings
 
-    overrides = {"DriftRetrain": retrain} if retrain else {}
-    stack = resolve_stack(parameter_overrides=overrides)
+    stack = resolve_stack()
     drift = stack.functions["DriftFunction"]
     ours = set(drift.environment) - set(load_template()["Globals"]["Function"]["Environment"]["Variables"])
 
     assert (drift.handler, drift.package_type, drift.memory_mb, drift.timeout_s) == (
         "modelforge.handlers.drift.lambda_handler", "Image", 3008, 900)
     assert drift.http_routes == () and drift.event_patterns == ()
-    assert ours == DRIFT_VARIABLES
-    assert drift.environment["DRIFT_RETRAIN"] == retrain
-    assert drift.environment["STATE_MACHINE_ARN"] == stack.state_machines["TrainingStateMachine"].arn
-    assert drift.environment["JOBS_TABLE_NAME"] == stack.tables["JobsTable"].name
+    assert ours == DRIFT_VARIABLES  # no jobs table and no state machine: it cannot start a retrain
     assert drift.environment["MODELS_TABLE_NAME"] == stack.tables["ModelsTable"].name
     assert drift.environment["DATA_BUCKET_NAME"] == stack.buckets["DataBucket"]
     assert drift.environment["MODELS_BUCKET_NAME"] == stack.buckets["ModelsBucket"]
-    api = stack.functions["ApiFunction"]
-    # Retraining goes through the same job store, catalog and state machine as POST /train.
-    for variable in ("JOBS_TABLE_NAME", "DATA_BUCKET_NAME", "STATE_MACHINE_ARN"):
-        assert drift.environment[variable] == api.environment[variable], variable
+    # The same champions, data and thresholds as the retraining items, which run the same check.
+    item = stack.functions["RetrainItemFunction"]
+    for variable in DRIFT_VARIABLES:
+        assert drift.environment[variable] == item.environment[variable], variable
     # The template writes no default: left at theirs, the parameters leave the domain's configuration as is.
     assert (drift.environment["DRIFT_WINDOW_DAYS"], drift.environment["DRIFT_PSI_THRESHOLD"]) == ("", "")
-    config = DriftSettings.from_env(drift.environment).drift_config()
-    assert config == DriftConfig(retrain=retrain == "true")
-    assert config.retrain is (retrain == "true")  # off unless the deployment asks for it
+    assert DriftSettings.from_env(drift.environment).drift_config() == DriftConfig()
 
 
 # ---------------------------------------------------------------- wiring and operator parameters, no defaults
@@ -439,13 +431,13 @@ OPERATOR_PARAMETERS: dict[str, tuple[str, Any]] = {
     "GateRmseTolerance": ("0.1", 0.1),
     "DriftWindowDays": ("14", 14),
     "DriftPsiThreshold": ("0.2", 0.2),
-    "DriftRetrain": ("true", True),
     "ChampionRefreshSeconds": ("5", 5.0),
     "DriftShareThreshold": ("0.3", 0.3),
     "LiveRecallFloor": ("0.4", 0.4),
     "CaptureSampleRate": ("0.25", 0.25),
     "RetrainMaxAgeDays": ("45", 45.0),
-    "RetrainMinNewDays": ("14", 14.0),
+    "RetrainMinNewRows": ("20000", 20000),
+    "RetrainMinNewFailureEvents": ("5", 5),
 }
 # Cost guards are infrastructure limits whose one default is the template's (the code has none: unset means
 # unbounded); tests/unit/test_sam_transform.py checks them.

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+import pandas as pd
 import pytest
 from moto import mock_aws
 
@@ -60,9 +61,11 @@ def champion(machine: str = "M-1", trained_days_ago: float = 10, data_end_days_a
 
 class Fakes:
     def __init__(self, champions: dict[str, ModelVersion], drift: dict[str, dict[str, Any]] | None = None,
-                 fail_submit: bool = False) -> None:
+                 fail_submit: bool = False, failures: dict[str, list[datetime]] | None = None) -> None:
         self.champions, self.drift, self.fail_submit = champions, drift or {}, fail_submit
+        self.failures = failures or {}
         self.submitted: list[tuple[str, str]] = []
+        self.telemetry_reads: list[tuple[str, Any, Any]] = []
         self.lock = threading.Lock()
 
     def champion(self, name: ModelName) -> ModelVersion | None:
@@ -84,7 +87,29 @@ class Fakes:
 
     def deps(self, store: TriggerStore) -> RetrainDependencies:
         return RetrainDependencies(registry=self, catalog=self, triggers=store, submit_training=self.submit,
-                                   check_drift=self.check)
+                                   check_drift=self.check, telemetry=Telemetry(self), failure_events=Failures(self))
+
+
+class Telemetry:
+    """A reading a minute for 60 days up to NOW on every machine (what describe says)."""
+
+    def __init__(self, fakes: Fakes) -> None:
+        self.fakes = fakes
+
+    def read(self, machine_name: str, start: Any, end: Any) -> pd.DataFrame:
+        self.fakes.telemetry_reads.append((machine_name, start, end))
+        first = max(NOW - timedelta(days=60), datetime.combine(start, datetime.min.time(), UTC))
+        return pd.DataFrame({"timestamp": pd.date_range(first, NOW, freq="min")})
+
+
+class Failures:
+    def __init__(self, fakes: Fakes) -> None:
+        self.fakes = fakes
+
+    def read(self, machine_names: list[str], start: Any = None, end: Any = None) -> pd.DataFrame:
+        stamps = [t for m in machine_names for t in self.fakes.failures.get(m, []) if start is None or
+                  t.date() >= start]
+        return pd.DataFrame({"machine_name": "x", "timestamp": pd.to_datetime(stamps, utc=True)})
 
 
 def item(machine: str = "M-1", run_id: str = "run-1", **extra: Any) -> RetrainItem:
@@ -108,10 +133,41 @@ def test_a_drifted_model_gets_a_trigger_a_job_and_a_lock_a_stable_one_a_skip(sto
 
 
 def test_age_and_new_data_come_from_the_champion_and_the_catalog(store: TriggerStore) -> None:
-    fakes = Fakes({"OLD": champion("OLD", trained_days_ago=120), "NEW": champion("NEW", data_end_days_ago=45)})
+    fakes = Fakes({"OLD": champion("OLD", trained_days_ago=120), "NEW": champion("NEW", data_end_days_ago=45),
+                   "RECENT": champion("RECENT", data_end_days_ago=1)})
     assert process_item(item("OLD"), fakes.deps(store), POLICY, now=lambda: NOW).decision == "age"
     outcome = process_item(item("NEW"), fakes.deps(store), POLICY, now=lambda: NOW)
-    assert outcome.decision == "new_data" and outcome.figures["new_days"] == 45
+    # 45 days of a reading a minute after the champion's data ended: over the default 43,200 rows.
+    assert outcome.decision == "new_data" and outcome.figures["new_rows"] == 45 * 1440
+    assert (outcome.figures["new_failures"], outcome.figures["min_new_rows"]) == (0, 43_200)
+    recent = process_item(item("RECENT"), fakes.deps(store), POLICY, now=lambda: NOW)
+    assert recent.decision == "skip: stable" and recent.figures["new_rows"] == 1440
+    # Only what is newer is read: from the day the champion's data ended.
+    ended = (NOW - timedelta(days=1)).date()
+    assert ("RECENT", ended, None) in fakes.telemetry_reads
+
+
+def test_new_failure_events_alone_are_new_data(store: TriggerStore) -> None:
+    ended = NOW - timedelta(days=1)
+    failures = {"F-1": [ended - timedelta(hours=2), ended - timedelta(hours=1)]  # before: the champion saw them
+                + [ended + timedelta(hours=h) for h in (1, 2, 3)]}
+    fakes = Fakes({"F-1": champion("F-1", data_end_days_ago=1)}, failures=failures)
+    outcome = process_item(item("F-1"), fakes.deps(store), POLICY, now=lambda: NOW)
+    assert outcome.decision == "new_data" and outcome.outcome == "started", outcome
+    assert (outcome.figures["new_failures"], outcome.figures["min_new_failures"]) == (3, 3)
+    assert outcome.figures["new_rows"] == 1440  # not enough rows on their own
+    fakes.failures["F-1"].pop()
+    assert store.release_lock("F-1#status", str(outcome.trigger_id))
+    fewer = process_item(item("F-1", run_id="run-2"), fakes.deps(store), POLICY, now=lambda: NOW)
+    assert fewer.decision == "skip: stable" and fewer.figures["new_failures"] == 2
+
+
+def test_a_champion_that_did_not_record_when_its_data_ended_has_no_new_data_figures(store: TriggerStore) -> None:
+    unknown = champion("U-1").model_copy(update={"data": {}})
+    fakes = Fakes({"U-1": unknown})
+    outcome = process_item(item("U-1"), fakes.deps(store), POLICY, now=lambda: NOW)
+    assert outcome.decision == "skip: stable"
+    assert not {"new_rows", "new_failures"} & set(outcome.figures) and fakes.telemetry_reads == []
 
 
 def test_two_racing_runs_start_one_retrain(store: TriggerStore) -> None:

@@ -50,7 +50,6 @@ class DriftConfig:
 
     window_days: int = 7  # how many days of each machine's newest data a check compares with the profile
     psi_threshold: float = 0.25  # PSI above which a feature has drifted (0.1-0.25 is "moderate")
-    retrain: bool = False  # start a retraining job for a champion whose inputs drifted (DriftRetrain)
     # The share of the recipe's features whose two-sample test says drifted at which the model has drifted
     # (Evidently's dataset drift default, 0.5).
     drift_share: float = 0.5

@@ -10,7 +10,8 @@ The reasons, in the order they are considered (the first that holds wins, so a r
 * ``concept_drift``: live recall on captured predictions below the floor (``modelforge.domain.live``).
 * ``drift``: data drift (``modelforge.domain.drift``'s verdict ``drift``).
 * ``age``: the champion was trained longer ago than ``max_age_days``.
-* ``new_data``: at least ``min_new_days`` of data since the champion's training data ended.
+* ``new_data``: enough new rows (``min_new_rows``) or new failure events (``min_new_failures``) since the
+  champion's training data ended: more readings to learn from, or more of the labels that are scarce.
 * ``skip: stable``: none of these.
 """
 
@@ -30,14 +31,18 @@ class RetrainPolicy:
     """When a champion is retrained (RetrainSettings override these, the only defaults)."""
 
     max_age_days: float = 90.0  # a champion older than this is retrained for ``age``
-    min_new_days: float = 30.0  # this many days of data after the champion's data ended is ``new_data``
+    # ``new_data``: this many telemetry rows (over all of the model's machines: 30 days of one machine's
+    # readings at one a minute) or this many recorded failure events after the champion's data ended.
+    # Failures are the scarce labels, so a few new ones are worth a retrain on their own.
+    min_new_rows: int = 43_200
+    min_new_failures: int = 3
     # Drift on a champion trained longer ago than this is "drift and no successful retrain" (the runbook's
     # NoRetrainWithDrift alarm): the champion is the newest retrain that won.
     no_retrain_alert_days: float = 30.0
 
     def __post_init__(self) -> None:
-        if self.max_age_days <= 0 or self.min_new_days <= 0:
-            raise ValueError("max_age_days and min_new_days must be positive")
+        if self.max_age_days <= 0 or self.min_new_rows <= 0 or self.min_new_failures <= 0:
+            raise ValueError("max_age_days, min_new_rows and min_new_failures must be positive")
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,9 @@ class ModelEvidence:
     live_recall: float | None = None
     live_failures: int = 0
     age_days: float | None = None  # since the champion was trained
-    new_days: float | None = None  # of data after the champion's training data ended
+    # After the champion's training data ended: telemetry rows over its machines, recorded failure events.
+    new_rows: int | None = None
+    new_failures: int | None = None
     has_data: bool = True
 
 
@@ -84,9 +91,15 @@ def decide(evidence: ModelEvidence, policy: RetrainPolicy) -> RetrainDecision:
         return RetrainDecision(True, DRIFT, None, figures)
     if evidence.age_days is not None and evidence.age_days > policy.max_age_days:
         return RetrainDecision(True, AGE, None, figures)
-    if evidence.new_days is not None and evidence.new_days >= policy.min_new_days:
+    if _enough_new_data(evidence, policy):
         return RetrainDecision(True, NEW_DATA, None, figures)
     return RetrainDecision(False, SKIP, STABLE, figures)
+
+
+def _enough_new_data(evidence: ModelEvidence, policy: RetrainPolicy) -> bool:
+    rows, failures = evidence.new_rows, evidence.new_failures
+    return (rows is not None and rows >= policy.min_new_rows) or (
+        failures is not None and failures >= policy.min_new_failures)
 
 
 def _figures(evidence: ModelEvidence, policy: RetrainPolicy) -> dict[str, Any]:
@@ -95,13 +108,15 @@ def _figures(evidence: ModelEvidence, policy: RetrainPolicy) -> dict[str, Any]:
         "drift_status": evidence.drift_status, "drift_share": evidence.drift_share, "max_psi": evidence.max_psi,
         "live_recall": evidence.live_recall, "live_failures": evidence.live_failures or None,
         "age_days": None if evidence.age_days is None else round(evidence.age_days, 2),
-        "new_days": None if evidence.new_days is None else round(evidence.new_days, 2),
+        "new_rows": evidence.new_rows, "new_failures": evidence.new_failures,
     }
     figures = {k: v for k, v in figures.items() if v is not None}
     if "age_days" in figures:
         figures["max_age_days"] = policy.max_age_days
-    if "new_days" in figures:
-        figures["min_new_days"] = policy.min_new_days
+    if "new_rows" in figures:
+        figures["min_new_rows"] = policy.min_new_rows
+    if "new_failures" in figures:
+        figures["min_new_failures"] = policy.min_new_failures
     return figures
 
 

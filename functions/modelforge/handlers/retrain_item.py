@@ -1,4 +1,5 @@
-"""The item task's dependencies: the drift check's (as DriftFunction builds them), the triggers table, and the
+"""The item task's dependencies: the drift check's (as DriftFunction builds them; only this item starts
+retrains), the triggers table, and the
 training submission of ``POST /train`` with the trigger's id as the job's process_id."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from modelforge.adapters.job_store import JobStore
 from modelforge.adapters.model_registry import ModelRegistry
 from modelforge.adapters.telemetry import TelemetryCatalog
 from modelforge.adapters.trigger_store import TriggerStore
+from modelforge.errors import SettingsError
 from modelforge.handlers.drift import build_dependencies as drift_dependencies
 from modelforge.logic import jobs_api
 from modelforge.logic.drift import check_champion
@@ -24,6 +26,9 @@ from modelforge.triggers import RetrainItem
 @cache
 def build_dependencies(settings: RetrainSettings) -> RetrainDependencies:
     drift = drift_dependencies(settings)
+    failure_events = drift.failure_events
+    if failure_events is None:  # drift_dependencies always builds it; the check there treats it as optional
+        raise SettingsError("the retraining item needs the failure-events store")
     config = settings.drift_config()
     catalog = TelemetryCatalog(settings.data_bucket_name, settings.processed_data_prefix)
     jobs = JobStore(settings.jobs_table_name)
@@ -35,12 +40,12 @@ def build_dependencies(settings: RetrainSettings) -> RetrainDependencies:
 
     def check(champion: ModelVersion) -> dict[str, Any]:
         result = check_champion(champion, drift, window_days=config.window_days, threshold=config.psi_threshold,
-                                retrain=False, policy=config)
+                                policy=config)
         return result.model_dump(mode="json")
 
     return RetrainDependencies(registry=ModelRegistry(settings.models_table_name), catalog=catalog,
                                triggers=TriggerStore(settings.triggers_table_name), submit_training=submit,
-                               check_drift=check)
+                               check_drift=check, telemetry=drift.telemetry, failure_events=failure_events)
 
 
 def process(item: RetrainItem, settings: RetrainSettings, failure: dict[str, Any] | None = None) -> dict[str, Any]:

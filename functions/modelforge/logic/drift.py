@@ -1,9 +1,9 @@
-"""Scheduled drift checks: each champion's recent data against its training profile, recorded on the
-champion's registry item (``last_drift_check``, shown by ``GET /models/{machine}/{indicator}``), and, when
-the deployment allows it (``DriftRetrain``), a retraining job for a champion whose inputs drifted. A fleet's
-champion is checked on all of its machines, a machine's on that machine. Retraining goes through the same
-``POST /train`` use case as a user's request, with the champion's own fields (machines, failure-event source,
-options), so the gate then decides between the retrained model and the champion as for any other.
+"""Drift checks: a champion's recent data against its training profile, recorded on the champion's registry
+item (``last_drift_check``, shown by ``GET /models/{machine}/{indicator}`` and ``modelforge drift``). The
+retraining state machine's items run ``check_champion`` for every model it considers, and only they start
+retrains (with a trigger record and the in-flight lock: ``logic.retrain``); ``DriftFunction`` runs the same
+check for one named model, by hand, and starts nothing. A fleet's champion is checked on all of its machines,
+a machine's on that machine.
 
 Beside the data-drift verdict (``status``, ``drift_share``, per feature in ``features``: see
 ``modelforge.domain.drift``), a check computes the champion's live performance from the predictions ``/predict``
@@ -22,26 +22,26 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelforge.domain.drift import DriftConfig as DriftPolicy  # the domain's defaults, overridden by settings
-from modelforge.errors import TrainingDataError
+from modelforge.errors import DriftCheckFailedError, TrainingDataError
 from modelforge.jobs import Indicator
 from modelforge.logic.clock import utc_now
 from modelforge.logic.recipes import load_recipe
 from modelforge.observability import emit_model_metric, logger
 from modelforge.registry import ModelName, ModelVersion
-from modelforge.schemas import MachineName, MachineSummary, TrainRequest, TrainResponse
+from modelforge.schemas import MachineName, MachineSummary, TrainRequest
 
 MAX_WINDOW_DAYS = 366
 
 
 class DriftCheckRequest(BaseModel):
-    """What the function is invoked with: nothing (the schedule: every champion) or one model."""
+    """What DriftFunction is invoked with: one model. Every champion is the retraining state machine's job (its
+    Distributed Map), so a check here never loops over the registry."""
 
-    model_config = ConfigDict(extra="ignore")  # EventBridge adds its own fields to scheduled events
+    model_config = ConfigDict(extra="forbid")  # a retired field (retrain, source) is refused, not ignored
 
-    machine_name: MachineName | None = None  # the model's name: a machine's or a fleet's
-    indicator: Indicator | None = None
+    machine_name: MachineName  # the model's name: a machine's or a fleet's
+    indicator: Indicator
     window_days: int | None = Field(default=None, ge=1, le=MAX_WINDOW_DAYS)
-    retrain: bool | None = None  # None: the deployment's setting
 
 
 class DriftCheckResult(BaseModel):
@@ -58,7 +58,6 @@ class DriftCheckResult(BaseModel):
     rows: int = 0
     top_features: list[dict[str, Any]] = Field(default_factory=list)
     message: str | None = None
-    retrain_process_id: str | None = None
     checked_at: datetime
     # Data drift beyond PSI (domain.drift): the share of the recipe's features whose two-sample test drifted
     # (None: a profile without reference samples, judged by PSI only), and every feature's figures.
@@ -80,7 +79,6 @@ class DriftCheckResult(BaseModel):
 
 class Registry(Protocol):
     def champion(self, name: ModelName) -> ModelVersion | None: ...
-    def list_champions(self) -> list[ModelVersion]: ...
     def record_drift(self, name: ModelName, version: str, check: dict[str, Any]) -> None: ...
 
 
@@ -110,35 +108,26 @@ class DriftDependencies:
     artifacts: Artifacts
     telemetry: Telemetry
     catalog: Catalog
-    submit_training: Callable[[TrainRequest], TrainResponse]
     captures: Captures | None = None  # None: no live-performance check (nothing captured to read)
     failure_events: FailureEvents | None = None
 
 
-def run_drift_checks(request: DriftCheckRequest, deps: DriftDependencies, policy: DriftPolicy,
-                     now: Callable[[], datetime] = utc_now) -> list[DriftCheckResult]:
-    if (request.machine_name is None) != (request.indicator is None):
-        raise ValueError("name both machine_name and indicator, or neither (every champion)")
-    if request.machine_name is not None and request.indicator is not None:
-        champion = deps.registry.champion(ModelName(request.machine_name, request.indicator))
-        if champion is None:
-            raise LookupError(f"{request.machine_name}/{request.indicator.value} has no champion to check")
-        champions = [champion]
-    else:
-        champions = deps.registry.list_champions()
+def run_drift_check(request: DriftCheckRequest, deps: DriftDependencies, policy: DriftPolicy,
+                    now: Callable[[], datetime] = utc_now) -> DriftCheckResult:
+    """One named champion's check, recorded on it; a failure is recorded as ``error`` on the champion and raised
+    as ``DriftCheckFailedError`` (so a by-hand asynchronous invocation ends in the failure queue and its alarm)."""
+    champion = deps.registry.champion(ModelName(request.machine_name, request.indicator))
+    if champion is None:
+        raise LookupError(f"{request.machine_name}/{request.indicator.value} has no champion to check")
     window = request.window_days or policy.window_days
-    retrain = policy.retrain if request.retrain is None else request.retrain
-    results = []
-    for champion in champions:
-        try:
-            results.append(check_champion(champion, deps, window_days=window, threshold=policy.psi_threshold,
-                                          retrain=retrain, now=now, policy=policy))
-        except Exception as error:  # one champion's failure must not stop the others' checks
-            logger.exception("drift check failed", extra={"model_name": champion.model_name.key})
-            results.append(_record(DriftCheckResult(
-                **_identity(champion), status="error", threshold=policy.psi_threshold,
-                message=f"{type(error).__name__}: {error}", checked_at=now()), deps))
-    return results
+    try:
+        return check_champion(champion, deps, window_days=window, threshold=policy.psi_threshold, now=now,
+                              policy=policy)
+    except Exception as error:
+        logger.exception("drift check failed", extra={"model_name": champion.model_name.key})
+        _record(DriftCheckResult(**_identity(champion), status="error", threshold=policy.psi_threshold,
+                                 message=f"{type(error).__name__}: {error}", checked_at=now()), deps)
+        raise DriftCheckFailedError(f"{champion.model_name.key}: {type(error).__name__}: {error}") from error
 
 
 def _identity(champion: ModelVersion) -> dict[str, Any]:
@@ -148,11 +137,11 @@ def _identity(champion: ModelVersion) -> dict[str, Any]:
 
 
 def check_champion(champion: ModelVersion, deps: DriftDependencies, *, window_days: int, threshold: float,
-                   retrain: bool, now: Callable[[], datetime] = utc_now,
+                   now: Callable[[], datetime] = utc_now,
                    policy: DriftPolicy | None = None) -> DriftCheckResult:
     """``policy``: the rest of the deployment's DriftConfig (the share threshold, the tests' thresholds, the
     live-recall floor); ``window_days`` and ``threshold`` (PSI) win over its own."""
-    from modelforge.domain.drift import DRIFT, check_drift
+    from modelforge.domain.drift import check_drift
 
     config = replace(policy or DriftPolicy(), window_days=window_days, psi_threshold=threshold)
     base: dict[str, Any] = {**_identity(champion), "threshold": threshold, "checked_at": now()}
@@ -174,18 +163,9 @@ def check_champion(champion: ModelVersion, deps: DriftDependencies, *, window_da
         result = DriftCheckResult(**base, status="no_data", message=str(error))
         return _record(result, deps)
     result = DriftCheckResult(**{**base, **{k: v for k, v in verdict.items() if k in DriftCheckResult.model_fields}})
-    if verdict["status"] == DRIFT and retrain:
-        earlier = champion.last_drift_check or {}
-        if earlier.get("retrain_process_id") and earlier.get("end_date") == end.isoformat():
-            # A retried run over the same data: the retraining it asked for is already under way.
-            process_id = str(earlier["retrain_process_id"])
-        else:
-            process_id = deps.submit_training(retrain_request(champion)).process_id
-        result = result.model_copy(update={"retrain_process_id": process_id})
     logger.info("drift checked", extra={"model_name": result.model_name, "status": result.status,
                                         "max_psi": result.max_psi, "drift_share": result.drift_share,
-                                        "live_recall": result.live_recall, "concept_drift": result.concept_drift,
-                                        "retrain": result.retrain_process_id})
+                                        "live_recall": result.live_recall, "concept_drift": result.concept_drift})
     _emit_metrics(result)
     return _record(result, deps)
 

@@ -1,5 +1,6 @@
 """One model of a retraining run (the Distributed Map's item): check it with its champion's own recipe (data
-drift, concept drift: ``logic.drift.check_champion``; age; new data), decide (``domain.retrain_policy``), and
+drift, concept drift: ``logic.drift.check_champion``; age; new rows and new failure events), decide
+(``domain.retrain_policy``), and
 for a retrain take the model's in-flight lock (a conditional put: two racing runs start one retrain), write
 the trigger record and start the training job through the same use case as ``POST /train``. Whatever happens
 is recorded as the item's outcome on the run, so a fan-out's failures are visible item by item."""
@@ -9,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from modelforge.domain.retrain_policy import (
@@ -38,6 +39,14 @@ class Catalog(Protocol):
     def describe(self, machine_name: str) -> MachineSummary | None: ...
 
 
+class Telemetry(Protocol):
+    def read(self, machine_name: str, start: date | None, end: date | None) -> Any: ...
+
+
+class FailureEvents(Protocol):
+    def read(self, machine_names: list[str], start: date | None = None, end: date | None = None) -> Any: ...
+
+
 class Triggers(Protocol):
     def acquire_lock(self, model_name: str, holder: str, now: datetime) -> bool: ...
     def release_lock(self, model_name: str, holder: str) -> bool: ...
@@ -58,6 +67,9 @@ class RetrainDependencies:
     # The champion's drift and live-performance figures: logic.drift.check_champion, bound to its
     # dependencies and the deployment's DriftConfig (a DriftCheckResult as JSON).
     check_drift: Callable[[ModelVersion], dict[str, Any]]
+    # What new_data counts after the champion's data ended (the drift check's own stores).
+    telemetry: Telemetry
+    failure_events: FailureEvents
 
 
 def process_item(item: RetrainItem, deps: RetrainDependencies, policy: RetrainPolicy,
@@ -87,21 +99,32 @@ def gather_evidence(champion: ModelVersion, item: RetrainItem, deps: RetrainDepe
     if not summaries:
         return ModelEvidence(has_data=False)
     check = deps.check_drift(champion)
+    new_rows, new_failures = new_data(champion, summaries, deps)
     return ModelEvidence(
         drift_status=check.get("status"), drift_share=check.get("drift_share"), max_psi=check.get("max_psi"),
         concept_drift=bool(check.get("concept_drift")), live_recall=check.get("live_recall"),
         live_failures=int(check.get("live_failures") or 0),
         age_days=None if champion.trained_at is None else (at - champion.trained_at).total_seconds() / DAY_SECONDS,
-        new_days=new_data_days(champion, summaries))
+        new_rows=new_rows, new_failures=new_failures)
 
 
-def new_data_days(champion: ModelVersion, summaries: list[MachineSummary]) -> float | None:
-    """Days of data after the champion's training data ended (its newest row), on its newest machine."""
-    ended = (champion.data or {}).get("last_timestamp")
-    if not ended:
-        return None
-    newest = max(s.last_timestamp for s in summaries)
-    return max(0.0, (newest - datetime.fromisoformat(str(ended))).total_seconds() / DAY_SECONDS)
+def new_data(champion: ModelVersion, summaries: list[MachineSummary],
+             deps: RetrainDependencies) -> tuple[int | None, int | None]:
+    """Telemetry rows (over the model's machines) and recorded failure events after the champion's training
+    data ended (its newest row); (None, None) for a champion that did not record when that was. Only what is
+    newer is read: from the day the data ended, and no telemetry at all for a machine with nothing newer."""
+    recorded = (champion.data or {}).get("last_timestamp")
+    if not recorded:
+        return None, None
+    ended = datetime.fromisoformat(str(recorded))
+    rows = 0
+    for summary in summaries:
+        if summary.last_timestamp > ended:
+            frame = deps.telemetry.read(summary.machine_name, ended.date(), None)
+            rows += int((frame["timestamp"] > ended).sum()) if len(frame) else 0
+    events = deps.failure_events.read(champion.machines, ended.date(), None)
+    failures = int((events["timestamp"] > ended).sum()) if len(events) else 0
+    return rows, failures
 
 
 def start_retrain(champion: ModelVersion, item: RetrainItem, decision: RetrainDecision, deps: RetrainDependencies,
