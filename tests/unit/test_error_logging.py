@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
+from modelforge.domain.compute import ComputeConfig
 from modelforge.errors import (
     ArtifactIntegrityError,
     ExecutionStartError,
@@ -66,7 +67,7 @@ def services(**overrides: Any) -> SimpleNamespace:
                            champion_pointer=unexpected)
     base: dict[str, Any] = {name: stub for name in ("jobs", "registry", "artifacts", "catalog", "executions")}
     base["submit_once"] = unexpected
-    base["settings"] = SimpleNamespace(max_jobs_in_flight=None)
+    base["settings"] = SimpleNamespace(max_jobs_in_flight=None, compute_config=ComputeConfig)  # Batch off
     base["history"] = None  # GET /status without the execution's steps
     return SimpleNamespace(**{**base, **overrides})
 

@@ -20,34 +20,13 @@ Statistics, over each window
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from modelforge.domain.feature_config import STATISTICS, FeatureConfig
 from modelforge.domain.telemetry import TIMESTAMP
 from modelforge.domain.units import MINUTE_NS
-
-STATISTICS = ("mean", "std", "min", "max", "slope", "trend")
-
-
-@dataclass(frozen=True)
-class FeatureConfig:
-    windows_minutes: tuple[int, ...] = (15, 60)
-    statistics: tuple[str, ...] = ("mean", "std")
-    # ``trend`` over this window only (the longest is the steadiest reference); None: no trend features.
-    trend_window_minutes: int | None = 60
-
-    def __post_init__(self) -> None:
-        if not self.windows_minutes or any(w <= 0 for w in self.windows_minutes):
-            raise ValueError("windows_minutes must be positive and not empty")
-        if len(set(self.windows_minutes)) != len(self.windows_minutes):
-            raise ValueError("windows_minutes must not repeat")
-        unknown = [s for s in self.statistics if s not in STATISTICS or s == "trend"]
-        if unknown or len(set(self.statistics)) != len(self.statistics):
-            raise ValueError(f"statistics must be distinct values of {STATISTICS[:-1]}, not {self.statistics}")
-        if self.trend_window_minutes is not None and self.trend_window_minutes <= 0:
-            raise ValueError("trend_window_minutes must be positive")
 
 
 def feature_names(sensors: Sequence[str], config: FeatureConfig | None = None) -> list[str]:

@@ -16,7 +16,7 @@ from modelforge.domain.compute import (
     features_per_sensor,
     unavailable,
 )
-from modelforge.domain.features import FeatureConfig
+from modelforge.domain.feature_config import FeatureConfig
 from modelforge.errors import (
     ComputeUnavailableError,
     ExecutionStartError,
