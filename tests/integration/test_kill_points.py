@@ -28,7 +28,7 @@ from tests.integration.conftest import TRAINABLE_MACHINE, fresh_state, start_clo
 from tests.integration.kill_points import KILL_AFTER
 
 KILLING_HANDLER = "tests.integration.kill_points.lambda_handler"
-ARTIFACT_PUTS = 4
+ARTIFACT_PUTS = 5  # model, report, profile, holdout, feature recipe
 REGISTRY_WRITE = ARTIFACT_PUTS + 1
 # A quick model is enough: what matters is where the process dies, not what it learnt.
 QUICK_TRAINING = {"SEARCH_BUDGET": "1", "MAX_BOOST_ROUNDS": "10"}
@@ -53,7 +53,7 @@ def killing_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClo
 
 
 @pytest.fixture(params=range(1, REGISTRY_WRITE + 1), ids=["after-model", "after-report", "after-profile",
-                                                            "after-holdout", "after-registry-item"])
+                                                            "after-holdout", "after-recipe", "after-registry-item"])
 def killed_after(request: pytest.FixtureRequest, killing_cloud: LocalCloud) -> tuple[LocalCloud, int]:
     writes = int(request.param)
     fresh_state(killing_cloud)
