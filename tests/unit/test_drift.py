@@ -296,3 +296,37 @@ def test_a_champion_registered_without_a_profile_is_recorded_as_an_error_by_name
     with pytest.raises(DriftCheckFailedError, match="M-1/status v1 has no stored profile"):
         run_drift_check(one("M-1"), deps, DriftPolicy(), now=lambda: NOW)
     assert registry.recorded[-1][:2] == ("M-1#status", "v1") and registry.recorded[-1][2]["status"] == "error"
+
+
+def pump(days: float, *, seed: int, failure_at_minute: int | None = None, down_minutes: int = 90) -> pd.DataFrame:
+    """A pump's speed and temperature; at ``failure_at_minute`` its speed drops to 40 % for ``down_minutes``."""
+    rng = np.random.default_rng(seed)
+    n = int(days * 1440)
+    variation = rng.normal(0, 1.0, n)
+    if failure_at_minute is not None:
+        variation[failure_at_minute:failure_at_minute + down_minutes] = -60.0
+    return pd.DataFrame({
+        "timestamp": pd.date_range("2025-02-01", periods=n, freq="min", tz="UTC"),
+        "Eng_RPM": 1750 * (1 + variation / 100),
+        "Eng_RPM_variation_percentage": variation,
+        "temperature": 60 + rng.normal(0, 2, n),
+    })
+
+
+def test_a_failure_in_the_window_is_left_out_as_training_leaves_it_out() -> None:
+    # Training learns from no row of a machine down or recovering (labeling's in_failure), so its profile has
+    # none: a stopped pump's zero-ish speed, compared with it, would read as drift on every failure.
+    sensors = ["Eng_RPM", "temperature"]
+    names = feature_names(sensors, RECIPE)
+    profile = training_profile(build_features(pump(7, seed=1), sensors, RECIPE)[0], names)
+    recent = pump(7, seed=2, failure_at_minute=3 * 1440)
+    verdict = check_drift({"M": recent}, names, profile, threshold=0.25)
+    # Not drift (a 30-minute mean sits near its threshold on noise alone: see the first test of this module).
+    assert verdict["status"] != DRIFT, [(f["feature"], f["score"]) for f in verdict["features"]]
+    # The episode and the hour of recovery after it (LabelingConfig.post_failure_exclusion_minutes) are out.
+    assert 7 * 1440 - 90 - 61 <= verdict["rows"] <= 7 * 1440 - 90
+    assert verdict["max_out_of_range_share"] < 0.005
+    # Telemetry with no way to tell a failure apart keeps every row, and then the failure is what drifted.
+    blind = check_drift({"M": recent.drop(columns="Eng_RPM_variation_percentage")}, names, profile, threshold=0.25)
+    assert blind["rows"] == 7 * 1440 and blind["max_out_of_range_share"] > 0.005
+    assert blind["status"] == DRIFT

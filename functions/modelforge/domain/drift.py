@@ -32,9 +32,10 @@ import numpy as np
 import pandas as pd
 
 from modelforge.domain import drift_stats
+from modelforge.domain.labeling import LabelingConfig, label_failures
 from modelforge.domain.profile import drift_report
 from modelforge.domain.recipe import FeatureRecipe
-from modelforge.domain.telemetry import ValidationConfig, clean_telemetry
+from modelforge.domain.telemetry import RPM_VARIATION, ValidationConfig, clean_telemetry
 from modelforge.errors import DriftDataError
 
 STABLE, MODERATE, DRIFT = "stable", "moderate", "drift"
@@ -64,9 +65,12 @@ class DriftConfig:
 
 
 def recent_features(frames: Mapping[str, pd.DataFrame], feature_names: Sequence[str],
-                    recipe: FeatureRecipe | None = None) -> np.ndarray:
+                    recipe: FeatureRecipe | None = None, *, labeling: LabelingConfig | None = None,
+                    events: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
     """Recent rows of each machine featurized with the model's recipe (its stored document, else the one its
-    feature names spell), stacked (no window spans machines)."""
+    feature names spell), stacked (no window spans machines), the rows of a machine in service only (see
+    :func:`in_service`). ``events``: recorded failure times (epoch ns) per machine, for a model that learnt
+    from records; without them a failure is an RPM drop in the telemetry, as in training."""
     recipe = recipe or FeatureRecipe.from_feature_names(feature_names)
     sensors = recipe.input_columns
     blocks = []
@@ -79,11 +83,21 @@ def recent_features(frames: Mapping[str, pd.DataFrame], feature_names: Sequence[
         if missing:
             raise DriftDataError(f"the recent telemetry of '{machine}' lacks the model's sensor(s) "
                                  f"{', '.join(missing)}")
-        matrix, _ = recipe.build(clean.frame)
-        blocks.append(matrix)
+        matrix, _ = recipe.build(clean.frame)  # on every row: a window reaches back over a failure, as in training
+        blocks.append(matrix[in_service(clean.frame, labeling or LabelingConfig(), (events or {}).get(machine))])
     if not blocks:
         raise DriftDataError(f"no recent telemetry for {', '.join(frames) or 'any machine'}")
     return np.concatenate(blocks)
+
+
+def in_service(frame: pd.DataFrame, labeling: LabelingConfig, events_ns: np.ndarray | None) -> np.ndarray:
+    """Which rows are of the machine in service: training never learns from a machine down or recovering from
+    a failure (``Labels.in_failure``), so the profile holds no such row, and comparing them with it would call
+    each failure in the window data drift (a stopped pump reads zero rpm, far outside its training range).
+    Telemetry with neither recorded failures nor the RPM variation to find them in keeps every row."""
+    if events_ns is None and RPM_VARIATION not in frame.columns:
+        return np.ones(len(frame), dtype=bool)
+    return ~label_failures(frame, labeling, events_ns).in_failure
 
 
 def compare_features(x: np.ndarray, feature_names: Sequence[str], profile: Mapping[str, Any],
@@ -155,12 +169,14 @@ def summarize_features(compared: Sequence[Mapping[str, Any]], *, config: DriftCo
 
 def check_drift(frames: Mapping[str, pd.DataFrame], feature_names: Sequence[str], profile: Mapping[str, Any], *,
                 threshold: float | None = None, config: DriftConfig | None = None,
-                recipe: FeatureRecipe | None = None) -> dict[str, Any]:
-    """``threshold``: the PSI threshold, when it is not ``config``'s."""
+                recipe: FeatureRecipe | None = None, labeling: LabelingConfig | None = None,
+                events: Mapping[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """``threshold``: the PSI threshold, when it is not ``config``'s; ``labeling`` and ``events``: how the
+    model's training told failures apart (:func:`recent_features`)."""
     config = config or DriftConfig()
     if threshold is not None:
         config = replace(config, psi_threshold=threshold)
-    x = recent_features(frames, feature_names, recipe)
+    x = recent_features(frames, feature_names, recipe, labeling=labeling, events=events)
     return summarize_features(compare_features(x, feature_names, profile, config), config=config, rows=len(x))
 
 

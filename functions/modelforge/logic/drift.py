@@ -14,7 +14,7 @@ Both are emitted as metrics per model (DriftShare, MaxPSI, LiveRecall, dimension
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelforge.domain.drift import DriftConfig as DriftPolicy  # the domain's defaults, overridden by settings
+from modelforge.domain.labeling import LabelingConfig
 from modelforge.errors import DriftCheckFailedError, TrainingDataError
 from modelforge.jobs import Indicator
 from modelforge.logic.clock import utc_now
@@ -99,7 +100,7 @@ class Captures(Protocol):
 
 
 class FailureEvents(Protocol):
-    def read(self, machine_names: list[str], start: date | None = None, end: date | None = None) -> Any: ...
+    def read(self, machine_names: Sequence[str], start: date | None = None, end: date | None = None) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,8 @@ def check_champion(champion: ModelVersion, deps: DriftDependencies, *, window_da
         profile = json.loads(deps.artifacts.get_verified(*champion.profile_artifact()))
         frames = {m: deps.telemetry.read(m, start, end) for m in machines}
         verdict = check_drift(frames, champion.feature_names, profile, config=config,
-                              recipe=load_recipe(champion, deps.artifacts))
+                              recipe=load_recipe(champion, deps.artifacts), labeling=labeling_of(champion),
+                              events=_recorded_events(champion, deps, start, end))
     except TrainingDataError as error:
         result = DriftCheckResult(**base, status="no_data", message=str(error))
         return _record(result, deps)
@@ -168,6 +170,25 @@ def check_champion(champion: ModelVersion, deps: DriftDependencies, *, window_da
                                         "live_recall": result.live_recall, "concept_drift": result.concept_drift})
     _emit_metrics(result)
     return _record(result, deps)
+
+
+def labeling_of(champion: ModelVersion) -> LabelingConfig:
+    """How the champion's training told a failure from service (its own label window over the defaults):
+    the drift check leaves out the same rows of a machine down or recovering (``domain.drift.in_service``)."""
+    options = champion.training_options
+    window = options.label_window_minutes if options is not None else None
+    return LabelingConfig() if window is None else LabelingConfig(window_minutes=window)
+
+
+def _recorded_events(champion: ModelVersion, deps: DriftDependencies, start: date,
+                     end: date) -> dict[str, Any] | None:
+    """The recorded failures in the window, for a champion that learnt from records (its lineage says so);
+    None for one that found its failures in the telemetry, as the check then does."""
+    if (champion.lineage or {}).get("failure_events") != "records" or deps.failure_events is None:
+        return None
+    from modelforge.logic.training_job import events_in_range
+
+    return events_in_range(deps.failure_events, champion.machines, start, end)
 
 
 def live_figures(champion: ModelVersion, deps: DriftDependencies, config: DriftPolicy, observed_until: datetime,
