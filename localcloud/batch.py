@@ -121,7 +121,7 @@ class LocalBatch:
     def _execute(self, job: Any, spec: BatchJobDefinitionSpec) -> tuple[int, str]:
         parameters = {**spec.parameters, **job.parameters}
         command = [parameters.get(part[5:], part) if part.startswith("Ref::") else part for part in spec.command]
-        if command[0] == "python":
+        if command[0] in ("python", "python3"):
             command[0] = sys.executable  # the container's python is this project's interpreter here
         environment = {**self._base_environment, **spec.environment,
                        "AWS_BATCH_JOB_ID": job.job_id, "AWS_BATCH_JQ_NAME": job.job_queue.name,

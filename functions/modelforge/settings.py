@@ -311,6 +311,16 @@ class RetrainSettings(DriftSettings):
     retrain_max_age_days: float | None = Field(default=None, gt=0, le=3650)
     retrain_min_new_rows: int | None = Field(default=None, gt=0)
     retrain_min_new_failures: int | None = Field(default=None, gt=0)
+    # Where the retrains it starts may run (as ApiSettings': the template sets both from BatchEnabled and
+    # BatchGpuEnabled), so a fleet too big for the Lambda goes to Batch from the schedule as from the API.
+    batch_available: bool | None = None
+    gpu_available: bool | None = None
+
+    def compute_config(self) -> ComputeConfig:
+        from modelforge.domain.compute import ComputeConfig
+
+        return override(ComputeConfig(), {target: value for target, value in (
+            ("batch_available", self.batch_available), ("gpu_available", self.gpu_available)) if value is not None})
 
     def retrain_policy(self) -> RetrainPolicy:
         from modelforge.domain.retrain_policy import RetrainPolicy

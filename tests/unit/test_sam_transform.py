@@ -1025,7 +1025,7 @@ def test_batch_on_deploys_its_environments_queues_and_definitions(batch_deployed
         assert int(props["Timeout"]["AttemptDurationSeconds"]) > 0
         assert props["RetryStrategy"]["EvaluateOnExit"] == [{"OnStatusReason": "Host EC2*", "Action": "RETRY"},
                                                             {"OnReason": "*", "Action": "EXIT"}]
-        assert props["ContainerProperties"]["Command"] == ["python", "-m", "modelforge.batch", "Ref::process_id"]
+        assert props["ContainerProperties"]["Command"] == ["python3", "-m", "modelforge.batch", "Ref::process_id"]
     gpu_requirements = resources["BatchGpuJobDefinition"]["Properties"]["ContainerProperties"]["ResourceRequirements"]
     assert {"Type": "GPU", "Value": "1"} in gpu_requirements
 

@@ -603,3 +603,16 @@ def test_the_local_api_function_gets_the_jobs_in_flight_limit(local_stack: Local
     assert local_stack.functions["ApiFunction"].environment["MAX_JOBS_IN_FLIGHT"] == "8"
     stack = resolve_stack(parameter_overrides={"MaxJobsInFlight": "3"})
     assert stack.functions["ApiFunction"].environment["MAX_JOBS_IN_FLIGHT"] == "3"
+
+
+def test_retrains_started_by_the_schedule_may_run_where_api_jobs_may() -> None:
+    # A fleet too big for the Lambda goes to Batch whether the API or the retraining state machine submits it:
+    # both functions are told from the same parameters where jobs may run.
+    from modelforge.settings import ApiSettings, RetrainSettings
+
+    for parameters, expected in (({}, (False, False)),
+                                 ({"BatchEnabled": "true", "BatchGpuEnabled": "true"}, (True, True))):
+        stack = resolve_stack(parameter_overrides=parameters)
+        item = RetrainSettings.from_env(stack.functions["RetrainItemFunction"].environment).compute_config()
+        api = ApiSettings.from_env(stack.functions["ApiFunction"].environment).compute_config()
+        assert (item.batch_available, item.gpu_available) == expected == (api.batch_available, api.gpu_available)

@@ -33,10 +33,11 @@ def build_dependencies(settings: RetrainSettings) -> RetrainDependencies:
     catalog = TelemetryCatalog(settings.data_bucket_name, settings.processed_data_prefix)
     jobs = JobStore(settings.jobs_table_name)
     executions = ExecutionStarter(settings.state_machine_arn)
+    compute = settings.compute_config()
 
     def submit(request: TrainRequest, process_id: str) -> TrainResponse:
         return jobs_api.submit_training(request, jobs=jobs, catalog=catalog, executions=executions,
-                                        new_id=lambda: process_id)
+                                        new_id=lambda: process_id, compute_config=compute)
 
     def check(champion: ModelVersion) -> dict[str, Any]:
         result = check_champion(champion, drift, window_days=config.window_days, threshold=config.psi_threshold,
