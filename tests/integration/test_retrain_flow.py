@@ -31,10 +31,11 @@ from tests.integration.conftest import (
 )
 
 MODEL = f"{TRAINABLE_MACHINE}#status"
-# A champion's newest week against its whole training period drifts on the demo data (autocorrelated rolling
-# features: every two-sample test says so). Here a check reads the whole 30 days the champion was trained on,
-# and data drift means every feature of the recipe drifted (share 1.0, no single-feature PSI rule), which only
-# the shifted data of the last test shows, so the other tests' decisions are not left to chance.
+# With the template's defaults a champion's own newest week reads stable on the demo data only by a margin
+# (benchmarks/retrain.py --drift-fleet: shares up to 0.48 against 0.5, autocorrelated rolling features). Here a
+# check reads the whole 30 days the champion was trained on, and data drift means every feature of the recipe
+# drifted (share 1.0, no single-feature PSI rule), which only the shifted data shows, so the other tests'
+# decisions are not left to chance.
 ITEM_SETTINGS = {"DRIFT_WINDOW_DAYS": "30", "DRIFT_PSI_THRESHOLD": "10", "DRIFT_SHARE_THRESHOLD": "1"}
 
 
