@@ -123,6 +123,17 @@ def wait_for_summary(cloud: LocalCloud, run_id: str, timeout: float) -> dict[str
     raise RuntimeError(f"run {run_id} not summarized after {timeout} s")
 
 
+def fire_the_schedule(cloud: LocalCloud) -> tuple[str, dict[str, Any], float]:
+    """RetrainSchedule fired through the local cloud's HTTP route: the run's id, the run once summarized, and
+    the seconds from the firing until then."""
+    began = time.perf_counter()
+    fired = requests.post(f"{cloud.api_url}/_local/schedules/RetrainSchedule/fire", timeout=60)
+    fired.raise_for_status()
+    run_id = fired.json()["result"]["executionArn"].rsplit(":", 1)[-1]
+    run = wait_for_summary(cloud, run_id, timeout=1800)
+    return run_id, run, time.perf_counter() - began
+
+
 def forced_arm(cloud: LocalCloud, machines: int, days: float) -> dict[str, Any]:
     with one_boto3_session():
         names = [m.machine_name for m in load_demo_data(cloud.stack, machines=machines, days=days)]
@@ -164,12 +175,7 @@ def drift_demo_arm(cloud: LocalCloud, machines: int, shifted: int) -> dict[str, 
             if name in moved:
                 frame[sensors] = frame[sensors] * 5  # every sensor far off its training range
             store.write(name, frame)
-    began = time.perf_counter()
-    fired = requests.post(f"{cloud.api_url}/_local/schedules/RetrainSchedule/fire", timeout=60)
-    fired.raise_for_status()
-    run_id = fired.json()["result"]["executionArn"].rsplit(":", 1)[-1]
-    run = wait_for_summary(cloud, run_id, timeout=1800)
-    seconds = time.perf_counter() - began
+    run_id, run, seconds = fire_the_schedule(cloud)
     with one_boto3_session():
         store_outcomes = TriggerStore(cloud.stack.tables["TriggersTable"].name).outcomes(run_id)
     outcomes = {o.model_name.split("#", 1)[0]: o for o in store_outcomes}
@@ -205,12 +211,7 @@ def drift_fleet_arm(cloud: LocalCloud, machines: int, shifted: int) -> dict[str,
             fleet[name].loc[later, "Vibration_RMS_mm_s"] *= 1.5
         for name, frame in fleet.items():
             store.write(name, frame)
-    began = time.perf_counter()
-    fired = requests.post(f"{cloud.api_url}/_local/schedules/RetrainSchedule/fire", timeout=60)
-    fired.raise_for_status()
-    run_id = fired.json()["result"]["executionArn"].rsplit(":", 1)[-1]
-    run = wait_for_summary(cloud, run_id, timeout=1800)
-    seconds = time.perf_counter() - began
+    run_id, run, seconds = fire_the_schedule(cloud)
     with one_boto3_session():
         outcomes = {o.model_name.split("#", 1)[0]: o
                     for o in TriggerStore(cloud.stack.tables["TriggersTable"].name).outcomes(run_id)}

@@ -16,12 +16,13 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import requests
 
 from localcloud.cloud import LocalCloud
 from localcloud.demo import data_location
 from localcloud.demo_data import generate_machine_telemetry
 from modelforge.adapters.telemetry import TelemetryStore
-from tests.conftest import free_port, one_boto3_session
+from tests.conftest import free_port, one_boto3_session, wait_for_job
 
 pytestmark = pytest.mark.integration
 
@@ -56,6 +57,17 @@ def load_machines(cloud: LocalCloud) -> None:
     with one_boto3_session():
         store.write(TRAINABLE_MACHINE, _telemetry(TRAINABLE_MACHINE, TRAINABLE_DAYS, 7, 6.0))
         store.write(QUIET_MACHINE, _telemetry(QUIET_MACHINE, 20, 3, 0.0))
+
+
+def train_champion(cloud: LocalCloud, machine: str = TRAINABLE_MACHINE) -> dict[str, Any]:
+    """A status model of ``machine`` trained through the API and promoted by the gate (the first model that
+    meets the floors): its finished job."""
+    answer = requests.post(f"{cloud.api_url}/train", json={"indicator": "status", "machine_name": machine},
+                           timeout=30)
+    assert answer.status_code == 200, answer.text
+    job = wait_for_job(cloud.api_url, answer.json()["process_id"], timeout=300)
+    assert job["status"] == "completed" and job["gate_decision"] == "promoted", job
+    return job
 
 
 def fresh_state(cloud: LocalCloud) -> None:

@@ -20,7 +20,7 @@ from localcloud.demo import data_location
 from modelforge.adapters.failure_events import FailureEventStore
 from modelforge.adapters.telemetry import TelemetryStore
 from modelforge.adapters.trigger_store import TriggerStore
-from tests.conftest import one_boto3_session, wait_for_job
+from tests.conftest import one_boto3_session
 from tests.integration.conftest import (
     DEMO_START,
     QUIET_MACHINE,
@@ -28,6 +28,7 @@ from tests.integration.conftest import (
     _telemetry,
     load_machines,
     start_cloud,
+    train_champion,
 )
 
 MODEL = f"{TRAINABLE_MACHINE}#status"
@@ -51,11 +52,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture(scope="module")
 def champion(cloud: LocalCloud) -> dict[str, Any]:
-    answer = requests.post(f"{cloud.api_url}/train", json={"indicator": "status", "machine_name": TRAINABLE_MACHINE},
-                           timeout=30)
-    assert answer.status_code == 200, answer.text
-    job = wait_for_job(cloud.api_url, answer.json()["process_id"], timeout=300)
-    assert job["status"] == "completed" and job["gate_decision"] == "promoted", job
+    train_champion(cloud)
     return dict(requests.get(f"{cloud.api_url}/models/{TRAINABLE_MACHINE}/status", timeout=30).json()["champion"])
 
 

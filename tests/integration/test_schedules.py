@@ -18,8 +18,7 @@ import requests
 from localcloud.cloud import LocalCloud
 from localcloud.schedules import LocalSchedules
 from localcloud.template import REPO_ROOT
-from tests.conftest import wait_for_job
-from tests.integration.conftest import TRAINABLE_MACHINE, load_machines, start_cloud
+from tests.integration.conftest import TRAINABLE_MACHINE, load_machines, start_cloud, train_champion
 from tests.integration.test_retrain_flow import ITEM_SETTINGS
 
 SCHEDULE = "RetrainSchedule"
@@ -41,11 +40,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture(scope="module")
 def champion(cloud: LocalCloud) -> dict[str, Any]:
-    answer = requests.post(f"{cloud.api_url}/train", json={"indicator": "status", "machine_name": TRAINABLE_MACHINE},
-                           timeout=30)
-    assert answer.status_code == 200, answer.text
-    job = wait_for_job(cloud.api_url, answer.json()["process_id"], timeout=300)
-    assert job["status"] == "completed" and job["gate_decision"] == "promoted", job
+    job = train_champion(cloud)
     shown = requests.get(f"{cloud.api_url}{CHAMPION_ROUTE}", timeout=30).json()
     assert shown["champion"]["version"] == job["model_id"]
     assert shown.get("last_drift_check") is None  # nothing has checked it yet
