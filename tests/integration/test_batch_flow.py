@@ -129,39 +129,6 @@ def test_a_job_stuck_runnable_is_cancelled_with_the_queues_reason(cloud: LocalCl
     assert "without running" in job["error_message"] and "RUNNABLE" in job["error_message"], job["error_message"]
 
 
-# Says where it ran, fails fast: the large class's routing and limits without a second training here (the
-# command is the Fargate one's, which test_batch_and_lambda_train_the_same_model runs; the template tests
-# check the two definitions run the same image and command).
-WHERE = (sys.executable, "-c", "import os, sys; print('ValueError: ran on', os.environ['AWS_BATCH_JQ_NAME'], "
-         "file=sys.stderr); sys.exit(3)")
-
-
-def test_a_job_above_the_fargate_memory_runs_on_the_large_ec2_class(cloud: LocalCloud, definition: Any) -> None:
-    assert cloud.batch is not None and cloud.runtime is not None
-    large = cloud.batch.definition(cloud.stack.batch_job_definitions[LARGE].name)
-    parameters = cloud.stack.parameters
-    # The template's limits are what the job runs under here.
-    assert (large.vcpus, large.memory_mib) == (float(parameters["BatchLargeVcpus"]),
-                                               int(parameters["BatchLargeMemoryMiB"]))
-    # Fargate's memory as small as no job fits, for this job only: the API's settings, as the template wires them.
-    api = cloud.stack.functions["ApiFunction"]
-    saved = cloud.runtime.set_environment("ApiFunction", {**api.environment, "BATCH_CPU_MEMORY_MIB": "1"})
-    cloud.batch.replace_definition(replace(large, command=WHERE))
-    try:
-        job = _train(cloud, "batch")
-    finally:
-        cloud.runtime.set_environment("ApiFunction", saved)
-        cloud.batch.replace_definition(large)
-    assert (job["compute"], job["compute_reason"], job["compute_class"]) == ("batch", "requested 'batch'", "large")
-    assert "exceed the Fargate job's 0 MB and fit the large EC2 job's" in job["compute_class_reason"]
-    states = _states(cloud, job["execution_arn"])
-    assert states[:3] == ["MarkJobRunning", "ChooseCompute", "TrainOnBatchLarge"] and "TrainOnBatch" not in states
-    large_queue = cloud.stack.batch_queues["BatchLargeJobQueue"].name
-    assert job["status"] == "failed" and f"ran on {large_queue}" in job["error_message"], job["error_message"]
-    (ran,) = [j for j in _batch_jobs(cloud, "BatchLargeJobQueue") if j["jobName"] == job["process_id"]]
-    assert ran["jobDefinition"].split("/")[-1].split(":")[0] == large.name
-
-
 def test_describe_jobs_shows_the_jobs_as_batch_would(cloud: LocalCloud) -> None:
     jobs = _batch_jobs(cloud)
     assert jobs and {j["status"] for j in jobs} <= {"SUCCEEDED", "FAILED"}
@@ -198,3 +165,37 @@ def _batch_jobs_waiting(cloud: LocalCloud, process_id: str) -> list[dict[str, An
             return jobs
         time.sleep(0.2)
     return []
+
+
+# Last in the module: it restarts the API worker twice (its settings changed, then restored), which no later
+# test then pays for. The command says where it ran and fails fast: the large class's routing and limits
+# without a second training here (the real command is the Fargate one's, which
+# test_batch_and_lambda_train_the_same_model runs; the template tests check both run the same image and command).
+WHERE = (sys.executable, "-c", "import os, sys; print('ValueError: ran on', os.environ['AWS_BATCH_JQ_NAME'], "
+         "file=sys.stderr); sys.exit(3)")
+
+
+def test_a_job_above_the_fargate_memory_runs_on_the_large_ec2_class(cloud: LocalCloud, definition: Any) -> None:
+    assert cloud.batch is not None and cloud.runtime is not None
+    large = cloud.batch.definition(cloud.stack.batch_job_definitions[LARGE].name)
+    parameters = cloud.stack.parameters
+    # The template's limits are what the job runs under here.
+    assert (large.vcpus, large.memory_mib) == (float(parameters["BatchLargeVcpus"]),
+                                               int(parameters["BatchLargeMemoryMiB"]))
+    # Fargate's memory as small as no job fits, for this job only: the API's settings, as the template wires them.
+    api = cloud.stack.functions["ApiFunction"]
+    saved = cloud.runtime.set_environment("ApiFunction", {**api.environment, "BATCH_CPU_MEMORY_MIB": "1"})
+    cloud.batch.replace_definition(replace(large, command=WHERE))
+    try:
+        job = _train(cloud, "batch")
+    finally:
+        cloud.runtime.set_environment("ApiFunction", saved)
+        cloud.batch.replace_definition(large)
+    assert (job["compute"], job["compute_reason"], job["compute_class"]) == ("batch", "requested 'batch'", "large")
+    assert "exceed the Fargate job's 0 MB and fit the large EC2 job's" in job["compute_class_reason"]
+    states = _states(cloud, job["execution_arn"])
+    assert states[:3] == ["MarkJobRunning", "ChooseCompute", "TrainOnBatchLarge"] and "TrainOnBatch" not in states
+    large_queue = cloud.stack.batch_queues["BatchLargeJobQueue"].name
+    assert job["status"] == "failed" and f"ran on {large_queue}" in job["error_message"], job["error_message"]
+    (ran,) = [j for j in _batch_jobs(cloud, "BatchLargeJobQueue") if j["jobName"] == job["process_id"]]
+    assert ran["jobDefinition"].split("/")[-1].split(":")[0] == large.name

@@ -638,6 +638,11 @@ def test_jobs_get_their_batch_size_class_from_the_job_definitions_memory() -> No
         for function, settings in (("ApiFunction", ApiSettings), ("RetrainItemFunction", RetrainSettings)):
             config = settings.from_env(stack.functions[function].environment).compute_config()
             assert (config.batch_cpu_memory_mib, config.batch_large_memory_mib) == memory, function
-    defaults = resolve_stack(parameter_overrides=batch).batch_job_definitions
+    stack = resolve_stack(parameter_overrides=batch)
+    defaults = stack.batch_job_definitions
     assert (ComputeConfig().batch_cpu_memory_mib, ComputeConfig().batch_large_memory_mib) == (
         defaults["BatchCpuJobDefinition"].memory_mib, defaults["BatchLargeJobDefinition"].memory_mib)
+    # What the local cloud can place on each queue: its compute environments' MaxvCpus, from the template.
+    placeable = {name: queue.max_vcpus for name, queue in stack.batch_queues.items()}
+    assert placeable == {"BatchCpuJobQueue": 64, "BatchLargeJobQueue": 256}
+    assert defaults["BatchLargeJobDefinition"].vcpus <= placeable["BatchLargeJobQueue"]
