@@ -11,8 +11,9 @@ them (docs: ../shared/notes/local-cloud.md). Here, without touching the ASL:
   template.yaml as a local process with its environment, its memory (a watchdog on RSS: exit 137 and
   "OutOfMemoryError: Container killed due to memory usage") and its attempt duration ("Job attempt duration
   exceeded timeout"); its output goes to the CloudWatch Logs stream Batch would write (/aws/batch/job);
-* a job needing more vCPUs than its compute environment's maximum stays RUNNABLE until its queue's
-  JobStateTimeLimitActions cancels it, with the queue's reason, as Batch does when no compute environment can place it;
+* a job needing more vCPUs than its queue's compute environments' MaxvCpus (from template.yaml: 64 for the
+  Fargate and GPU ones, 256 for the large EC2 one) stays RUNNABLE until its queue's JobStateTimeLimitActions
+  cancels it, with the queue's reason, as Batch does when no compute environment can place it;
 * aborting the execution (or TerminateJob) kills the process.
 """
 
@@ -31,8 +32,9 @@ from localcloud.runtime import _rss_bytes, _terminate
 from localcloud.template import BatchJobDefinitionSpec, BatchQueueSpec
 
 POLL_SECONDS = 0.1
-# The template's compute environments' MaxvCpus: a job asking more can never be placed and waits RUNNABLE.
-# Below it, a job runs here whatever this machine's core count (it is slower, not refused).
+# A job asking more vCPUs than its queue's compute environments' MaxvCpus (the template's, BatchQueueSpec) can
+# never be placed and waits RUNNABLE. Below it, a job runs here whatever this machine's core count (it is slower,
+# not refused). This is the limit for a queue whose environments the template does not say.
 PLACEABLE_VCPUS = 64
 LOG_GROUP = "/aws/batch/job"
 ESSENTIAL_EXITED = "Essential container in task exited"
@@ -92,7 +94,8 @@ class LocalBatch:
         job.status = "SUBMITTED"
         time.sleep(POLL_SECONDS)
         job.status = "RUNNABLE"
-        if spec.vcpus > PLACEABLE_VCPUS and not self._wait_runnable(job, queue):
+        placeable = queue.max_vcpus if queue is not None and queue.max_vcpus is not None else PLACEABLE_VCPUS
+        if spec.vcpus > placeable and not self._wait_runnable(job, queue):
             return
         job.status = "STARTING"
         job.job_started_at = _now()

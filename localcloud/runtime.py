@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -89,6 +89,19 @@ class LocalLambdaRuntime:
         finally:
             self._release(pool, worker, healthy)
 
+    def set_environment(self, name_or_arn: str, environment: dict[str, str]) -> dict[str, str]:
+        """Gives a function new settings mid-run, as a configuration update does on Lambda: its idle workers
+        end, and the next invocation starts one with them. Returns the environment it replaced (a test
+        changing a setting for one case restores it)."""
+        pool = self.pool(name_or_arn)
+        with pool.condition:
+            previous = pool.spec.environment
+            pool.spec = replace(pool.spec, environment=dict(environment))
+            for worker in pool.idle:
+                _terminate(worker.process)
+            pool.idle.clear()
+        return previous
+
     def shutdown(self) -> None:
         """Ends every worker, idle or in the middle of an invocation: none may outlive the local cloud."""
         for pool in self._pools.values():
@@ -118,7 +131,7 @@ class LocalLambdaRuntime:
         with pool.condition:
             pool.running.discard(worker)
             pool.busy -= 1
-            if healthy and worker.process.poll() is None:
+            if healthy and worker.process.poll() is None and worker.spec is pool.spec:  # not set_environment's
                 pool.idle.append(worker)
             else:
                 _terminate(worker.process)

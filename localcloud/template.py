@@ -82,6 +82,8 @@ class BatchQueueSpec:
     name: str
     runnable_timeout_s: int | None  # JobStateTimeLimitActions: cancel after this long RUNNABLE
     runnable_reason: str
+    # The most MaxvCpus of its compute environments: a job asking more can never be placed (None: unknown).
+    max_vcpus: float | None = None
 
 
 @dataclass(frozen=True)
@@ -321,7 +323,7 @@ def resolve_stack(
         if kind == "AWS::Batch::JobDefinition":
             stack.batch_job_definitions[logical_id] = _job_definition_spec(r, logical_id, r.resolve(props))
         elif kind == "AWS::Batch::JobQueue":
-            stack.batch_queues[logical_id] = _queue_spec(r, logical_id, r.resolve(props))
+            stack.batch_queues[logical_id] = _queue_spec(r, logical_id, props)
         elif kind == "AWS::DynamoDB::Table":
             stack.tables[logical_id] = TableSpec(logical_id, r.physical_name(logical_id), r.resolve(props))
         elif kind == "AWS::S3::Bucket":
@@ -402,11 +404,18 @@ def _job_definition_spec(r: _Resolver, logical_id: str, props: dict[str, Any]) -
         parameters={k: str(v) for k, v in props.get("Parameters", {}).items()})
 
 
-def _queue_spec(r: _Resolver, logical_id: str, props: dict[str, Any]) -> BatchQueueSpec:
+def _queue_spec(r: _Resolver, logical_id: str, raw: dict[str, Any]) -> BatchQueueSpec:
+    props = r.resolve(raw)
     actions = [a for a in props.get("JobStateTimeLimitActions", []) if a["State"] == "RUNNABLE"]
+    # The environments by logical id (before Ref resolves them to names), for their MaxvCpus.
+    environments = [order["ComputeEnvironment"].get("Ref") for order in raw.get("ComputeEnvironmentOrder", [])
+                    if isinstance(order.get("ComputeEnvironment"), dict)]
+    max_vcpus = [float(r.resolve(r.resources[name]["Properties"]["ComputeResources"]["MaxvCpus"]))
+                 for name in environments if name in r.resources]
     return BatchQueueSpec(logical_id=logical_id, name=r.physical_name(logical_id),
                           runnable_timeout_s=int(actions[0]["MaxTimeSeconds"]) if actions else None,
-                          runnable_reason=str(actions[0].get("Reason", "")) if actions else "")
+                          runnable_reason=str(actions[0].get("Reason", "")) if actions else "",
+                          max_vcpus=max(max_vcpus) if max_vcpus else None)
 
 
 SCHEDULE_EVENTS = ("Schedule", "ScheduleV2")

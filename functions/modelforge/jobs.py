@@ -134,3 +134,6 @@ class Job(LazyModel):
     compute: str | None = None
     compute_reason: str | None = None
     compute_estimate: dict[str, float | int] | None = None
+    # On Batch CPU, which job definition (standard: Fargate | large: EC2) and why (domain.compute.BatchClass).
+    compute_class: str | None = None
+    compute_class_reason: str | None = None

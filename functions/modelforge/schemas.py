@@ -117,6 +117,11 @@ class JobStatusResponse(LazyModel):
     compute_reason: str | None = Field(default=None, description="Why there (the request, or auto's estimate).")
     compute_estimate: dict[str, float | int] | None = Field(
         default=None, description="The size estimate: machines, rows, features, cells, peak_memory_mb, seconds.")
+    compute_class: str | None = Field(
+        default=None, description="On Batch CPU, its size class: standard (the Fargate job definition) or large "
+        "(the EC2 one, for jobs whose estimated memory exceeds Fargate's).")
+    compute_class_reason: str | None = Field(default=None, description="Why that class (the estimated memory "
+                                             "against each job definition's).")
     metrics: dict[str, Any] | None = Field(default=None, description="Headline test metrics once completed.")
     # From the execution's history (Step Functions GetExecutionHistory), read on each GET /status: where the job
     # is in the state machine. None when the history cannot be read (not started yet, or no access).

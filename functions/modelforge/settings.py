@@ -107,15 +107,21 @@ class ApiSettings(_EnvSettings):
     triggers_table_name: str
     retrain_state_machine_arn: str
     # Where jobs run (modelforge.domain.compute): the template sets the first two from BatchEnabled and
-    # BatchGpuEnabled; the rest override ComputeConfig (None: the domain's default).
+    # BatchGpuEnabled and the Batch CPU job definitions' memory from BatchCpuMemoryMiB and BatchLargeMemoryMiB
+    # (wiring); the rest override ComputeConfig (None: the domain's default).
     batch_available: bool | None = None
     gpu_available: bool | None = None
+    batch_cpu_memory_mib: float | None = Field(default=None, gt=0)
+    batch_large_memory_mib: float | None = Field(default=None, gt=0)
     compute_lambda_margin: float | None = Field(default=None, gt=0, le=1)
+    compute_batch_margin: float | None = Field(default=None, gt=0, le=1)
     compute_gpu_preferred_above_cells: float | None = Field(default=None, gt=0)
 
     OVERRIDES: ClassVar[Mapping[str, str]] = {
         "batch_available": "batch_available", "gpu_available": "gpu_available",
-        "compute_lambda_margin": "lambda_margin", "compute_gpu_preferred_above_cells": "gpu_preferred_above_cells"}
+        "batch_cpu_memory_mib": "batch_cpu_memory_mib", "batch_large_memory_mib": "batch_large_memory_mib",
+        "compute_lambda_margin": "lambda_margin", "compute_batch_margin": "batch_margin",
+        "compute_gpu_preferred_above_cells": "gpu_preferred_above_cells"}
 
     def compute_config(self) -> ComputeConfig:
         from modelforge.domain.compute import ComputeConfig
@@ -311,16 +317,21 @@ class RetrainSettings(DriftSettings):
     retrain_max_age_days: float | None = Field(default=None, gt=0, le=3650)
     retrain_min_new_rows: int | None = Field(default=None, gt=0)
     retrain_min_new_failures: int | None = Field(default=None, gt=0)
-    # Where the retrains it starts may run (as ApiSettings': the template sets both from BatchEnabled and
-    # BatchGpuEnabled), so a fleet too big for the Lambda goes to Batch from the schedule as from the API.
+    # Where the retrains it starts may run (as ApiSettings': the template wires them from the same parameters),
+    # so a fleet too big for the Lambda goes to Batch, and to the same size class, from the schedule as from
+    # the API.
     batch_available: bool | None = None
     gpu_available: bool | None = None
+    batch_cpu_memory_mib: float | None = Field(default=None, gt=0)
+    batch_large_memory_mib: float | None = Field(default=None, gt=0)
 
     def compute_config(self) -> ComputeConfig:
         from modelforge.domain.compute import ComputeConfig
 
         return override(ComputeConfig(), {target: value for target, value in (
-            ("batch_available", self.batch_available), ("gpu_available", self.gpu_available)) if value is not None})
+            ("batch_available", self.batch_available), ("gpu_available", self.gpu_available),
+            ("batch_cpu_memory_mib", self.batch_cpu_memory_mib),
+            ("batch_large_memory_mib", self.batch_large_memory_mib)) if value is not None})
 
     def retrain_policy(self) -> RetrainPolicy:
         from modelforge.domain.retrain_policy import RetrainPolicy

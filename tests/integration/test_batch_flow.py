@@ -1,7 +1,8 @@
 """compute "batch" end to end on the local cloud: the real API and state machine (ChooseCompute ->
 TrainOnBatch -> ReadBatchOutcome), the job run by localcloud/batch.py as a local process with the template's
 job definition, and its failures (a crash, out of memory, past its attempt duration, stuck RUNNABLE) each
-reaching ``failed`` with a reason a user can read in GET /status."""
+reaching ``failed`` with a reason a user can read in GET /status; a job above the Fargate job's memory routed
+to the large EC2 class (TrainOnBatchLarge) and run with that definition's limits."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from tests.integration.conftest import TEST_TRAINING_SETTINGS, TRAINABLE_MACHINE
 BATCH_PARAMETERS = {"BatchEnabled": "true", "BatchImageUri": "local", "BatchSubnetIds": "subnet-0123456789abcdef0",
                     "BatchSecurityGroupIds": "sg-0123456789abcdef0"}
 DEFINITION = "BatchCpuJobDefinition"
+LARGE = "BatchLargeJobDefinition"  # the EC2 size class, above the Fargate job's memory
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +30,10 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     local = LocalCloud(aws_port=free_port(), api_port=free_port(), state_dir=tmp_path_factory.mktemp("batch"),
                        parameter_overrides=BATCH_PARAMETERS,
                        environment_overrides={"TrainingFunction": TEST_TRAINING_SETTINGS})
-    spec = local.stack.batch_job_definitions[DEFINITION]
-    local.stack.batch_job_definitions[DEFINITION] = replace(
-        spec, environment={**spec.environment, **TEST_TRAINING_SETTINGS})
+    for name in (DEFINITION, LARGE):
+        spec = local.stack.batch_job_definitions[name]
+        local.stack.batch_job_definitions[name] = replace(
+            spec, environment={**spec.environment, **TEST_TRAINING_SETTINGS})
     local.start()
     try:
         load_machines(local)
@@ -62,9 +65,9 @@ def _states(cloud: LocalCloud, arn: str) -> list[str]:
     return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
 
 
-def _batch_jobs(cloud: LocalCloud) -> list[dict[str, Any]]:
+def _batch_jobs(cloud: LocalCloud, queue_id: str = "BatchCpuJobQueue") -> list[dict[str, Any]]:
     batch = cloud.client("batch")
-    queue = cloud.stack.batch_queues["BatchCpuJobQueue"].name
+    queue = cloud.stack.batch_queues[queue_id].name
     ids = [j["jobId"] for status in ("SUCCEEDED", "FAILED")
            for j in batch.list_jobs(jobQueue=queue, jobStatus=status)["jobSummaryList"]]
     return batch.describe_jobs(jobs=ids)["jobs"] if ids else []
@@ -162,3 +165,37 @@ def _batch_jobs_waiting(cloud: LocalCloud, process_id: str) -> list[dict[str, An
             return jobs
         time.sleep(0.2)
     return []
+
+
+# Last in the module: it restarts the API worker twice (its settings changed, then restored), which no later
+# test then pays for. The command says where it ran and fails fast: the large class's routing and limits
+# without a second training here (the real command is the Fargate one's, which
+# test_batch_and_lambda_train_the_same_model runs; the template tests check both run the same image and command).
+WHERE = (sys.executable, "-c", "import os, sys; print('ValueError: ran on', os.environ['AWS_BATCH_JQ_NAME'], "
+         "file=sys.stderr); sys.exit(3)")
+
+
+def test_a_job_above_the_fargate_memory_runs_on_the_large_ec2_class(cloud: LocalCloud, definition: Any) -> None:
+    assert cloud.batch is not None and cloud.runtime is not None
+    large = cloud.batch.definition(cloud.stack.batch_job_definitions[LARGE].name)
+    parameters = cloud.stack.parameters
+    # The template's limits are what the job runs under here.
+    assert (large.vcpus, large.memory_mib) == (float(parameters["BatchLargeVcpus"]),
+                                               int(parameters["BatchLargeMemoryMiB"]))
+    # Fargate's memory as small as no job fits, for this job only: the API's settings, as the template wires them.
+    api = cloud.stack.functions["ApiFunction"]
+    saved = cloud.runtime.set_environment("ApiFunction", {**api.environment, "BATCH_CPU_MEMORY_MIB": "1"})
+    cloud.batch.replace_definition(replace(large, command=WHERE))
+    try:
+        job = _train(cloud, "batch")
+    finally:
+        cloud.runtime.set_environment("ApiFunction", saved)
+        cloud.batch.replace_definition(large)
+    assert (job["compute"], job["compute_reason"], job["compute_class"]) == ("batch", "requested 'batch'", "large")
+    assert "exceed the Fargate job's 0 MB and fit the large EC2 job's" in job["compute_class_reason"]
+    states = _states(cloud, job["execution_arn"])
+    assert states[:3] == ["MarkJobRunning", "ChooseCompute", "TrainOnBatchLarge"] and "TrainOnBatch" not in states
+    large_queue = cloud.stack.batch_queues["BatchLargeJobQueue"].name
+    assert job["status"] == "failed" and f"ran on {large_queue}" in job["error_message"], job["error_message"]
+    (ran,) = [j for j in _batch_jobs(cloud, "BatchLargeJobQueue") if j["jobName"] == job["process_id"]]
+    assert ran["jobDefinition"].split("/")[-1].split(":")[0] == large.name

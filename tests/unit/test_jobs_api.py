@@ -572,3 +572,18 @@ def test_compute_this_stack_lacks_is_refused_on_compute_before_anything_is_writt
         submit(jobs, request(compute=compute), executions=executions, process_id="a1b2")
     assert refused.value.field == "compute"
     assert not jobs.items and not executions.started
+
+
+def test_a_batch_job_records_its_size_class_and_the_execution_routes_on_it(jobs: FakeJobs) -> None:
+    from modelforge.domain.compute import ComputeConfig
+
+    executions = FakeExecutions(jobs)
+    # Fargate's memory as small as the interpreter alone: any job's estimate is above it.
+    for process_id, memory_mib, expected in (("fits", 30_720.0, "standard"), ("large", 1.0, "large")):
+        jobs_api.submit_training(request(compute="batch"), jobs=jobs, catalog=FakeCatalog(machine()),
+                                 executions=executions, now=clock(T0), new_id=ids(process_id),
+                                 compute_config=ComputeConfig(batch_available=True, batch_cpu_memory_mib=memory_mib))
+        job = jobs.items[process_id]
+        assert (job.compute, job.compute_reason, job.compute_class) == ("batch", "requested 'batch'", expected)
+        assert job.compute_class_reason and "Fargate" in job.compute_class_reason
+        assert executions.started[-1][1] == {"process_id": process_id, "compute": "batch", "compute_class": expected}

@@ -152,6 +152,19 @@ def test_a_warm_worker_is_reused(runtime: LocalLambdaRuntime) -> None:
     assert first["pid"] != os.getpid()
 
 
+def test_new_settings_reach_the_next_invocation_in_a_new_worker(runtime: LocalLambdaRuntime) -> None:
+    first, _ = invoke(runtime, "test-Echo", {"env": ["FROM_TEMPLATE"]})
+    previous = runtime.set_environment("Echo", {"FROM_TEMPLATE": "changed"})
+    second, _ = invoke(runtime, "test-Echo", {"env": ["FROM_TEMPLATE"]})
+    runtime.set_environment("Echo", previous)
+    third, _ = invoke(runtime, "test-Echo", {"env": ["FROM_TEMPLATE"]})
+
+    assert previous == {"FROM_TEMPLATE": "template-value"}
+    assert [b["env"]["FROM_TEMPLATE"] for b in (first, second, third)] == ["template-value", "changed",
+                                                                           "template-value"]
+    assert len({first["pid"], second["pid"], third["pid"]}) == 3  # the warm worker had the old settings
+
+
 def test_handler_prints_go_to_the_function_log(runtime: LocalLambdaRuntime, tmp_path: Path) -> None:
     body, error = invoke(runtime, "test-Echo", {"say": "hello-from-the-handler"})
     assert error is None and body["event"] == {"say": "hello-from-the-handler"}  # the protocol is intact

@@ -1003,24 +1003,26 @@ def test_batch_is_off_by_default_and_then_deploys_nothing(deployed: tuple[str, d
     substitutions = machine["Properties"]["DefinitionSubstitutions"]
     assert {substitutions[k] for k in ("CpuJobQueue", "CpuJobDefinition", "GpuJobQueue", "GpuJobDefinition")} == {
         "none"}
+    assert {substitutions[k] for k in ("LargeJobQueue", "LargeJobDefinition")} == {"none"}
 
 
 def test_batch_on_deploys_its_environments_queues_and_definitions(batch_deployed: dict[str, Any]) -> None:
     resources = batch_deployed["Resources"]
     assert set(_of_type(batch_deployed, "AWS::Batch::")) == {
         "BatchCpuComputeEnvironment", "BatchGpuComputeEnvironment", "BatchCpuJobQueue", "BatchGpuJobQueue",
-        "BatchCpuJobDefinition", "BatchGpuJobDefinition"}
+        "BatchCpuJobDefinition", "BatchGpuJobDefinition",
+        "BatchLargeComputeEnvironment", "BatchLargeJobQueue", "BatchLargeJobDefinition"}
     gpu = resources["BatchGpuComputeEnvironment"]["Properties"]["ComputeResources"]
     assert gpu["Ec2Configuration"] == [{"ImageType": "ECS_AL2023_NVIDIA"}]
     assert gpu["MinvCpus"] == 0 and "optimal" not in gpu["InstanceTypes"]
     assert set(gpu["InstanceTypes"]) == {"g5", "g6", "g6e"}
     assert resources["BatchCpuComputeEnvironment"]["Properties"]["ComputeResources"]["Type"] == "FARGATE"
-    for queue in ("BatchCpuJobQueue", "BatchGpuJobQueue"):
+    for queue in ("BatchCpuJobQueue", "BatchGpuJobQueue", "BatchLargeJobQueue"):
         (action,) = resources[queue]["Properties"]["JobStateTimeLimitActions"]
         assert (action["Action"], action["State"]) == ("CANCEL", "RUNNABLE")
         runnable = batch_deployed["Parameters"]["BatchRunnableTimeoutSeconds"]["Default"]
         assert str(action["MaxTimeSeconds"]) == str(runnable)
-    for name in ("BatchCpuJobDefinition", "BatchGpuJobDefinition"):
+    for name in ("BatchCpuJobDefinition", "BatchGpuJobDefinition", "BatchLargeJobDefinition"):
         props = resources[name]["Properties"]
         assert int(props["Timeout"]["AttemptDurationSeconds"]) > 0
         assert props["RetryStrategy"]["EvaluateOnExit"] == [{"OnStatusReason": "Host EC2*", "Action": "RETRY"},
@@ -1036,7 +1038,7 @@ def test_batch_attempt_and_runnable_limits_fit_inside_the_task_and_the_execution
     longest = parameters["BatchAttemptDurationSeconds"]["MaxValue"] + \
         parameters["BatchRunnableTimeoutSeconds"]["MaxValue"]
     definition = json.loads((TEMPLATE_PATH.parent / "state_machine/training.asl.json").read_text())
-    for state in ("TrainOnBatch", "TrainOnGpu"):
+    for state in ("TrainOnBatch", "TrainOnBatchLarge", "TrainOnGpu"):
         assert longest < definition["States"][state]["TimeoutSeconds"] < 7200
 
 
@@ -1046,8 +1048,10 @@ BATCH_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("s3:ListBucket", "DataBucket"), ("s3:GetObject", "DataBucket/processed/*"),
         ("s3:GetObject", "DataBucket/failure_events/*"), ("s3:PutObject", "ModelsBucket/model/*"),
         ("s3:DeleteObjectVersion", "ModelsBucket/model/*")},
-    "TrainingStateMachineBatchPolicy": {  # TrainOnBatch/TrainOnGpu (.sync), ReadBatchOutcome, ReadBatchLog
+    "TrainingStateMachineBatchPolicy": {  # TrainOnBatch/TrainOnBatchLarge/TrainOnGpu (.sync), ReadBatchOutcome,
+        # ReadBatchLog
         ("batch:SubmitJob", "BatchCpuJobQueue"), ("batch:SubmitJob", "BatchCpuJobDefinition"),
+        ("batch:SubmitJob", "BatchLargeJobQueue"), ("batch:SubmitJob", "BatchLargeJobDefinition"),
         ("batch:SubmitJob", "BatchGpuJobQueue"), ("batch:SubmitJob", "BatchGpuJobDefinition"),
         ("batch:DescribeJobs", "*"), ("batch:TerminateJob", "*"),
         *{(action, "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/"
@@ -1072,6 +1076,49 @@ def test_batch_grants_are_exactly_what_its_code_and_sync_need(batch_deployed: di
         assert all(statement["Effect"] == "Allow" for statement in statements)
     for role in ("BatchExecutionRole", "BatchInstanceRole"):
         assert "Policies" not in resources[role]["Properties"]  # only the AWS-managed ECS policy, nothing added
+
+
+def test_the_large_class_is_the_fargate_job_on_memory_rich_ec2(batch_deployed: dict[str, Any]) -> None:
+    resources, parameters = batch_deployed["Resources"], batch_deployed["Parameters"]
+    compute = resources["BatchLargeComputeEnvironment"]["Properties"]["ComputeResources"]
+    assert compute["Type"] == "EC2" and compute["MinvCpus"] == 0
+    assert set(compute["InstanceTypes"]) == {"r6i", "r7i", "m6i"}  # named: "optimal" could pick GPU types
+    assert compute["Ec2Configuration"] == [{"ImageType": "ECS_AL2023"}]
+    assert compute["InstanceRole"] == {"Fn::GetAtt": ["BatchInstanceProfile", "Arn"]}
+    assert compute["MaxvCpus"] >= parameters["BatchLargeVcpus"]["MaxValue"]
+    queue = resources["BatchLargeJobQueue"]["Properties"]
+    assert queue["ComputeEnvironmentOrder"] == [{"Order": 1, "ComputeEnvironment": {
+        "Ref": "BatchLargeComputeEnvironment"}}]
+    large, fargate = (resources[name]["Properties"] for name in ("BatchLargeJobDefinition", "BatchCpuJobDefinition"))
+    assert large["PlatformCapabilities"] == ["EC2"] and fargate["PlatformCapabilities"] == ["FARGATE"]
+    for key in ("Parameters", "Timeout", "RetryStrategy"):
+        assert large[key] == fargate[key], key
+    for key in ("Image", "Command", "JobRoleArn", "ExecutionRoleArn", "Environment"):
+        assert large["ContainerProperties"][key] == fargate["ContainerProperties"][key], key
+    requirements = {r["Type"]: str(r["Value"]) for r in large["ContainerProperties"]["ResourceRequirements"]}
+    assert requirements == {"VCPU": str(parameters["BatchLargeVcpus"]["Default"]),
+                            "MEMORY": str(parameters["BatchLargeMemoryMiB"]["Default"])}
+    assert parameters["BatchLargeMemoryMiB"]["MinValue"] >= parameters["BatchCpuMemoryMiB"]["MaxValue"]
+    substitutions = resources["TrainingStateMachine"]["Properties"]["DefinitionSubstitutions"]
+    assert substitutions["LargeJobQueue"] == {"Ref": "BatchLargeJobQueue"}
+    assert substitutions["LargeJobDefinition"] == {"Ref": "BatchLargeJobDefinition"}
+
+
+def test_batch_on_without_gpu_and_with_spot_keeps_the_large_class_and_its_instances(
+        monkeypatch_module: pytest.MonkeyPatch) -> None:
+    monkeypatch_module.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    values = {**BATCH_ON, "BatchGpuEnabled": "false", "BatchUseSpot": "true"}
+    resources = _as_deployed(_translate(values), values)["Resources"]
+    assert set(_of_type({"Resources": resources}, "AWS::Batch::")) == {
+        "BatchCpuComputeEnvironment", "BatchCpuJobQueue", "BatchCpuJobDefinition",
+        "BatchLargeComputeEnvironment", "BatchLargeJobQueue", "BatchLargeJobDefinition"}
+    assert {"BatchInstanceRole", "BatchInstanceProfile"} <= set(resources)
+    compute = resources["BatchLargeComputeEnvironment"]["Properties"]["ComputeResources"]
+    assert (compute["Type"], compute["AllocationStrategy"]) == ("SPOT", "SPOT_PRICE_CAPACITY_OPTIMIZED")
+    (submit,) = [s for s in resources["TrainingStateMachineBatchPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+                 if s["Sid"] == "SubmitTraining"]
+    assert {_grant_resource(r) for r in submit["Resource"]} == {
+        "BatchCpuJobQueue", "BatchCpuJobDefinition", "BatchLargeJobQueue", "BatchLargeJobDefinition"}
 
 
 def test_batch_on_references_only_deployed_resources(batch_deployed: dict[str, Any]) -> None:

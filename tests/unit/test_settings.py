@@ -203,7 +203,10 @@ OVERRIDE_VALUES: dict[type[_EnvSettings], dict[str, tuple[str, Any]]] = {
     ApiSettings: {
         "BATCH_AVAILABLE": ("true", True),
         "GPU_AVAILABLE": ("true", True),
+        "BATCH_CPU_MEMORY_MIB": ("61440", 61440.0),
+        "BATCH_LARGE_MEMORY_MIB": ("491520", 491520.0),
         "COMPUTE_LAMBDA_MARGIN": ("0.7", 0.7),
+        "COMPUTE_BATCH_MARGIN": ("0.6", 0.6),
         "COMPUTE_GPU_PREFERRED_ABOVE_CELLS": ("5e8", 5e8),
     },
 }

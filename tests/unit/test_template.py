@@ -442,6 +442,10 @@ OPERATOR_PARAMETERS: dict[str, tuple[str, Any]] = {
 # Cost guards are infrastructure limits whose one default is the template's (the code has none: unset means
 # unbounded); tests/unit/test_sam_transform.py checks them.
 COST_GUARDS = {"MaxJobsInFlight"}
+# The Batch CPU job definitions' memory: infrastructure sizes whose one default is the template's (the job
+# definitions are sized by them), told to the functions that choose a job's size class as wiring, as
+# BATCH_AVAILABLE is; test_jobs_get_their_batch_size_class_from_the_job_definitions_memory checks them.
+BATCH_SIZES = {"BatchCpuMemoryMiB", "BatchLargeMemoryMiB"}
 
 
 def passed_parameters(template: dict[str, Any]) -> dict[str, list[tuple[str, str]]]:
@@ -463,7 +467,8 @@ def test_function_environments_carry_wiring_and_parameters_only(template: dict[s
 
 
 def test_every_operator_parameter_defaults_to_the_code_s_default(template: dict[str, Any]) -> None:
-    passed = {name: uses for name, uses in passed_parameters(template).items() if name not in COST_GUARDS}
+    passed = {name: uses for name, uses in passed_parameters(template).items()
+              if name not in COST_GUARDS | BATCH_SIZES}
     assert set(passed) == set(OPERATOR_PARAMETERS)
     stack = resolve_stack()
     for parameter in passed:
@@ -616,3 +621,28 @@ def test_retrains_started_by_the_schedule_may_run_where_api_jobs_may() -> None:
         item = RetrainSettings.from_env(stack.functions["RetrainItemFunction"].environment).compute_config()
         api = ApiSettings.from_env(stack.functions["ApiFunction"].environment).compute_config()
         assert (item.batch_available, item.gpu_available) == expected == (api.batch_available, api.gpu_available)
+
+
+def test_jobs_get_their_batch_size_class_from_the_job_definitions_memory() -> None:
+    # The memory the Batch CPU job definitions get is what the API and the retraining items plan with: the
+    # same parameters, wired. ComputeConfig's defaults are the template's (a stack left at its defaults).
+    from modelforge.domain.compute import ComputeConfig
+    from modelforge.settings import ApiSettings, RetrainSettings
+
+    batch = {"BatchEnabled": "true", "BatchImageUri": "local", "BatchSubnetIds": "subnet-1",
+             "BatchSecurityGroupIds": "sg-1"}
+    for parameters in (batch, {**batch, "BatchCpuMemoryMiB": "61440", "BatchLargeMemoryMiB": "491520"}):
+        stack = resolve_stack(parameter_overrides=parameters)
+        definitions = stack.batch_job_definitions
+        memory = (definitions["BatchCpuJobDefinition"].memory_mib, definitions["BatchLargeJobDefinition"].memory_mib)
+        for function, settings in (("ApiFunction", ApiSettings), ("RetrainItemFunction", RetrainSettings)):
+            config = settings.from_env(stack.functions[function].environment).compute_config()
+            assert (config.batch_cpu_memory_mib, config.batch_large_memory_mib) == memory, function
+    stack = resolve_stack(parameter_overrides=batch)
+    defaults = stack.batch_job_definitions
+    assert (ComputeConfig().batch_cpu_memory_mib, ComputeConfig().batch_large_memory_mib) == (
+        defaults["BatchCpuJobDefinition"].memory_mib, defaults["BatchLargeJobDefinition"].memory_mib)
+    # What the local cloud can place on each queue: its compute environments' MaxvCpus, from the template.
+    placeable = {name: queue.max_vcpus for name, queue in stack.batch_queues.items()}
+    assert placeable == {"BatchCpuJobQueue": 64, "BatchLargeJobQueue": 256}
+    assert defaults["BatchLargeJobDefinition"].vcpus <= placeable["BatchLargeJobQueue"]

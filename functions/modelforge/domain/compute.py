@@ -1,9 +1,11 @@
-"""Where a training job runs: the Lambda, a Batch CPU job or a Batch GPU job.
+"""Where a training job runs: the Lambda, a Batch CPU job (Fargate, or EC2 when it is large) or a Batch GPU job.
 
 A job's size is estimated from what ``POST /train`` already reads (the machines' manifests: rows and columns,
 and the job's recipe: how many features each sensor becomes), never from the data itself. ``auto`` picks the
 Lambda when the estimate fits its memory and time with a margin, Batch CPU above that, and the GPU queue only
-when asked, or when the deployment prefers it above a size (``gpu_preferred_above_cells``).
+when asked, or when the deployment prefers it above a size (``gpu_preferred_above_cells``). A job on Batch CPU
+(``auto`` or asked) gets a size class (:class:`BatchClass`): the Fargate job definition when the estimated peak
+memory fits its memory with a margin, the large EC2 one above (:func:`choose_batch_class`).
 
 The per-cell costs are measured (see docs/benchmarks.md, "Where auto switches to Batch"): peak resident memory
 and training seconds per (row x feature) cell of the training matrix on a 2-core machine, at a size the
@@ -13,7 +15,7 @@ Lambda handles, so they are upper bounds for the Lambda's 6 vCPUs.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 # Columns of a processed telemetry manifest that are not sensors (the rest each become features).
@@ -25,6 +27,13 @@ class Compute(StrEnum):
     LAMBDA = "lambda"
     BATCH = "batch"
     GPU = "gpu"
+
+
+class BatchClass(StrEnum):
+    """Which Batch CPU job definition a ``batch`` job runs on (the state machine's ChooseCompute routes on it)."""
+
+    STANDARD = "standard"  # BatchCpuJobDefinition: Fargate, up to 16 vCPU / 120 GiB
+    LARGE = "large"  # BatchLargeJobDefinition: EC2 (memory-rich r6i/r7i/m6i), above Fargate's memory
 
 
 @dataclass(frozen=True)
@@ -42,12 +51,23 @@ class ComputeConfig:
     seconds_per_cell: float = 1.5e-5  # wall time per training cell (features, search, evaluation, report)
     base_seconds: float = 10.0  # what a tiny job costs (imports, S3 round trips)
     gpu_preferred_above_cells: float | None = None  # None: the GPU queue only when asked
+    # The Batch CPU job definitions' memory, MiB (template parameters BatchCpuMemoryMiB, BatchLargeMemoryMiB,
+    # wired to the functions that submit jobs; these mirror the template's defaults, as lambda_memory_mb its
+    # MemorySize, and tests/unit/test_template.py keeps them equal). Like the Lambda, a job is planned into only
+    # ``batch_margin`` of a definition's memory: the estimate is linear, the data is not.
+    batch_cpu_memory_mib: float = 30_720.0
+    batch_large_memory_mib: float = 245_760.0
+    batch_margin: float = 0.5
     batch_available: bool = False  # the stack has Batch (template parameter BatchEnabled)
     gpu_available: bool = False  # the stack has a GPU job queue (BatchGpuEnabled)
 
     def __post_init__(self) -> None:
         if not 0 < self.lambda_margin <= 1:
             raise ValueError("lambda_margin must be in (0, 1]")
+        if not 0 < self.batch_margin <= 1:
+            raise ValueError("batch_margin must be in (0, 1]")
+        if self.batch_cpu_memory_mib <= 0 or self.batch_large_memory_mib <= 0:
+            raise ValueError("batch_cpu_memory_mib and batch_large_memory_mib must be positive")
         if self.bytes_per_cell <= 0 or self.seconds_per_cell <= 0:
             raise ValueError("bytes_per_cell and seconds_per_cell must be positive")
 
@@ -71,6 +91,9 @@ class ComputeChoice:
     compute: Compute  # never AUTO
     reason: str
     estimate: SizeEstimate
+    # Batch CPU only (None on the Lambda and the GPU queue): which job definition, and why.
+    batch_class: BatchClass | None = None
+    batch_class_reason: str | None = None
 
 
 def features_per_sensor(windows: int, statistics: int, trend: bool) -> int:
@@ -93,8 +116,39 @@ def estimate_size(manifests: Sequence[tuple[int, Sequence[str]]], per_sensor: in
 
 
 def choose_compute(requested: Compute, estimate: SizeEstimate, config: ComputeConfig) -> ComputeChoice:
-    """Where the job runs and why. ``batch``/``gpu`` requested without their queue is the caller's to refuse
-    (:func:`unavailable`)."""
+    """Where the job runs and why, with its size class on Batch CPU. ``batch``/``gpu`` requested without their
+    queue is the caller's to refuse (:func:`unavailable`)."""
+    choice = _choose_host(requested, estimate, config)
+    if choice.compute is not Compute.BATCH:
+        return choice
+    batch_class, why = choose_batch_class(estimate, config)
+    return replace(choice, batch_class=batch_class, batch_class_reason=why)
+
+
+def choose_batch_class(estimate: SizeEstimate, config: ComputeConfig) -> tuple[BatchClass, str]:
+    """The Fargate job definition when the estimated peak memory fits ``batch_margin`` of its memory, the large
+    EC2 one above. Above the large one's room too, still the large one, said so in the reason, rather than a
+    refusal: the estimate is an upper bound by construction (every manifest row, twice the worst measured
+    bytes per cell, and the pipeline samples its training rows to ``memory_budget_mb``), so a refusal would
+    turn away jobs that fit; one that truly outgrows it fails readable (OutOfMemoryError in its
+    error_message), and BatchLargeMemoryMiB is the operator's lever."""
+    wanted = f"estimated {estimate.peak_memory_mb:.0f} MB"
+    standard_room = config.batch_cpu_memory_mib * config.batch_margin
+    large_room = config.batch_large_memory_mib * config.batch_margin
+    if estimate.peak_memory_mb <= standard_room:
+        return BatchClass.STANDARD, (f"{wanted} fit the Fargate job's {standard_room:.0f} MB (BatchCpuMemoryMiB "
+                                     f"{config.batch_cpu_memory_mib:.0f} x {config.batch_margin})")
+    if estimate.peak_memory_mb <= large_room:
+        return BatchClass.LARGE, (f"{wanted} exceed the Fargate job's {standard_room:.0f} MB and fit the large "
+                                  f"EC2 job's {large_room:.0f} MB (BatchLargeMemoryMiB "
+                                  f"{config.batch_large_memory_mib:.0f} x {config.batch_margin})")
+    return BatchClass.LARGE, (f"{wanted} exceed even the large EC2 job's {large_room:.0f} MB (BatchLargeMemoryMiB "
+                              f"{config.batch_large_memory_mib:.0f} x {config.batch_margin}): run there, the "
+                              "largest there is (the estimate is an upper bound); raise BatchLargeMemoryMiB "
+                              "if it runs out of memory")
+
+
+def _choose_host(requested: Compute, estimate: SizeEstimate, config: ComputeConfig) -> ComputeChoice:
     if requested is not Compute.AUTO:
         return ComputeChoice(requested, f"requested '{requested.value}'", estimate)
     memory_room = config.lambda_memory_mb * config.lambda_margin
@@ -119,6 +173,13 @@ def switch_cells(config: ComputeConfig) -> int:
         / config.bytes_per_cell
     by_time = (config.lambda_timeout_s * config.lambda_margin - config.base_seconds) / config.seconds_per_cell
     return int(min(by_memory, by_time))
+
+
+def large_class_cells(config: ComputeConfig) -> int:
+    """The training-matrix size above which a Batch CPU job leaves the Fargate job definition for the large
+    EC2 one (by memory alone): what docs/benchmarks.md quotes."""
+    return int((config.batch_cpu_memory_mib * config.batch_margin - config.base_memory_mb) * 2**20
+               / config.bytes_per_cell)
 
 
 def unavailable(requested: Compute, config: ComputeConfig) -> str | None:

@@ -86,10 +86,12 @@ def submit_training(
               status=JobStatus.PENDING, created_at=created, updated_at=created,
               start_date=request.start_date, end_date=request.end_date, machine_names=request.machine_names,
               failure_events=request.failure_events, options=request.options, compute=choice.compute.value,
-              compute_reason=choice.reason, compute_estimate=choice.estimate.summary())
+              compute_reason=choice.reason, compute_estimate=choice.estimate.summary(),
+              compute_class=choice.batch_class.value if choice.batch_class else None,
+              compute_class_reason=choice.batch_class_reason)
     jobs.create(job)
     try:
-        executions.start(job.process_id, {"process_id": job.process_id, "compute": choice.compute.value})
+        executions.start(job.process_id, _execution_input(job.process_id, choice))
     except Exception as error:
         reason = f"could not start the training execution: {error}"
         # Not logged here: the HTTP error handler logs the 503 once, with this error chained to it.
@@ -99,6 +101,14 @@ def submit_training(
         raise ExecutionStartError(f"job {job.process_id} failed: {reason}") from error
     logger.info("training job submitted", extra={"process_id": job.process_id, "machine_name": job.machine_name})
     return TrainResponse(process_id=job.process_id, status=job.status)
+
+
+def _execution_input(process_id: str, choice: ComputeChoice) -> dict[str, object]:
+    """Only ids and where to run travel: ChooseCompute routes on ``compute`` and, on Batch CPU, ``compute_class``."""
+    payload: dict[str, object] = {"process_id": process_id, "compute": choice.compute.value}
+    if choice.batch_class is not None:
+        payload["compute_class"] = choice.batch_class.value
+    return payload
 
 
 def plan_compute(request: TrainRequest, catalog: Catalog, config: ComputeConfig) -> ComputeChoice:
