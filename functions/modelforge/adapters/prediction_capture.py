@@ -80,16 +80,27 @@ class PredictionCaptureStore:
 
 def encode_rows(rows: CapturedRows) -> str:
     """One request's records as JSON lines, the text ``_LINE`` makes of each record's dict (the same keys in
-    the same order), with the request's own fields encoded once rather than per record: a fifth of the cost."""
-    head = '{"timestamp":'
-    shared = (f',"model_name":{_text(rows.model_name)},"model_version":{_text(rows.model_version)},')
+    the same order), column by column, with the request's own fields encoded once rather than per record."""
+    shared = f',"model_name":{_text(rows.model_name)},"model_version":{_text(rows.model_version)},"score":'
     tail = f',"captured_at":{_text(rows.captured_at)},"request_id":{_text(rows.request_id)}}}\n'
-    alarms = rows.alarms if rows.alarms is not None else [None] * len(rows.predictions)
+    alarms = _column(rows.alarms) if rows.alarms is not None else ["null"] * len(rows.predictions)
     return "".join([
-        f'{head}{_value(stamp)},"machine_name":{_text(machine)}{shared}"score":{_value(score)},'
-        f'"prediction":{_value(prediction)},"alarm":{_value(alarm)}{tail}'
-        for stamp, machine, score, prediction, alarm in zip(rows.timestamps, rows.machines, rows.scores,
-                                                            rows.predictions, alarms, strict=True)])
+        f'{{"timestamp":{stamp},"machine_name":{machine}{shared}{score},"prediction":{prediction},'
+        f'"alarm":{alarm}{tail}'
+        for stamp, machine, score, prediction, alarm in zip(
+            _column(rows.timestamps), _column(rows.machines), _column(rows.scores), _column(rows.predictions),
+            alarms, strict=True)])
+
+
+def _column(values: Sequence[Any]) -> list[str]:
+    """Each value as json writes it; a column of one type (as they are) in one pass."""
+    if all(type(v) is float for v in values) and all(map(math.isfinite, values)):
+        return list(map(float.__repr__, values))
+    if all(type(v) is str for v in values):
+        return list(map(encode_basestring_ascii, values))
+    if all(type(v) is bool for v in values):
+        return ["true" if v else "false" for v in values]
+    return [_value(v) for v in values]
 
 
 def _text(value: str) -> str:
