@@ -108,8 +108,8 @@ def main() -> None:
             booster.inplace_predict(bare_x)
             objects_before = _capture_objects(environment)
             (records_ms, records_mean), (split_ms, split_mean), (bare_ms, bare_mean) = _alternated_ms([
-                lambda e=events["records"]: lambda_handler(e, context),
-                lambda e=events["dataframe_split"]: lambda_handler(e, context),
+                lambda e=events["records"]: lambda_handler(e, _fresh(context)),
+                lambda e=events["dataframe_split"]: lambda_handler(e, _fresh(context)),
                 lambda m=bare_x: booster.inplace_predict(m)])
             rows.append({"batch_size": batch, "handler_ms": round(records_ms, 3),
                          "handler_split_ms": round(split_ms, 3), "bare_inplace_predict_ms": round(bare_ms, 3),
@@ -122,6 +122,15 @@ def main() -> None:
                          "capture_objects_written_in_loop": _capture_objects(environment) - objects_before})
 
     _write_results(rows, features=len(names))
+
+
+_REQUESTS = iter(range(10**9))
+
+
+def _fresh(context: SimpleNamespace) -> SimpleNamespace:
+    """The context of a new request: its own request id, as Lambda gives each (capture objects are named by
+    the first request they hold)."""
+    return SimpleNamespace(**{**vars(context), "aws_request_id": f"bench-{next(_REQUESTS)}"})
 
 
 def _capture_objects(environment: dict[str, str]) -> int:

@@ -186,14 +186,14 @@ class Capture:
 
 
 def predict_for(request: PredictRequest, cache: ChampionCache, capture: Capture | None = None) -> PredictResponse:
-    from modelforge.domain.inference import columns_frame, model_recipe, predict, unreadable_counts
+    from modelforge.domain.inference import model_recipe, predict, request_columns, unreadable_counts
 
     started = time.perf_counter()
     model = cache.champion(ModelName(request.machine_name, request.indicator))
     try:
         inputs = model_recipe(model).input_columns  # the sensors, and a regime model's operating settings
         columns = request.columns([RECORD_TIMESTAMP, RECORD_MACHINE, *inputs])
-        frame = columns_frame(columns, request.row_count, inputs)
+        frame = request_columns(columns, request.row_count, inputs)
         scored = predict(model, frame)
     except IncompatibleRecordsError as error:
         raise InvalidRequestError("records", str(error)) from error
