@@ -4,7 +4,7 @@ No `from __future__ import annotations`: Powertools reads the route annotations 
 
 from functools import cache
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
@@ -13,12 +13,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from modelforge.adapters.model_registry import ModelRegistry
 from modelforge.adapters.model_store import ModelArtifactStore
 from modelforge.adapters.prediction_capture import PredictionCaptureStore
-from modelforge.domain.live import CaptureConfig
 from modelforge.handlers.http_errors import error_responses, register_error_handlers, resolve_json
 from modelforge.logic.predict import Capture, CaptureBuffer, ChampionCache, predict_for
 from modelforge.observability import logger, tracer
 from modelforge.schemas import PredictRequest, PredictResponse
 from modelforge.settings import PredictSettings
+
+if TYPE_CHECKING:
+    from modelforge.domain.live import CaptureConfig  # NumPy and pandas: loaded with the first request
 
 app = APIGatewayHttpResolver(enable_validation=True)
 register_error_handlers(app)
@@ -31,7 +33,7 @@ def champion_cache(settings: PredictSettings) -> ChampionCache:
 
 
 @cache
-def capture_config(settings: PredictSettings) -> CaptureConfig:
+def capture_config(settings: PredictSettings) -> "CaptureConfig":
     return settings.capture_config()
 
 

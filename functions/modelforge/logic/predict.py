@@ -141,7 +141,9 @@ class CaptureBuffer:
     an answer's time."""
 
     def __init__(self, store: BufferedCaptureStore, *, flush_rows: int, flush_seconds: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.time) -> None:
+        # The wall clock, not the monotonic one: a frozen Lambda container's monotonic clock need not advance
+        # between invocations, and the age bound is about time on the wall (how late the drift check sees it).
         self._store = store
         self._rows = flush_rows
         self._seconds = flush_seconds
