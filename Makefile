@@ -10,7 +10,7 @@ SAM_VENV  := build/sam-cli
 SAM_STAMP := $(SAM_VENV)/.installed
 SAM       := $(SAM_VENV)/bin/sam
 
-.PHONY: install run test test-unit test-integration test-e2e lint package package-check lock pin-base-image bench bench-predict bench-load bench-cmapss bench-gpu bench-coldstart build deploy clean
+.PHONY: install run test test-unit test-integration test-e2e lint package package-check lock pin-base-image bench bench-predict bench-features bench-load bench-cmapss bench-gpu bench-coldstart build deploy clean
 
 # Every install is from a hashed lock (locks/, made by `make lock`); the package itself goes in without deps.
 $(STAMP): pyproject.toml constraints.txt locks/tools.txt locks/dev.txt
@@ -81,6 +81,9 @@ bench: $(STAMP)
 
 bench-predict: $(STAMP)
 	$(PY) -m benchmarks.predict
+
+bench-features: $(STAMP)
+	$(PY) -m benchmarks.features
 
 bench-load: $(STAMP)
 	$(PY) -m benchmarks.load

@@ -349,6 +349,13 @@ class PredictRequest(LazyModel):
             raise ValueError("send the telemetry either as 'records' or as 'dataframe_split', exactly one of them")
         return self
 
+    def __repr_args__(self) -> Any:
+        """What the request is, not its every value: Powertools formats the route's arguments into a debug
+        message on every call, logged or not (1,000 records: 14 ms, more than the model)."""
+        yield "machine_name", self.machine_name
+        yield "indicator", self.indicator
+        yield "rows", self.row_count
+
     @property
     def row_count(self) -> int:
         return len(self.records) if self.records is not None else len(self._split.data)

@@ -222,8 +222,14 @@ class PredictSettings(_EnvSettings):
     capture_bucket_name: str | None = None
     capture_prefix: str = CAPTURE_PREFIX
     capture_sample_rate: float | None = Field(default=None, ge=0, le=1)
+    # When a warm container writes the records it buffered (CaptureConfig.flush_rows / flush_seconds): 1 row
+    # writes each request at once, as the local cloud's integration tests want.
+    capture_flush_rows: int | None = Field(default=None, ge=1, le=1_000_000)
+    capture_flush_seconds: float | None = Field(default=None, ge=0, le=3600)
 
-    OVERRIDES: ClassVar[Mapping[str, str]] = {"capture_sample_rate": "sample_rate"}
+    OVERRIDES: ClassVar[Mapping[str, str]] = {"capture_sample_rate": "sample_rate",
+                                              "capture_flush_rows": "flush_rows",
+                                              "capture_flush_seconds": "flush_seconds"}
 
     def capture_config(self) -> CaptureConfig:
         from modelforge.domain.live import CaptureConfig

@@ -34,11 +34,15 @@ TRAINABLE_DAYS = 30  # 2025-01-01 .. 2025-01-30, six failures: enough for a mode
 # The search the tests' trainings run: what each job does end to end is the same as with the template's
 # defaults (search, refit, gate, registry), at a fraction of the cost (one candidate, fewer rounds).
 TEST_TRAINING_SETTINGS = {"SEARCH_BUDGET": "1", "MAX_BOOST_ROUNDS": "100"}
+# Each /predict request's capture written at once (the deployed default buffers them in the warm container,
+# domain.live.CaptureConfig): the tests read a request's capture object right after it.
+TEST_PREDICT_SETTINGS = {"CAPTURE_FLUSH_ROWS": "1"}
 
 
 def start_cloud(tmp_path: Path, **overrides: Any) -> LocalCloud:
     environment: dict[str, Mapping[str, str]] = dict(overrides.pop("environment_overrides", None) or {})
     environment["TrainingFunction"] = {**TEST_TRAINING_SETTINGS, **environment.get("TrainingFunction", {})}
+    environment["PredictFunction"] = {**TEST_PREDICT_SETTINGS, **environment.get("PredictFunction", {})}
     cloud = LocalCloud(aws_port=free_port(), api_port=free_port(), state_dir=tmp_path,
                        environment_overrides=environment, **overrides)
     return cloud.start()

@@ -45,7 +45,8 @@ def captured(monkeypatch: pytest.MonkeyPatch, local_stack: LocalStack) -> Iterat
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "us-east-1", "MODELS_TABLE_NAME": table.name,
                        "MODELS_BUCKET_NAME": models, "CAPTURE_BUCKET_NAME": data, "CHAMPION_REFRESH_SECONDS": "0",
-                       "POWERTOOLS_TRACE_DISABLED": "true"}.items():
+                       # each request's capture written at once (test_capture_buffer.py tests the buffering)
+                       "CAPTURE_FLUSH_ROWS": "1", "POWERTOOLS_TRACE_DISABLED": "true"}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("CAPTURE_SAMPLE_RATE", raising=False)

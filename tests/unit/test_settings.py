@@ -199,6 +199,8 @@ OVERRIDE_VALUES: dict[type[_EnvSettings], dict[str, tuple[str, Any]]] = {
     },
     PredictSettings: {
         "CAPTURE_SAMPLE_RATE": ("0.25", 0.25),
+        "CAPTURE_FLUSH_ROWS": ("1", 1),
+        "CAPTURE_FLUSH_SECONDS": ("2.5", 2.5),
     },
     ApiSettings: {
         "BATCH_AVAILABLE": ("true", True),

@@ -435,6 +435,8 @@ OPERATOR_PARAMETERS: dict[str, tuple[str, Any]] = {
     "DriftShareThreshold": ("0.3", 0.3),
     "LiveRecallFloor": ("0.4", 0.4),
     "CaptureSampleRate": ("0.25", 0.25),
+    "CaptureFlushRows": ("1", 1),
+    "CaptureFlushSeconds": ("2.5", 2.5),
     "RetrainMaxAgeDays": ("45", 45.0),
     "RetrainMinNewRows": ("20000", 20000),
     "RetrainMinNewFailureEvents": ("5", 5),

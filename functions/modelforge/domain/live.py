@@ -36,13 +36,40 @@ MAX_DAYS_SHOWN = 31
 
 @dataclass(frozen=True)
 class CaptureConfig:
-    """How ``/predict`` captures (PredictSettings.capture_sample_rate overrides it, the only default)."""
+    """How ``/predict`` captures (each field overridden by its PredictSettings field, ``capture_<name>``).
+
+    Captured rows are kept in the warm container and written as one object when a model's buffer holds
+    ``flush_rows`` rows, or when its oldest row is ``flush_seconds`` old, checked at each request
+    (``logic.predict.CaptureBuffer``): a synchronous S3 put per request costs tens of milliseconds, many
+    times the model. What a recycled container loses: the rows captured since its last flush, fewer than
+    ``flush_rows`` per model, and only those whose container got no request once they were ``flush_seconds``
+    old (docs/architecture.md, "Prediction capture")."""
 
     sample_rate: float = 1.0  # the share of requests captured (every one by default), as SageMaker samples
+    flush_rows: int = 50_000  # about 10 MB of JSON lines; 50 requests of 1,000 records
+    flush_seconds: float = 60.0  # how late the drift check may see a capture, while requests keep coming
 
     def __post_init__(self) -> None:
         if not 0 <= self.sample_rate <= 1:
             raise ValueError("sample_rate must be between 0 and 1")
+        if self.flush_rows < 1 or self.flush_seconds < 0:
+            raise ValueError("flush_rows must be at least 1 and flush_seconds not negative")
+
+
+@dataclass(frozen=True)
+class CapturedRows:
+    """One request's captured records, column by column (a line per record is only made when written):
+    what the live-recall check reads of each record (``logic.drift.captures_frame``)."""
+
+    model_name: str
+    model_version: str
+    request_id: str
+    captured_at: str  # ISO 8601, the request's
+    timestamps: list[Any]  # the record's time as sent (text or a number), None without one
+    machines: list[str]
+    scores: list[float | None]
+    predictions: list[float]
+    alarms: list[bool] | None  # status models; health: None (the check decides from the prediction)
 
 
 def is_sampled(request_id: str, sample_rate: float) -> bool:

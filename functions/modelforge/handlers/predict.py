@@ -4,7 +4,7 @@ No `from __future__ import annotations`: Powertools reads the route annotations 
 
 from functools import cache
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
@@ -14,10 +14,13 @@ from modelforge.adapters.model_registry import ModelRegistry
 from modelforge.adapters.model_store import ModelArtifactStore
 from modelforge.adapters.prediction_capture import PredictionCaptureStore
 from modelforge.handlers.http_errors import error_responses, register_error_handlers, resolve_json
-from modelforge.logic.predict import Capture, ChampionCache, predict_for
+from modelforge.logic.predict import Capture, CaptureBuffer, ChampionCache, predict_for
 from modelforge.observability import logger, tracer
 from modelforge.schemas import PredictRequest, PredictResponse
 from modelforge.settings import PredictSettings
+
+if TYPE_CHECKING:
+    from modelforge.domain.live import CaptureConfig  # NumPy and pandas: loaded with the first request
 
 app = APIGatewayHttpResolver(enable_validation=True)
 register_error_handlers(app)
@@ -30,18 +33,27 @@ def champion_cache(settings: PredictSettings) -> ChampionCache:
 
 
 @cache
-def capture_store(settings: PredictSettings) -> PredictionCaptureStore | None:
+def capture_config(settings: PredictSettings) -> "CaptureConfig":
+    return settings.capture_config()
+
+
+@cache
+def capture_buffer(settings: PredictSettings) -> CaptureBuffer | None:
+    """The warm container's capture buffer (flushed at each request when due)."""
     if settings.capture_bucket_name is None:
         return None
-    return PredictionCaptureStore(settings.capture_bucket_name, settings.capture_prefix)
+    config = capture_config(settings)
+    store = PredictionCaptureStore(settings.capture_bucket_name, settings.capture_prefix)
+    return CaptureBuffer(store, flush_rows=config.flush_rows, flush_seconds=config.flush_seconds)
 
 
 def capture_for(settings: PredictSettings, context: LambdaContext) -> Capture | None:
     """This request's capture: named by its Lambda request id (unique, and the same on a retry)."""
-    store = capture_store(settings)
-    if store is None:
+    buffer = capture_buffer(settings)
+    if buffer is None:
         return None
-    return Capture(store, request_id=context.aws_request_id, sample_rate=settings.capture_config().sample_rate)
+    return Capture(None, request_id=context.aws_request_id, sample_rate=capture_config(settings).sample_rate,
+                   buffer=buffer)
 
 
 @app.post("/predict", summary="Failure predictions from the champion model", tags=["inference"],

@@ -120,25 +120,82 @@ class CaptureStore(Protocol):
     def put(self, model_key: str, at: datetime, request_id: str, lines: Sequence[Mapping[str, Any]]) -> str: ...
 
 
+class BufferedCaptureStore(Protocol):
+    def put_rows(self, model_key: str, at: datetime, object_id: str, rows: Sequence[Any]) -> str: ...
+
+
+@dataclass
+class _Pending:
+    at: datetime  # the first request's time: the object's day and name
+    object_id: str
+    since: float  # the clock when the first request was buffered
+    rows: list[Any]  # domain.live.CapturedRows
+    count: int = 0
+
+
+class CaptureBuffer:
+    """Captured records kept in the warm container, per model and day, and written as one object when a
+    buffer holds ``flush_rows`` records or its oldest is ``flush_seconds`` old (``domain.live.CaptureConfig``),
+    checked at each request: a request then costs an append, and the put is shared by many. The flush is
+    best effort, as each capture was: a failed write is logged and its records dropped, never retried into
+    an answer's time."""
+
+    def __init__(self, store: BufferedCaptureStore, *, flush_rows: int, flush_seconds: float,
+                 clock: Callable[[], float] = time.time) -> None:
+        # The wall clock, not the monotonic one: a frozen Lambda container's monotonic clock need not advance
+        # between invocations, and the age bound is about time on the wall (how late the drift check sees it).
+        self._store = store
+        self._rows = flush_rows
+        self._seconds = flush_seconds
+        self._clock = clock
+        self._pending: dict[tuple[str, Any], _Pending] = {}
+
+    def add(self, at: datetime, request_id: str, rows: Any) -> list[str]:
+        """Buffers one request's records; returns the keys of the objects this call wrote."""
+        now = self._clock()
+        pending = self._pending.setdefault((rows.model_name, at.date()), _Pending(at, request_id, now, []))
+        pending.rows.append(rows)
+        pending.count += len(rows.predictions)
+        return self.flush(lambda p: p.count >= self._rows or now - p.since >= self._seconds)
+
+    def flush(self, due: Callable[[_Pending], bool] = lambda _: True) -> list[str]:
+        """Writes every buffer ``due`` says (all, by default); returns the keys written."""
+        written = []
+        for name in [name for name, pending in self._pending.items() if due(pending)]:
+            pending = self._pending.pop(name)
+            try:
+                written.append(self._store.put_rows(name[0], pending.at, pending.object_id, pending.rows))
+            except Exception:  # best effort, as SageMaker's capture: the predictions were served all the same
+                logger.exception("prediction capture failed", extra={
+                    "model_name": name[0], "request_id": pending.object_id, "records_lost": pending.count})
+        return written
+
+    @property
+    def buffered(self) -> int:
+        return sum(p.count for p in self._pending.values())
+
+
 @dataclass(frozen=True)
 class Capture:
-    """Where and how one request's predictions are captured."""
+    """Where and how one request's predictions are captured: into ``buffer`` when there is one (the warm
+    container's), else written to ``store`` at once, one object for the request."""
 
-    store: CaptureStore
+    store: CaptureStore | None
     request_id: str
     sample_rate: float  # domain.live.CaptureConfig.sample_rate, or the deployment's override
     now: Callable[[], datetime] = utc_now
+    buffer: CaptureBuffer | None = None
 
 
 def predict_for(request: PredictRequest, cache: ChampionCache, capture: Capture | None = None) -> PredictResponse:
-    from modelforge.domain.inference import columns_frame, model_recipe, predict, unreadable_counts
+    from modelforge.domain.inference import model_recipe, predict, request_columns, unreadable_counts
 
     started = time.perf_counter()
     model = cache.champion(ModelName(request.machine_name, request.indicator))
     try:
         inputs = model_recipe(model).input_columns  # the sensors, and a regime model's operating settings
         columns = request.columns([RECORD_TIMESTAMP, RECORD_MACHINE, *inputs])
-        frame = columns_frame(columns, request.row_count, inputs)
+        frame = request_columns(columns, request.row_count, inputs)
         scored = predict(model, frame)
     except IncompatibleRecordsError as error:
         raise InvalidRequestError("records", str(error)) from error
@@ -153,7 +210,7 @@ def predict_for(request: PredictRequest, cache: ChampionCache, capture: Capture 
         "trained_at": model.trained_at,
         "predictions": [{"prediction": p, "probability": q} for p, q in zip(predictions, probabilities, strict=True)]})
     if capture is not None:
-        capture_predictions(request, response, capture, columns=columns)
+        capture_predictions(request, response, capture, columns=columns, scored=(predictions, probabilities))
     return response
 
 
@@ -176,37 +233,54 @@ def _log_request(request: PredictRequest, model: Any, stamps: Sequence[Any] | No
 
 
 def capture_predictions(request: PredictRequest, response: PredictResponse, capture: Capture, *,
-                        columns: Mapping[str, Sequence[Any]] | None = None) -> str | None:
-    """One object for the request (if sampled), one line per record: what the live-recall check needs (the
-    record's time and machine, the model version, the score and the alarm decision). A status model's alarm
-    is its 0/1 prediction; a health model's (minutes predicted) is decided by the check, which knows the
-    model's window. ``columns``: the request's timestamp and machine columns, when already read. Returns the
-    object's key, None when not sampled or not written."""
-    from modelforge.domain.live import is_sampled
+                        columns: Mapping[str, Sequence[Any]] | None = None,
+                        scored: tuple[list[float], list[float | None]] | None = None) -> str | None:
+    """The request's records (if sampled): what the live-recall check needs of each (the record's time and
+    machine, the model version, the score and the alarm decision). A status model's alarm is its 0/1
+    prediction; a health model's (minutes predicted) is decided by the check, which knows the model's window.
+    ``columns``: the request's timestamp and machine columns, and ``scored`` its predictions and
+    probabilities, when already at hand. Returns the key of the object written, None when not sampled, only
+    buffered, or not written."""
+    from modelforge.domain.live import CapturedRows, is_sampled
 
     if not is_sampled(capture.request_id, capture.sample_rate):
         return None
     if columns is None:
         columns = request.columns([RECORD_TIMESTAMP, RECORD_MACHINE])
+    if scored is None:
+        scored = ([p.prediction for p in response.predictions], [p.probability for p in response.predictions])
     at = capture.now()
-    captured_at = at.isoformat()
     status = request.indicator.value == "status"
     model_key = ModelName(request.machine_name, request.indicator).key
-    count = len(response.predictions)
-    stamps = [logged_timestamp(v) for v in columns.get(RECORD_TIMESTAMP) or [None] * count]
-    machines = [_record_machine(v, request) for v in columns.get(RECORD_MACHINE) or [None] * count]
-    lines = [{
-        "timestamp": stamp, "machine_name": machine, "model_name": model_key,
-        "model_version": response.model_version, "score": p.probability if status else p.prediction,
-        "prediction": p.prediction, "alarm": (p.prediction >= 1) if status else None, "captured_at": captured_at,
-        "request_id": capture.request_id,
-    } for stamp, machine, p in zip(stamps, machines, response.predictions, strict=True)]
+    predictions, probabilities = scored
+    count = len(predictions)
+    named = columns.get(RECORD_MACHINE)
+    rows = CapturedRows(
+        model_name=model_key, model_version=response.model_version, request_id=capture.request_id,
+        captured_at=at.isoformat(),
+        timestamps=[logged_timestamp(v) for v in columns.get(RECORD_TIMESTAMP) or [None] * count],
+        machines=[_record_machine(v, request) for v in named] if named else [request.machine_name] * count,
+        scores=list(probabilities) if status else list(predictions), predictions=list(predictions),
+        alarms=[p >= 1 for p in predictions] if status else None)
+    if capture.buffer is not None:
+        written = capture.buffer.add(at, capture.request_id, rows)
+        return written[-1] if written else None
+    assert capture.store is not None  # a Capture has a buffer or a store
     try:
-        return capture.store.put(model_key, at, capture.request_id, lines)
+        return capture.store.put(model_key, at, capture.request_id, _lines(rows))
     except Exception:  # best effort, as SageMaker's capture: the prediction is served all the same
         logger.exception("prediction capture failed", extra={"model_name": model_key,
                                                              "request_id": capture.request_id})
         return None
+
+
+def _lines(rows: Any) -> list[dict[str, Any]]:
+    alarms = rows.alarms if rows.alarms is not None else [None] * len(rows.predictions)
+    return [{"timestamp": stamp, "machine_name": machine, "model_name": rows.model_name,
+             "model_version": rows.model_version, "score": score, "prediction": prediction, "alarm": alarm,
+             "captured_at": rows.captured_at, "request_id": rows.request_id}
+            for stamp, machine, score, prediction, alarm in zip(rows.timestamps, rows.machines, rows.scores,
+                                                                rows.predictions, alarms, strict=True)]
 
 
 def _record_machine(named: Any, request: PredictRequest) -> str:
