@@ -165,6 +165,8 @@ class TrainingSettings(_EnvSettings):
     search_cv_folds: int | None = Field(default=None, ge=2, le=10)
     selection_metric: str | None = Field(default=None, pattern="^(recall_at_precision|f2)$")
     min_precision: float | None = Field(default=None, gt=0, lt=1)
+    # A fleet validated by machines: the threshold must hold on each of this many parts of them (1: pooled).
+    threshold_parts: int | None = Field(default=None, ge=1, le=20)
     max_boost_rounds: int | None = Field(default=None, ge=10, le=10_000)
     early_stopping_rounds: int | None = Field(default=None, ge=1, le=1000)
     validation_fraction: float | None = Field(default=None, gt=0, lt=0.5)
@@ -182,6 +184,7 @@ class TrainingSettings(_EnvSettings):
         "search_cv_folds": "search.cv_folds",
         "selection_metric": "search.selection_metric",
         "min_precision": "search.min_precision",
+        "threshold_parts": "search.threshold_parts",
         "max_boost_rounds": "search.max_rounds",
         "early_stopping_rounds": "search.early_stopping_rounds",
         "validation_fraction": "search.validation_fraction",

@@ -7,6 +7,7 @@ import pytest
 
 from modelforge.domain.evaluation import (
     choose_threshold,
+    choose_threshold_across,
     classification_metrics,
     event_metrics,
     max_recall_at_precision,
@@ -47,6 +48,49 @@ def test_threshold_sits_between_the_scores_that_give_the_same_result() -> None:
     # Any cut in (0.03, 0.6] is perfect on these rows; the floor allows down to 0.02 (precision 2/3 >= 0.5).
     assert 0.02 <= choice.threshold <= 0.6
     assert choice.recall == 1.0
+
+
+def two_machines_one_noisy() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Part 0: ten failures' rows scoring 0.90-0.99, normal rows low. Part 1: ten scoring 0.60-0.70, and two
+    normal rows at 0.655 and 0.665 in among them. Part 2: no failure at all (it cannot measure precision)."""
+    y = np.r_[np.ones(10), np.zeros(90), np.ones(10), np.zeros(2), np.zeros(88), np.zeros(50)]
+    scores = np.r_[np.linspace(0.90, 0.99, 10), np.linspace(0.0, 0.4, 90), np.linspace(0.60, 0.70, 10),
+                   0.655, 0.665, np.linspace(0.0, 0.4, 88), np.linspace(0.0, 0.3, 50)]
+    parts = np.r_[np.zeros(100), np.ones(100), np.full(50, 2)]
+    return y, scores, parts
+
+
+def test_threshold_across_parts_holds_on_every_part_where_the_pooled_one_holds_on_average() -> None:
+    y, scores, parts = two_machines_one_noisy()
+    pooled = choose_threshold(y, scores, metric="recall_at_precision", min_precision=0.9)
+    # Pooled, alarming from 0.60 catches all 20 with 2 false alarms: precision 20/22 = 0.91 >= 0.9. Part 1
+    # alone is then at 10/12 = 0.83, under the floor.
+    assert pooled.recall == 1.0 and pooled.precision_floor_met and pooled.threshold <= 0.60
+    across = choose_threshold_across(y, scores, parts, metric="recall_at_precision", min_precision=0.9)
+    # Every part at >= 0.9 needs the cut above part 1's normal row at 0.665: 0.666..0.70 catch 4 of its 10.
+    assert 0.665 < across.threshold <= 0.6667
+    assert across.parts == 2 and across.precision_floor_met  # part 2 has no failure: left out
+    assert across.worst_precision == 1.0 and across.worst_recall == pytest.approx(0.4)
+    assert across.recall == pytest.approx(14 / 20) and across.precision == 1.0
+    assert across.objective("recall_at_precision") == (1.0, pytest.approx(0.4))
+    assert np.mean(scores[(parts == 1) & (y == 0)] >= across.threshold) == 0
+
+
+def test_threshold_across_one_part_is_the_pooled_rule() -> None:
+    y, scores, _ = two_machines_one_noisy()
+    for metric in ("recall_at_precision", "f2"):
+        single = choose_threshold_across(y, scores, np.zeros(len(y)), metric=metric, min_precision=0.9)
+        assert single == choose_threshold(y, scores, metric=metric, min_precision=0.9)
+    with pytest.raises(ValueError, match="metric"):
+        choose_threshold_across(y, scores, np.zeros(len(y)), metric="accuracy")
+
+
+def test_threshold_across_parts_falls_back_to_the_worst_part_f2_when_no_cut_holds_everywhere() -> None:
+    y, scores, parts = two_machines_one_noisy()
+    scores = np.where((parts == 1) & (y == 0) & (scores > 0.6), 0.999, scores)  # part 1's noise tops all
+    across = choose_threshold_across(y, scores, parts, metric="recall_at_precision", min_precision=0.9)
+    assert not across.precision_floor_met and across.worst_f2 is not None and across.worst_f2 > 0
+    assert across.objective("recall_at_precision") == (0.0, pytest.approx(across.worst_f2))
 
 
 def test_f2_metric_and_unknown_metric() -> None:

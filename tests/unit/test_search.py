@@ -62,6 +62,35 @@ def test_no_refit_keeps_the_probe_and_its_round_count() -> None:
     assert result.booster.num_boosted_rounds() == result.rounds
 
 
+def test_a_fleet_validated_by_machines_takes_the_threshold_that_holds_on_each_part() -> None:
+    from dataclasses import replace
+
+    from modelforge.domain.evaluation import choose_threshold, choose_threshold_across
+    from modelforge.domain.scoring import predict_scores
+    from modelforge.domain.splitting import group_validation_split
+
+    x, y, t = synthetic(n=6000, events=10)
+    groups = np.arange(len(y)) // 600  # ten machines, a failure each
+    config = SearchConfig(budget=1, max_rounds=40, early_stopping_rounds=5, refit=False, device="cpu",
+                          nthread=1, validation_fraction=0.4, min_precision=0.9, threshold_parts=5)
+    result = search_classifier(x, y, t, NAMES, config, purge_minutes=30, groups=groups)
+    # The search's own validation machines: four of ten, so each of them is a part of its own.
+    _, rows = group_validation_split(groups, y, fraction=0.4, seed=config.seed)
+    assert len(np.unique(groups[rows])) == 4 and result.validation["threshold_parts"] == 4  # 5 asked
+    scores = predict_scores(result.booster, x[rows])
+    across = choose_threshold_across(y[rows], scores, groups[rows], min_precision=0.9)
+    assert result.threshold is not None
+    assert result.threshold.threshold == pytest.approx(across.threshold, abs=1e-9)
+    assert result.validation["worst_part_recall"] == pytest.approx(across.worst_recall)
+    pooled = choose_threshold(y[rows], scores, min_precision=0.9)
+    assert across.worst_recall is not None and across.worst_recall <= pooled.recall + 1e-12
+
+    plain = search_classifier(x, y, t, NAMES, replace(config, threshold_parts=1), purge_minutes=30, groups=groups)
+    assert SearchConfig().threshold_parts == 1  # the default: the pooled rule (see the module docstring)
+    assert plain.threshold is not None and plain.threshold.parts == 1
+    assert plain.threshold.threshold == pytest.approx(pooled.threshold, abs=1e-9)
+
+
 def test_grid_and_halving_count_their_fits_and_halving_is_cheaper() -> None:
     x, y, t = synthetic(n=3000, events=6)
     grid = {"n_estimators": [10, 30], "max_depth": [2, 3], "learning_rate": [0.3]}

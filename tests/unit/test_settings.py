@@ -174,6 +174,7 @@ OVERRIDE_VALUES: dict[type[_EnvSettings], dict[str, tuple[str, Any]]] = {
         "SEARCH_CV_FOLDS": ("4", 4),
         "SELECTION_METRIC": ("f2", "f2"),
         "MIN_PRECISION": ("0.3", 0.3),
+        "THRESHOLD_PARTS": ("3", 3),
         "MAX_BOOST_ROUNDS": ("50", 50),
         "EARLY_STOPPING_ROUNDS": ("5", 5),
         "VALIDATION_FRACTION": ("0.3", 0.3),

@@ -7,6 +7,16 @@ Selection metrics
     threshold reaches the floor, the F2-best threshold is used and ``precision_floor_met`` is false.
     ``f2``: the F-beta score with beta=2 (recall weighs four times as much as precision).
 
+Thresholds that hold across partitions (``choose_threshold_across``)
+    A threshold picked on the pooled validation rows meets the precision floor *on average*: one validation
+    machine whose normal rows score high can sit under a pooled precision of 0.96 and break it on the next
+    fleet. With the validation rows in partitions (whole machines per part, as a fleet's search draws them),
+    the rule is the worst part's: a threshold is feasible only when *every* part with a failure reaches
+    ``min_precision``, and among the feasible ones the highest *worst-part* recall wins (the F2 of the worst
+    part when no threshold is feasible everywhere). It is never less conservative than the pooled rule on
+    the same rows, and equals it with one part. Ties are broken as in ``choose_threshold``: the middle, in
+    log-odds, of the run of equally good thresholds that starts at the most sensitive one.
+
 Event metrics (``event_metrics``)
     An event is a failure onset in the evaluated period whose lead-up has readings there. It is *caught* when
     some row in ``[onset - window, onset)`` raises an alarm, and *caught ahead* when that alarm comes at least
@@ -37,16 +47,22 @@ SELECTION_METRICS = ("recall_at_precision", "f2")
 @dataclass(frozen=True)
 class ThresholdChoice:
     threshold: float
-    recall: float
+    recall: float  # pooled over the validation rows, at ``threshold``
     precision: float
     f2: float
-    precision_floor_met: bool
+    precision_floor_met: bool  # across parts: met by every part
+    parts: int = 1  # the partitions the rule held across (1: the pooled rows only)
+    worst_recall: float | None = None  # across parts: the lowest part's, at ``threshold``
+    worst_precision: float | None = None
+    worst_f2: float | None = None
 
     def objective(self, metric: str) -> tuple[float, ...]:
-        """Larger is better; compared lexicographically."""
+        """Larger is better; compared lexicographically (across parts: the worst part's numbers)."""
+        recall = self.recall if self.worst_recall is None else self.worst_recall
+        f2 = self.f2 if self.worst_f2 is None else self.worst_f2
         if metric == "f2":
-            return (self.f2,)
-        return (float(self.precision_floor_met), self.recall if self.precision_floor_met else self.f2)
+            return (f2,)
+        return (float(self.precision_floor_met), recall if self.precision_floor_met else f2)
 
 
 def choose_threshold(y: np.ndarray, scores: np.ndarray, *, metric: str = "recall_at_precision",
@@ -77,6 +93,65 @@ def choose_threshold(y: np.ndarray, scores: np.ndarray, *, metric: str = "recall
     index = min(max(int(np.searchsorted(thresholds, threshold, side="right")) - 1, lo), hi)
     return ThresholdChoice(threshold=threshold, recall=float(recall[index]), precision=float(precision[index]),
                            f2=float(f2[index]), precision_floor_met=bool(precision[index] >= min_precision))
+
+
+def choose_threshold_across(y: np.ndarray, scores: np.ndarray, parts: np.ndarray, *,
+                            metric: str = "recall_at_precision", min_precision: float = 0.5,
+                            weight: np.ndarray | None = None) -> ThresholdChoice:
+    """The threshold that holds on every part of the validation rows (``parts``: a label per row), by the
+    worst part's objective (see the module docstring). Parts without a failure cannot measure precision or
+    recall and are left out; with fewer than two parts left this is :func:`choose_threshold` on all rows."""
+    if metric not in SELECTION_METRICS:
+        raise ValueError(f"metric must be one of {SELECTION_METRICS}, not {metric!r}")
+    y, scores, parts = np.asarray(y) > 0, np.asarray(scores, dtype=float), np.asarray(parts)
+    w = np.ones(len(y)) if weight is None else np.asarray(weight, dtype=float)
+    labels = [p for p in np.unique(parts) if y[parts == p].any()]
+    if len(labels) < 2 or y.all():
+        return choose_threshold(y.astype(int), scores, metric=metric, min_precision=min_precision, weight=weight)
+    candidates = np.unique(scores)
+    tables = [_counts_at(candidates, scores[parts == p], y[parts == p], w[parts == p]) for p in labels]
+    precision = np.array([tp / np.maximum(tp + fp, 1e-300) * (tp + fp > 0) for tp, fp, _ in tables])
+    recall = np.array([tp / positives for tp, _, positives in tables])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f2 = np.nan_to_num(5 * precision * recall / (4 * precision + recall))
+    feasible = (precision >= min_precision).all(axis=0)
+    if metric == "recall_at_precision" and feasible.any():
+        worst = np.where(feasible, recall.min(axis=0), -1.0)
+    else:
+        worst = f2.min(axis=0)
+    chosen = worst >= worst.max() - 1e-12
+    lo = int(np.flatnonzero(chosen)[0])
+    hi = lo + int(np.argmin(np.r_[chosen[lo:], False])) - 1  # the run of equally good thresholds from lo
+    threshold = _logit_midpoint(float(candidates[lo]), float(candidates[hi]))
+    return _choice_at(threshold, y, scores, parts, labels, w, min_precision)
+
+
+def _counts_at(candidates: np.ndarray, scores: np.ndarray, y: np.ndarray,
+               w: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Weighted true and false alarms of one part when alarming at ``scores >= c``, for every candidate c."""
+    order = np.argsort(scores, kind="stable")
+    s, pos, neg = scores[order], (w * y)[order], (w * ~y)[order]
+    below = np.searchsorted(s, candidates, side="left")  # rows under each candidate: not alarmed
+    tail_pos, tail_neg = np.r_[np.cumsum(pos[::-1])[::-1], 0.0], np.r_[np.cumsum(neg[::-1])[::-1], 0.0]
+    return tail_pos[below], tail_neg[below], float(pos.sum())
+
+
+def _choice_at(threshold: float, y: np.ndarray, scores: np.ndarray, parts: np.ndarray, labels: list[Any],
+               w: np.ndarray, min_precision: float) -> ThresholdChoice:
+    """The pooled and the worst part's numbers at the threshold actually returned."""
+    def numbers(rows: np.ndarray) -> tuple[float, float, float]:
+        alarm = scores[rows] >= threshold
+        tp, fp = float(w[rows][alarm & y[rows]].sum()), float(w[rows][alarm & ~y[rows]].sum())
+        positives = float(w[rows][y[rows]].sum())
+        precision, recall = (tp / (tp + fp) if tp + fp else 0.0), (tp / positives if positives else 0.0)
+        return precision, recall, _fbeta(precision, recall, 2.0)
+
+    pooled = numbers(np.arange(len(y)))
+    each = np.array([numbers(np.flatnonzero(parts == p)) for p in labels])
+    return ThresholdChoice(threshold=threshold, recall=pooled[1], precision=pooled[0], f2=pooled[2],
+                           precision_floor_met=bool((each[:, 0] >= min_precision).all()), parts=len(labels),
+                           worst_recall=float(each[:, 1].min()), worst_precision=float(each[:, 0].min()),
+                           worst_f2=float(each[:, 2].min()))
 
 
 def _logit_midpoint(lo: float, hi: float) -> float:
