@@ -2,15 +2,15 @@
 the OpenAPI document and the Swagger page loaded only when a request needs them.
 
 Powertools' own validation (``enable_validation=True``) imports its OpenAPI machinery at every cold start
-(``openapi.params``, ``compat``, ``dependant``, ``encoders``: a sixth of the API's import on top of boto3 and
-pydantic), and its parameter markers (``Query``, ``Path``, ``Header``) are part of it. Here the markers are
-plain records of their arguments (the same arguments), and each route validates its path, query, header and
-body values with pydantic models built from its signature on its first call, raising Powertools'
-``RequestValidationError`` with the errors Powertools' middleware would give (same ``loc``, ``msg``, ``type``,
-same order: path, query, header, body). Responses are serialized as Powertools' response validation does
-(the return annotation's type, ``mode="json"``, by alias). The OpenAPI document is Powertools' own, generated
-by a second resolver on first demand, whose routes carry the route signatures with Powertools' markers in place
-of these (``_documentation``); the Swagger page (``enable_swagger``) is registered on its first request.
+(``openapi.params``, ``compat``, ``dependant``, ``encoders``), and its parameter markers (``Query``, ``Path``,
+``Header``) are part of it. Here the markers are plain records of their arguments (the same arguments), and
+each route validates its path, query, header and body values with pydantic models built from its signature on
+its first call, raising Powertools' ``RequestValidationError`` with the errors Powertools' middleware gives
+(same ``loc``, ``msg``, ``type``, same order: path, query, header, body; tests/unit/test_api_validation.py
+compares the two). Answers are serialized as Powertools' response validation does (the return annotation's
+type, ``mode="json"``, by alias). The OpenAPI document is Powertools' own, generated on first demand by a
+second resolver, with validation on, whose routes carry the same signatures with Powertools' markers
+(``_documentation``, ``with_powertools_markers``); the Swagger page is registered on its first request.
 
 No `from __future__ import annotations`, as in the handlers: signatures are read at run time.
 """
@@ -292,7 +292,7 @@ class LazyResolver(APIGatewayHttpResolver):
 
             docs = APIGatewayHttpResolver(enable_validation=True)
             for rule, method, args, kwargs, func in self._routes:
-                docs.route(rule, method, *args, **kwargs)(_documented(func, params))
+                docs.route(rule, method, *args, **kwargs)(with_powertools_markers(func, params))
             self._docs = docs
         return self._docs
 
@@ -316,8 +316,9 @@ def _serialized(adapter: Any, value: Any) -> Any:
     return adapter.dump_python(checked, mode="json", by_alias=True)
 
 
-def _documented(func: Callable[..., Any], params: Any) -> Callable[..., Any]:
-    """A stand-in for ``func`` with its signature, each marker of this module replaced by Powertools' own."""
+def with_powertools_markers(func: Callable[..., Any], params: Any) -> Callable[..., Any]:
+    """``func`` with its signature's markers replaced by Powertools' own (``params``: Powertools' module of
+    them), so that a Powertools resolver with validation on documents it, and would validate it, as before."""
     signature = inspect.signature(func)
 
     def marked(annotation: Any) -> Any:
@@ -326,10 +327,10 @@ def _documented(func: Callable[..., Any], params: Any) -> Callable[..., Any]:
             return annotation
         return Annotated[base, getattr(params, type(marker).__name__)(**marker.options)]
 
-    def stand_in(**_: Any) -> Any:
-        raise AssertionError("documentation only: the API's own resolver runs the routes")
+    def route(**arguments: Any) -> Any:
+        return func(**arguments)
 
-    stand_in.__name__, stand_in.__doc__ = func.__name__, func.__doc__
-    stand_in.__signature__ = signature.replace(  # type: ignore[attr-defined]
+    route.__name__, route.__doc__ = func.__name__, func.__doc__
+    route.__signature__ = signature.replace(  # type: ignore[attr-defined]
         parameters=[p.replace(annotation=marked(p.annotation)) for p in signature.parameters.values()])
-    return stand_in
+    return route
