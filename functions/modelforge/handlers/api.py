@@ -53,7 +53,7 @@ from modelforge.schemas import (
 from modelforge.settings import ApiSettings
 from modelforge.triggers import TriggerStatus
 
-app = LazyResolver()  # validation on each route's first call, /swagger and /openapi.json on first request
+app = LazyResolver()  # each route's validators built on its first call, the OpenAPI document when asked for
 app.enable_swagger(path="/swagger", title="modelforge", version=__version__,
                    description="Train failure-prediction models for one machine, asynchronously.")
 
