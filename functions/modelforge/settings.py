@@ -41,8 +41,9 @@ Config = TypeVar("Config")
 
 class _EnvSettings(BaseModel):
     # str_min_length: an empty value is as missing as an absent one (it would only fail inside botocore);
-    # from_env drops empty variables before validation, so this guards values given in code.
-    model_config = ConfigDict(frozen=True, extra="ignore", str_min_length=1)
+    # from_env drops empty variables before validation, so this guards values given in code. defer_build: a
+    # function reads one of these models, and each is built when first read, not at every cold import.
+    model_config = ConfigDict(frozen=True, extra="ignore", str_min_length=1, defer_build=True)
 
     # settings field -> the field of the domain's configuration it overrides ("labeling.window_minutes" for a
     # nested one). Every field named here defaults to None: the domain's configuration holds the default.

@@ -1,5 +1,6 @@
 """What a cold import of the handlers loads: the X-Ray SDK only where tracing is on, Powertools' OpenAPI models
-only for the routes that serve documentation. Each case is a fresh interpreter (the tracer is created at
+only for the routes that serve documentation, and for the API none of Powertools' validation machinery or
+idempotency utility, nor the training job's modules. Each case is a fresh interpreter (the tracer is created at
 import). Timings are in benchmarks/coldstart.py, not here."""
 
 from __future__ import annotations
@@ -27,6 +28,27 @@ import modelforge.handlers.api
 from modelforge import jobs, registry, schemas
 models = [schemas.TrainRequest, schemas.ChampionResponse, schemas.PredictRequest, jobs.Job, registry.ModelVersion]
 print(json.dumps({"built": [m.__name__ for m in models if m.__pydantic_complete__]}))
+"""
+
+
+# What a request of the API does not need at import (handlers/resolver.py, handlers/http_errors.py): Powertools'
+# request validation and OpenAPI generation, its idempotency utility (set up on the first keyed POST /train),
+# and the training job's and reconciliation's modules (retrain_runs needs neither).
+NOT_ON_THE_API_PATH = (
+    "aws_lambda_powertools.event_handler.openapi.params",
+    "aws_lambda_powertools.event_handler.openapi.compat",
+    "aws_lambda_powertools.event_handler.openapi.dependant",
+    "aws_lambda_powertools.event_handler.middlewares.openapi_validation",
+    "aws_lambda_powertools.event_handler.openapi.models",
+    "aws_lambda_powertools.utilities.idempotency",
+    "modelforge.logic.training_job",
+    "modelforge.logic.reconcile",
+    "aws_xray_sdk.core",
+)
+HEAVY_PROBE = """
+import json, sys
+import modelforge.handlers.api
+print(json.dumps(sorted(m for m in {names!r} if m in sys.modules)))
 """
 
 
@@ -90,3 +112,27 @@ def test_a_deferred_model_validates_as_before() -> None:
     with pytest.raises(ValidationError, match="machine_name"):
         TrainRequest.model_validate({"indicator": "status", "machine_name": "no spaces allowed"})
     assert TrainRequest.model_validate({"indicator": "status", "machine_name": "M-1"}).machine_name == "M-1"
+
+
+def test_a_cold_api_import_loads_no_validation_idempotency_or_training_machinery() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POWERTOOLS_", "LAMBDA_", "AWS_SAM"))}
+    env.update({"PYTHONPATH": f"{ROOT / 'functions'}{os.pathsep}{ROOT}", "AWS_DEFAULT_REGION": "us-east-1"})
+    out = subprocess.run([sys.executable, "-c", HEAVY_PROBE.format(names=NOT_ON_THE_API_PATH)], env=env,
+                         check=True, capture_output=True, text=True).stdout
+    assert json.loads(out.strip().splitlines()[-1]) == []
+
+
+def test_the_openapi_document_still_comes_from_powertools_validating_resolver() -> None:
+    """Generated on first demand (the routes' markers become Powertools' own): every route with its parameters."""
+    from modelforge.handlers import api
+
+    document = api.openapi_document()
+    jobs = document["paths"]["/jobs"]["get"]
+    assert {p["name"]: p["in"] for p in jobs["parameters"]} == {
+        "machine_name": "query", "status": "query", "limit": "query", "next_token": "query"}
+    limit = next(p for p in jobs["parameters"] if p["name"] == "limit")
+    assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 100)
+    train = document["paths"]["/train"]["post"]
+    assert [p["name"] for p in train["parameters"]] == ["idempotency-key"]
+    assert train["parameters"][0]["in"] == "header"
+    assert "422" in train["responses"]

@@ -1,7 +1,9 @@
-"""The HTTP API (API Gateway HTTP API, payload 2.0), built on Powertools' event handler with validation on,
-so the OpenAPI document at /openapi.json is generated from the route signatures and models.
+"""The HTTP API (API Gateway HTTP API, payload 2.0), built on Powertools' event handler. Each route's
+arguments are validated from its signature (``handlers/resolver.py``: the markers ``Query``, ``Path``,
+``Header`` take Powertools' arguments), and the OpenAPI document at /openapi.json is Powertools', generated
+from the same signatures and models when first asked for.
 
-No `from __future__ import annotations` here: Powertools reads the route annotations at run time to tell a
+No `from __future__ import annotations` here: the resolver reads the route annotations at run time to tell a
 body model from a query parameter."""
 
 
@@ -12,7 +14,6 @@ from functools import cache
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -25,7 +26,7 @@ from modelforge.adapters.model_store import ModelArtifactStore
 from modelforge.adapters.telemetry import TelemetryCatalog
 from modelforge.adapters.trigger_store import TriggerStore
 from modelforge.handlers.http_errors import error_responses, register_error_handlers, resolve_json
-from modelforge.handlers.resolver import LazySwaggerResolver
+from modelforge.handlers.resolver import Header, LazyResolver, Path, Query
 from modelforge.jobs import Indicator, JobStatus
 from modelforge.logic import jobs_api, models_api, retrain_runs
 from modelforge.observability import logger, metrics, tracer
@@ -52,7 +53,7 @@ from modelforge.schemas import (
 from modelforge.settings import ApiSettings
 from modelforge.triggers import TriggerStatus
 
-app = LazySwaggerResolver(enable_validation=True)  # /swagger built on its first request
+app = LazyResolver()  # each route's validators built on its first call, the OpenAPI document when asked for
 app.enable_swagger(path="/swagger", title="modelforge", version=__version__,
                    description="Train failure-prediction models for one machine, asynchronously.")
 

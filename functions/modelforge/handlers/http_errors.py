@@ -26,10 +26,6 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 
 from modelforge.errors import (
     ArtifactIntegrityError,
@@ -43,6 +39,7 @@ from modelforge.errors import (
     TooManyJobsError,
     TriggerNotFoundError,
 )
+from modelforge.handlers.resolver import lazy_exception_handlers
 from modelforge.observability import logger
 from modelforge.schemas import ErrorResponse
 
@@ -50,6 +47,9 @@ from modelforge.schemas import ErrorResponse
 LOGGED_PATH_PARAMETERS = ("process_id", "machine_name", "indicator")
 MAX_LOGGED_LENGTH = 128
 MAX_LOGGED_FIELDS = 10
+# Powertools' idempotency errors, mapped by name: importing them imports the whole utility, which only a keyed
+# POST /train loads (handlers/api.py: KeyedSubmitter), and none of them can be raised before it is loaded.
+IDEMPOTENCY_ERRORS = "aws_lambda_powertools.utilities.idempotency.exceptions"
 _LOG_AT = {logging.INFO: logger.info, logging.WARNING: logger.warning, logging.ERROR: logger.error}
 
 
@@ -145,8 +145,8 @@ def _register_input_errors(app: APIGatewayHttpResolver) -> None:
         return error_response(HTTPStatus.UNPROCESSABLE_ENTITY,
                               [{"loc": [error.location, error.field], "msg": error.reason, "type": "value_error"}])
 
-    @app.exception_handler(IdempotencyValidationError)
-    def _key_reused(error: IdempotencyValidationError) -> Response:
+    @lazy_exception_handlers(app).exception_handler_by_name(IDEMPOTENCY_ERRORS, "IdempotencyValidationError")
+    def _key_reused(error: Exception) -> Response:
         logged(logging.INFO, HTTPStatus.UNPROCESSABLE_ENTITY, error, fields=["header.Idempotency-Key"])
         return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, [{
             "loc": ["header", "Idempotency-Key"], "type": "value_error",
@@ -158,8 +158,8 @@ def _register_state_errors(app: APIGatewayHttpResolver) -> None:
     """The service's state refuses the request (404, 409, 429) or could not act on it (503)."""
     logged = _logger_for(app)
 
-    @app.exception_handler(IdempotencyAlreadyInProgressError)
-    def _key_in_progress(error: IdempotencyAlreadyInProgressError) -> Response:
+    @lazy_exception_handlers(app).exception_handler_by_name(IDEMPOTENCY_ERRORS, "IdempotencyAlreadyInProgressError")
+    def _key_in_progress(error: Exception) -> Response:
         logged(logging.WARNING, HTTPStatus.CONFLICT, error)
         response = error_response(HTTPStatus.CONFLICT, "a request with this Idempotency-Key is still being "
                                   "processed; retry shortly")

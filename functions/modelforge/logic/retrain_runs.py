@@ -11,15 +11,15 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from modelforge.errors import ExecutionStartError, InvalidRequestError, TriggerNotFoundError, TriggerTransitionError
 from modelforge.jobs import Indicator
+from modelforge.lazy_model import LazyModel
 from modelforge.logic.clock import utc_now
-from modelforge.logic.reconcile import ExecutionStatusChange
 from modelforge.observability import emit_retrain_metric, logger
 from modelforge.registry import ChampionPointer, ModelName
 from modelforge.schemas import (
@@ -39,6 +39,9 @@ from modelforge.triggers import (
     Trigger,
     TriggerStatus,
 )
+
+if TYPE_CHECKING:  # the API imports this module; reconcile (and the training job it reads) it does not need
+    from modelforge.logic.reconcile import ExecutionStatusChange
 
 
 class Triggers(Protocol):
@@ -72,7 +75,7 @@ class Executions(Protocol):
 # ---------------------------------------------------------------- the state machine's steps
 
 
-class PlanRequest(BaseModel):
+class PlanRequest(LazyModel):
     """What the Plan state passes: the execution's input (the API's request, or the schedule's event) and the
     execution's name, which is the run id."""
 
@@ -86,7 +89,7 @@ class PlanRequest(BaseModel):
     dry_run: bool = False
 
 
-class PlanResult(BaseModel):
+class PlanResult(LazyModel):
     run_id: str
     bucket: str
     key: str
@@ -111,7 +114,7 @@ def plan_run(request: PlanRequest, *, registry: Pointers, triggers: Triggers, it
     return PlanResult(run_id=request.run_id, bucket=bucket, key=key, models=len(rows))
 
 
-class SummaryRequest(BaseModel):
+class SummaryRequest(LazyModel):
     model_config = ConfigDict(extra="ignore")
 
     run_id: str
