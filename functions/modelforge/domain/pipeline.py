@@ -289,15 +289,18 @@ class _Description:
 
 
 class _Stopwatch:
-    """Seconds per stage, for the job's record (TrainedModel.timings)."""
+    """Seconds per stage, for the job's record (TrainedModel.timings): read, clean, label, features, pool,
+    split, search, evaluate, profile, serialize (the use case adds read, report and write around them), so the
+    next bottleneck of a fleet shows by name (benchmarks/fleet.py)."""
 
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
         self._clock = time.perf_counter()
 
     def lap(self, name: str) -> None:
+        """The time since the last lap, added to ``name`` (a stage run in several pieces sums them)."""
         now = time.perf_counter()
-        self.timings[name] = round(now - self._clock, 4)
+        self.timings[name] = round(self.timings.get(name, 0.0) + now - self._clock, 4)
         self._clock = now
 
 
@@ -316,9 +319,9 @@ def train_model(frame: pd.DataFrame | Mapping[str, pd.DataFrame], *, machine_nam
     plan, frames = _resolve_plan(frame, machine_name=machine_name, indicator=indicator, config=config,
                                  events=events, lineage=lineage)
     watch = _Stopwatch()
-    prepared = _prepare_machines(frames, plan, events)
-    watch.lap("validate_label_features")
+    prepared = _prepare_machines(frames, plan, events, watch)
     pool, features = _pool(prepared, plan)
+    watch.lap("pool")
     held = _split(pool, features, plan)
     del features  # the pooled matrix: only the train and test rows' copies are needed from here on
     fit = _sample(held.train, pool, plan, len(prepared.feature_names))
@@ -363,18 +366,20 @@ def _resolve_plan(frame: pd.DataFrame | Mapping[str, pd.DataFrame], *, machine_n
 # ---------------------------------------------------------------- stage 1: prepare each machine
 
 
-def _prepare_machines(frames: Mapping[str, pd.DataFrame], plan: _Plan,
-                      events: Mapping[str, np.ndarray] | None) -> _Prepared:
+def _prepare_machines(frames: Mapping[str, pd.DataFrame], plan: _Plan, events: Mapping[str, np.ndarray] | None,
+                      watch: _Stopwatch | None = None) -> _Prepared:
     """Cleans, labels and featurizes each machine on its own; raises when no machine shows a failure."""
+    watch = watch or _Stopwatch()
     cleaned = _clean_machines(frames, plan, require_rpm_variation=events is None)
     _check_same_sensors(cleaned)
     # A sensor that never changes carries no information, only columns: C-MAPSS has seven of them.
     sensors, constant = _informative_sensors(cleaned)
     recipe = _recipe(cleaned, sensors, plan.config)
-    machines = []
-    for name, clean in cleaned.items():
-        recorded = None if events is None else np.asarray(events.get(name, np.array([], dtype=np.int64)))
-        machines.append(_prepare_machine(name, clean, recipe, recorded, plan))
+    watch.lap("clean")
+    labeled = _label_machines(cleaned, plan, events)
+    watch.lap("label")
+    machines = [_featurize_machine(name, cleaned[name], labels, recipe, plan) for name, labels in labeled.items()]
+    watch.lap("features")
     if sum(len(m.labels.episodes) for m in machines) == 0:
         raise NoFailureEventsError(_no_failure_message(machines, plan))
     return _Prepared(machines=machines, sensors=recipe.sensors, constant=constant,
@@ -414,9 +419,19 @@ def _clean_machines(frames: Mapping[str, pd.DataFrame], plan: _Plan, *,
     return cleaned
 
 
-def _prepare_machine(name: str, clean: CleanTelemetry, recipe: FeatureRecipe, recorded: np.ndarray | None,
-                     plan: _Plan) -> _Machine:
-    labels = label_failures(clean.frame, plan.config.labeling, recorded)
+def _label_machines(cleaned: Mapping[str, CleanTelemetry], plan: _Plan,
+                    events: Mapping[str, np.ndarray] | None) -> dict[str, Labels]:
+    """Each machine's labels, from its own rows and its own recorded failures only."""
+    labeled = {}
+    for name, clean in cleaned.items():
+        recorded = None if events is None else np.asarray(events.get(name, np.array([], dtype=np.int64)))
+        labeled[name] = label_failures(clean.frame, plan.config.labeling, recorded)
+    return labeled
+
+
+def _featurize_machine(name: str, clean: CleanTelemetry, labels: Labels, recipe: FeatureRecipe,
+                       plan: _Plan) -> _Machine:
+    """One machine's features (its windows never reach another machine's rows) and target."""
     x, _ = recipe.build(clean.frame)
     target = plan.spec.target(labels)
     return _Machine(name=name, clean=clean, labels=labels, t=timestamps_ns(clean.frame), x=x,
