@@ -38,6 +38,7 @@ import pandas as pd
 
 from modelforge import __version__
 from modelforge.domain import xgb as xgb_tools
+from modelforge.domain.cleaning import clean_fleet
 from modelforge.domain.evaluation import fleet_event_metrics
 from modelforge.domain.features import FeatureConfig
 from modelforge.domain.indicators import INDICATORS, EventWording, IndicatorSpec, indicator_spec
@@ -409,9 +410,13 @@ def _recipe(cleaned: Mapping[str, CleanTelemetry], sensors: tuple[str, ...], con
 def _clean_machines(frames: Mapping[str, pd.DataFrame], plan: _Plan, *,
                     require_rpm_variation: bool) -> dict[str, CleanTelemetry]:
     per_machine = plan.machine_validation()
-    cleaned = {name: clean_telemetry(machine_frame, machine_name=name, config=per_machine,
-                                     require_rpm_variation=require_rpm_variation)
-               for name, machine_frame in frames.items()}
+    # A fleet in one pooled pass where its frames are uniform (domain/cleaning.py), else machine by machine:
+    # the same CleanTelemetry either way.
+    pooled = clean_fleet(frames, config=per_machine, require_rpm_variation=require_rpm_variation)
+    cleaned = pooled if pooled is not None else {
+        name: clean_telemetry(machine_frame, machine_name=name, config=per_machine,
+                              require_rpm_variation=require_rpm_variation)
+        for name, machine_frame in frames.items()}
     min_rows = plan.config.validation.min_rows
     if plan.fleet and (rows := sum(len(c.frame) for c in cleaned.values())) < min_rows:
         raise InsufficientDataError(f"fleet '{plan.model_name}' has {rows} valid rows in the range, at least "
@@ -621,13 +626,10 @@ def _check_same_sensors(cleaned: Mapping[str, CleanTelemetry]) -> None:
 def _informative_sensors(cleaned: Mapping[str, CleanTelemetry]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The sensors that vary somewhere in the data, and those that never do (same value, or always missing)."""
     sensors = next(iter(cleaned.values())).sensor_columns
-    low = {s: np.inf for s in sensors}
-    high = {s: -np.inf for s in sensors}
-    for clean in cleaned.values():
-        for sensor in sensors:
-            values = clean.frame[sensor]
-            low[sensor] = min(low[sensor], float(values.min(skipna=True)) if values.notna().any() else np.inf)
-            high[sensor] = max(high[sensor], float(values.max(skipna=True)) if values.notna().any() else -np.inf)
+    # Over every machine's rows at once: one pass, not one per machine (a sensor always missing has NaN
+    # for both, and NaN > NaN is False: constant).
+    values = pd.concat([c.frame[list(sensors)] for c in cleaned.values()], ignore_index=True)
+    low, high = values.min(skipna=True), values.max(skipna=True)
     constant = tuple(s for s in sensors if not high[s] > low[s])
     kept = tuple(s for s in sensors if s not in constant)
     if not kept:
