@@ -50,6 +50,7 @@ class FailureEventStore:
         self._bucket = bucket
         self._prefix = prefix.strip("/")
         self._s3 = s3 if s3 is not None else client("s3")
+        self._empty_body: bytes | None = None
 
     @property
     def prefix(self) -> str:
@@ -72,10 +73,21 @@ class FailureEventStore:
         ``MAX_CONCURRENCY`` requests at a time (S3 has no batch put). Returns the number of events stored."""
         from modelforge.adapters.telemetry import concurrently
 
-        encoded = [(name, *self._parquet(name, frame)) for name, frame in events.items()]
+        encoded = [(name, *(self._parquet(name, frame) if len(frame) else self._empty(name)))
+                   for name, frame in events.items()]
         concurrently(lambda item: self._s3.put_object(Bucket=self._bucket, Key=self.key(item[0]), Body=item[1],
                                                       ContentType="application/vnd.apache.parquet"), encoded)
         return sum(count for _, _, count in encoded)
+
+    def _empty(self, machine_name: str) -> tuple[bytes, int]:
+        """The object of a machine without events: the same bytes for every machine (no row names one), so
+        encoded once per store; a fleet is mostly such machines."""
+        from modelforge.domain.importing import check_machine_name, empty_events
+
+        check_machine_name(machine_name, source="FailureEventStore.write")
+        if self._empty_body is None:
+            self._empty_body, _ = self._parquet(machine_name, empty_events())
+        return self._empty_body, 0
 
     def _parquet(self, machine_name: str, events: pd.DataFrame) -> tuple[bytes, int]:
         """The machine's events object, and how many events it holds."""

@@ -164,14 +164,11 @@ class TelemetryStore:
         by_machine: dict[str, list[pd.DataFrame]] = {}
         for (name, _), part in zip(files, parts, strict=True):
             by_machine.setdefault(name, []).append(part)
-        frames = {}
-        for name in machine_names:
-            pieces = by_machine.get(name)
-            if not pieces:
-                frames[name] = pd.DataFrame()
-                continue
-            frame = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0]
-            frames[name] = _in_range(frame, start, end)
+        read = {name: pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0]
+                for name, pieces in by_machine.items()}
+        frames = {name: pd.DataFrame() for name in machine_names}
+        for names in _same_columns(read).values():
+            frames.update(_in_range_pooled({name: read[name] for name in names}, start, end))
         return frames
 
     def write(self, machine_name: str, frame: pd.DataFrame) -> MachineSummary:
@@ -188,26 +185,50 @@ class TelemetryStore:
     def write_many(self, frames: Mapping[str, pd.DataFrame]) -> list[MachineSummary]:
         """What :meth:`write` does for each machine, in a few large requests: the machines' old objects
         listed and deleted in batches, one awswrangler write per set of machines with the same columns
-        (the machine a partition column, so the same files at the same paths), then the manifests."""
+        (their rows pooled, the machine a partition column: the same files at the same paths, written
+        concurrently), then the manifests."""
         import awswrangler as wr
-        import pandas as pd
 
-        data = {name: _with_month(frame) for name, frame in frames.items()}
-        old = self._catalog.keys(list(data))
+        old = self._catalog.keys(list(frames))
         self._catalog.delete(key for keys in old.values() for key in keys)
-        for names in _same_columns(data).values():
-            if any("machine_name" in data[name].columns for name in names):  # the partition is its own column
+        summaries: dict[str, MachineSummary] = {}
+        for names in _same_columns(frames).values():
+            # The partition is its own column, or a frame has no rows (write's error): one by one.
+            if "machine_name" in frames[names[0]].columns or any(len(frames[name]) == 0 for name in names):
                 for name in names:
-                    wr.s3.to_parquet(data[name], self._path(name), dataset=True, partition_cols=["month"],
+                    data = _with_month(frames[name])
+                    wr.s3.to_parquet(data, self._path(name), dataset=True, partition_cols=["month"],
                                      mode="overwrite", index=False, boto3_session=self._session)
+                    summaries[name] = _summary(name, data, frames[name])
                 continue
-            pooled = pd.concat([data[name].assign(machine_name=name) for name in names], ignore_index=True)
+            pooled, bounds = _pooled_with_month({name: frames[name] for name in names})
             wr.s3.to_parquet(pooled, f"s3://{self._bucket}/{self._prefix}/", dataset=True,
                              partition_cols=["machine_name", "month"], mode="append", index=False,
-                             use_threads=True, boto3_session=self._session)
-        summaries = [_summary(name, data[name], frames[name]) for name in data]
-        self._catalog.write_manifests(summaries)
-        return summaries
+                             use_threads=True, concurrent_partitioning=True, boto3_session=self._session)
+            for i, name in enumerate(names):
+                summaries[name] = _summary(name, pooled.iloc[[bounds[i], bounds[i + 1] - 1]], frames[name],
+                                           rows=int(bounds[i + 1] - bounds[i]))
+        ordered = [summaries[name] for name in frames]
+        self._catalog.write_manifests(ordered)
+        return ordered
+
+
+def _pooled_with_month(frames: Mapping[str, pd.DataFrame]) -> tuple[pd.DataFrame, Any]:
+    """:func:`_with_month` of each frame, run once over their pooled rows (the machine a column, sorted by
+    machine then time, stable), and each machine's row bounds in it."""
+    import numpy as np
+    import pandas as pd
+
+    names = list(frames)
+    sizes = [len(frame) for frame in frames.values()]
+    pooled = pd.concat(list(frames.values()), ignore_index=True)
+    pooled["timestamp"] = pd.to_datetime(pooled["timestamp"], utc=True)
+    group = np.repeat(np.arange(len(names)), sizes)
+    order = np.lexsort((pooled["timestamp"].array.asi8, group))  # stable: as sort_values(kind="stable")
+    pooled = pooled.iloc[order].reset_index(drop=True)
+    pooled["month"] = pooled["timestamp"].dt.strftime("%Y-%m")
+    pooled["machine_name"] = np.repeat(np.array(names, dtype=object), sizes)
+    return pooled, np.r_[0, np.cumsum(sizes)]
 
 
 def _with_month(frame: pd.DataFrame) -> pd.DataFrame:
@@ -220,12 +241,13 @@ def _with_month(frame: pd.DataFrame) -> pd.DataFrame:
     return data
 
 
-def _summary(machine_name: str, data: pd.DataFrame, frame: pd.DataFrame) -> MachineSummary:
+def _summary(machine_name: str, data: pd.DataFrame, frame: pd.DataFrame, rows: int | None = None) -> MachineSummary:
+    """The manifest: ``data`` the machine's rows sorted by time (or just its first and last, with ``rows``)."""
     return MachineSummary(
         machine_name=machine_name,
         first_timestamp=_as_datetime(data["timestamp"].iloc[0]),
         last_timestamp=_as_datetime(data["timestamp"].iloc[-1]),
-        rows=len(data),
+        rows=len(data) if rows is None else rows,
         columns=[c for c in frame.columns if c != "month"],
     )
 
@@ -270,7 +292,34 @@ def _file_frame(body: bytes, root: str, path: str) -> pd.DataFrame:
     return _table_to_df(table=table, kwargs=kwargs)
 
 
-def _in_range(frame: pd.DataFrame, start: date | None, end: date | None) -> pd.DataFrame:
+def _in_range_pooled(read: Mapping[str, pd.DataFrame], start: date | None,
+                     end: date | None) -> dict[str, pd.DataFrame]:
+    """:func:`_in_range` of each machine's frame (all with the same columns), run once over their pooled rows:
+    sorted by machine, then time (stable, so each machine's rows end in the order ``_in_range`` leaves
+    them), then cut back per machine; the partition column ``machine_name`` put back as awswrangler adds it."""
+    import numpy as np
+    import pandas as pd
+
+    names = list(read)
+    first = read[names[0]]
+    columns = [c for c in first.columns if c != "month"]
+    # Dropped once from the pool, not from each frame (pandas' drop costs more than the rows of a small one).
+    pooled = pd.concat(list(read.values()), ignore_index=True).drop(columns=["machine_name"], errors="ignore")
+    pooled["__machine"] = np.repeat(np.arange(len(names)), [len(frame) for frame in read.values()])
+    pooled = _in_range(pooled, start, end, by="__machine")
+    bounds = np.searchsorted(pooled["__machine"].to_numpy(), np.arange(len(names) + 1))
+    pooled = pooled.drop(columns=["__machine"])
+    frames = {}
+    for i, name in enumerate(names):
+        frame = pooled.iloc[bounds[i]:bounds[i + 1]].reset_index(drop=True)
+        if "machine_name" in columns:
+            frame.insert(columns.index("machine_name"), "machine_name",
+                         pd.Categorical([name] * len(frame), categories=[name]))
+        frames[name] = frame
+    return frames
+
+
+def _in_range(frame: pd.DataFrame, start: date | None, end: date | None, by: str | None = None) -> pd.DataFrame:
     import pandas as pd
 
     frame = frame.drop(columns=["month"], errors="ignore")
@@ -279,7 +328,7 @@ def _in_range(frame: pd.DataFrame, start: date | None, end: date | None) -> pd.D
         frame = frame[frame["timestamp"] >= pd.Timestamp(start, tz="UTC")]
     if end is not None:
         frame = frame[frame["timestamp"] < pd.Timestamp(end, tz="UTC") + pd.Timedelta(days=1)]
-    return frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    return frame.sort_values([by, "timestamp"] if by else "timestamp", kind="stable").reset_index(drop=True)
 
 
 def _as_datetime(value: Any) -> datetime:

@@ -42,7 +42,7 @@ from modelforge.domain.cleaning import clean_fleet
 from modelforge.domain.evaluation import fleet_event_metrics
 from modelforge.domain.features import FeatureConfig
 from modelforge.domain.indicators import INDICATORS, EventWording, IndicatorSpec, indicator_spec
-from modelforge.domain.labeling import LabelingConfig, Labels, label_failures, timestamps_ns
+from modelforge.domain.labeling import LabelingConfig, Labels, label_failures, label_fleet, timestamps_ns
 from modelforge.domain.profile import training_profile
 from modelforge.domain.recipe import FeatureRecipe
 from modelforge.domain.regimes import RegimeConfig, fit_regimes
@@ -426,12 +426,16 @@ def _clean_machines(frames: Mapping[str, pd.DataFrame], plan: _Plan, *,
 
 def _label_machines(cleaned: Mapping[str, CleanTelemetry], plan: _Plan,
                     events: Mapping[str, np.ndarray] | None) -> dict[str, Labels]:
-    """Each machine's labels, from its own rows and its own recorded failures only."""
-    labeled = {}
-    for name, clean in cleaned.items():
-        recorded = None if events is None else np.asarray(events.get(name, np.array([], dtype=np.int64)))
-        labeled[name] = label_failures(clean.frame, plan.config.labeling, recorded)
-    return labeled
+    """Each machine's labels, from its own rows and its own recorded failures only: a fleet's in one pooled
+    pass (``label_fleet``, searches within each machine), one machine's by ``label_failures``."""
+    names = list(cleaned)
+    recorded = None if events is None else [np.asarray(events.get(name, np.array([], dtype=np.int64)))
+                                            for name in names]
+    if plan.fleet:
+        labels = label_fleet([cleaned[name].frame for name in names], plan.config.labeling, recorded)
+        return dict(zip(names, labels, strict=True))
+    return {names[0]: label_failures(cleaned[names[0]].frame, plan.config.labeling,
+                                     None if recorded is None else recorded[0])}
 
 
 def _featurize_machine(name: str, clean: CleanTelemetry, labels: Labels, recipe: FeatureRecipe,
