@@ -35,6 +35,9 @@ def _machine(seed: int, rows: int = 40) -> pd.DataFrame:
 def test_clean_fleet_equals_machine_by_machine(require_rpm_variation: bool) -> None:
     frames = {f"PUMP-{i:03d}": _machine(i) for i in range(1, 6)}
     frames["PUMP-006"] = _machine(6).iloc[6:].reset_index(drop=True)  # no impossible value at all
+    # As TelemetryStore reads them: the partition value, a categorical of the machine's own name.
+    frames = {name: frame.assign(machine_name=pd.Categorical([name] * len(frame), categories=[name]))
+              for name, frame in frames.items()}
     if not require_rpm_variation:
         frames = {name: frame.drop(columns=[RPM_VARIATION]) for name, frame in frames.items()}
     pooled = clean_fleet(frames, config=CONFIG, require_rpm_variation=require_rpm_variation)

@@ -23,10 +23,10 @@ from modelforge.domain.telemetry import (
     TIMESTAMP,
     CleanTelemetry,
     ValidationConfig,
-    impossible_masks,
     _parse_timestamps,
     _sensor_columns,
     _with_required_columns,
+    impossible_masks,
 )
 from modelforge.errors import InsufficientDataError, TelemetrySchemaError
 
@@ -91,10 +91,16 @@ def _uniform(frames: Mapping[str, pd.DataFrame]) -> bool:
     first = next(iter(frames.values()))
     if first is None or TIMESTAMP not in first.columns:
         return False
-    signature = list(first.dtypes.items())
     if not isinstance(first[TIMESTAMP].dtype, pd.DatetimeTZDtype):
         return False
-    return all(f is not None and len(f) > 0 and list(f.dtypes.items()) == signature for f in frames.values())
+    # Dtypes by name: each machine's partition column is a categorical of its own name (a different dtype
+    # per machine), and a categorical is never a sensor, only an ignored column named "category" either way.
+    signature = _signature(first)
+    return all(f is not None and len(f) > 0 and _signature(f) == signature for f in frames.values())
+
+
+def _signature(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    return [(str(column), str(dtype)) for column, dtype in frame.dtypes.items()]
 
 
 def _impossible_by_machine(masks: Mapping[str, np.ndarray], group: np.ndarray,
