@@ -43,7 +43,6 @@ from modelforge.domain.importing import (
     to_contract,
 )
 from modelforge.errors import DataImportError
-from modelforge.observability import logger
 
 __all__ = ["import_dataset", "main"]
 
@@ -58,7 +57,7 @@ def import_dataset(imported: ImportedData, telemetry: TelemetryStore, events: Fa
     """Writes every machine's telemetry, then its failure events (an empty set too, so that re-importing a
     machine clears events of an earlier import), ``batch_machines`` machines per batch: each batch is one
     pooled parquet write and its manifests and events objects written concurrently (the stores'
-    ``write_many``), then ``progress(done, total)`` is called and a line logged. Returns
+    ``write_many``), then ``progress(done, total)`` is called (the command prints it to stderr). Returns
     ``imported.summary()``: machines, rows, events, first/last timestamps, columns.
 
     Events for a machine absent from the telemetry are refused before anything is written: they almost
@@ -75,10 +74,8 @@ def import_dataset(imported: ImportedData, telemetry: TelemetryStore, events: Fa
         batch = machines[first:first + max(1, batch_machines)]
         telemetry.write_many({name: imported.telemetry[name] for name in batch})
         events.write_many({name: by_machine.get(name, imported.events.iloc[0:0]) for name in batch})
-        done = first + len(batch)
-        logger.info("import progress", extra={"machines_written": done, "machines": len(machines)})
         if progress is not None:
-            progress(done, len(machines))
+            progress(first + len(batch), len(machines))
     return imported.summary()
 
 
@@ -183,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _check_bucket(args.bucket)
         import_dataset(imported, TelemetryStore(args.bucket, args.prefix),
-                       FailureEventStore(args.bucket, args.events_prefix))
+                       FailureEventStore(args.bucket, args.events_prefix), progress=_print_progress)
     except DataImportError as error:
         print(f"modelforge-import: {error}", file=sys.stderr)
         return 2
@@ -193,6 +190,12 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({**imported.summary(), "bucket": args.bucket, "prefix": args.prefix.strip("/"),
                       "events_prefix": args.events_prefix.strip("/")}))
     return 0
+
+
+def _print_progress(done: int, total: int) -> None:
+    """On stderr: stdout's one line is the summary, for scripts."""
+    if total > IMPORT_BATCH_MACHINES:
+        print(f"modelforge-import: {done}/{total} machines written", file=sys.stderr, flush=True)
 
 
 def _convert(args: argparse.Namespace) -> ImportedData:
