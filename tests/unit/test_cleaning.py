@@ -67,3 +67,17 @@ def test_clean_fleet_leaves_mixed_fleets_to_the_loop() -> None:
     assert clean_fleet({**uniform, "A-3": _machine(3).iloc[0:0]}, config=CONFIG) is None
     text = _machine(3).assign(timestamp=lambda f: f["timestamp"].astype(str))
     assert clean_fleet({**uniform, "A-3": text}, config=CONFIG) is None
+
+
+def test_fingerprint_all_of_a_fleet_is_the_machine_by_machine_digest() -> None:
+    import hashlib
+
+    from modelforge.domain.pipeline import fingerprint_all
+
+    frames = [clean_telemetry(_machine(i), machine_name=f"P-{i}", config=CONFIG).frame for i in range(1, 4)]
+    digest = hashlib.sha256()
+    for frame in frames:
+        digest.update(repr([(str(c), str(d)) for c, d in frame.dtypes.items()]).encode())
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    assert fingerprint_all(frames) == digest.hexdigest()
+    assert fingerprint_all(frames[:1]) != fingerprint_all(frames)
