@@ -82,12 +82,17 @@ class FailureEventStore:
     def _empty(self, machine_name: str) -> tuple[bytes, int]:
         """The object of a machine without events: the same bytes for every machine (no row names one), so
         encoded once per store; a fleet is mostly such machines."""
-        from modelforge.domain.importing import check_machine_name, empty_events
+        from modelforge.domain.importing import check_machine_name
 
         check_machine_name(machine_name, source="FailureEventStore.write")
+        return self._empty_bytes(), 0
+
+    def _empty_bytes(self) -> bytes:
+        from modelforge.domain.importing import empty_events
+
         if self._empty_body is None:
-            self._empty_body, _ = self._parquet(machine_name, empty_events())
-        return self._empty_body, 0
+            self._empty_body, _ = self._parquet("EMPTY", empty_events())
+        return self._empty_body
 
     def _parquet(self, machine_name: str, events: pd.DataFrame) -> tuple[bytes, int]:
         """The machine's events object, and how many events it holds."""
@@ -131,7 +136,10 @@ class FailureEventStore:
 
         # A fleet's objects fetched MAX_CONCURRENCY at a time, kept in the order asked for.
         bodies = concurrently(lambda name: self._get(self.key(name)), list(dict.fromkeys(machine_names)))
-        frames = [pq.read_table(io.BytesIO(body), schema=_schema()).to_pandas() for body in bodies if body is not None]
+        # An import's empty objects (most of a fleet's) are known bytes: nothing to decode.
+        empty = self._empty_bytes()
+        frames = [pq.read_table(io.BytesIO(body), schema=_schema()).to_pandas() for body in bodies
+                  if body is not None and body != empty]
         frames = [f for f in frames if len(f)]
         if not frames:
             return empty_events()
