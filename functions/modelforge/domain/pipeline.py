@@ -5,7 +5,8 @@ profile, and serialize in XGBoost's own format with the model's lineage inside i
 :func:`train_model` runs it as six stages, each a function of small dataclasses (see "what the stages hand
 each other" below), so a stage can be read, and changed, on its own:
 
-1. prepare each machine (:func:`_prepare_machines`): clean, label and featurize it on its own;
+1. prepare each machine (:func:`_prepare_machines`): clean, label and featurize it on its own (a fleet's
+   cleaning and labeling as one pooled pass each, grouped by machine: domain/cleaning.py, label_fleet);
 2. pool (:func:`_pool`): every machine's usable rows as one set;
 3. split and sample (:func:`_split`, :func:`_sample`): the holdout, then the training rows within the memory
    budget;
