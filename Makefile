@@ -10,7 +10,7 @@ SAM_VENV  := build/sam-cli
 SAM_STAMP := $(SAM_VENV)/.installed
 SAM       := $(SAM_VENV)/bin/sam
 
-.PHONY: install run test test-unit test-integration test-e2e lint package package-check lock pin-base-image bench bench-predict bench-features bench-load bench-cmapss bench-gpu bench-coldstart build deploy clean
+.PHONY: install run test test-unit test-integration test-e2e lint package package-check lock pin-base-image bench bench-predict bench-features bench-load bench-cmapss bench-gpu bench-coldstart bench-fleet build deploy clean
 
 # Every install is from a hashed lock (locks/, made by `make lock`); the package itself goes in without deps.
 $(STAMP): pyproject.toml constraints.txt locks/tools.txt locks/dev.txt
@@ -95,6 +95,10 @@ bench-coldstart: $(STAMP)
 ## bench-cmapss: NASA C-MAPSS FD001 and FD002 imported, trained and scored through the API (benchmarks/results/cmapss.json)
 bench-cmapss: $(STAMP)
 	$(PY) -m benchmarks.cmapss
+
+## bench-fleet: the same 200,000 rows imported and trained as 10 and as 1,000 machines on the local cloud, per stage (benchmarks/results/fleet.json)
+bench-fleet: $(STAMP)
+	$(PY) -m benchmarks.fleet
 
 ## bench-gpu: the CUDA training path against the CPU path on a GPU machine (benchmarks/results/gpu.json)
 bench-gpu: $(STAMP)

@@ -20,7 +20,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,10 +47,18 @@ from modelforge.errors import DataImportError
 __all__ = ["import_dataset", "main"]
 
 
-def import_dataset(imported: ImportedData, telemetry: TelemetryStore, events: FailureEventStore) -> dict[str, Any]:
+# Machines per batch: one telemetry write, one manifest and events round per batch, and a progress line.
+IMPORT_BATCH_MACHINES = 250
+
+
+def import_dataset(imported: ImportedData, telemetry: TelemetryStore, events: FailureEventStore, *,
+                   progress: Callable[[int, int], None] | None = None,
+                   batch_machines: int = IMPORT_BATCH_MACHINES) -> dict[str, Any]:
     """Writes every machine's telemetry, then its failure events (an empty set too, so that re-importing a
-    machine clears events of an earlier import). Returns ``imported.summary()``: machines, rows, events,
-    first/last timestamps, columns.
+    machine clears events of an earlier import), ``batch_machines`` machines per batch: each batch is one
+    pooled parquet write and its manifests and events objects written concurrently (the stores'
+    ``write_many``), then ``progress(done, total)`` is called (the command prints it to stderr). Returns
+    ``imported.summary()``: machines, rows, events, first/last timestamps, columns.
 
     Events for a machine absent from the telemetry are refused before anything is written: they almost
     always mean the two files name machines differently (a missing ``machine_prefix``)."""
@@ -61,9 +69,13 @@ def import_dataset(imported: ImportedData, telemetry: TelemetryStore, events: Fa
                               f"{', '.join(orphans[:10])}; imported machines look like "
                               f"{', '.join(sorted(names)[:3]) or 'nothing'}")
     by_machine = dict(tuple(imported.events.groupby("machine_name", sort=True)))
-    for name, frame in imported.telemetry.items():
-        telemetry.write(name, frame)
-        events.write(name, by_machine.get(name, imported.events.iloc[0:0]))
+    machines = list(imported.telemetry)
+    for first in range(0, len(machines), max(1, batch_machines)):
+        batch = machines[first:first + max(1, batch_machines)]
+        telemetry.write_many({name: imported.telemetry[name] for name in batch})
+        events.write_many({name: by_machine.get(name, imported.events.iloc[0:0]) for name in batch})
+        if progress is not None:
+            progress(first + len(batch), len(machines))
     return imported.summary()
 
 
@@ -168,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _check_bucket(args.bucket)
         import_dataset(imported, TelemetryStore(args.bucket, args.prefix),
-                       FailureEventStore(args.bucket, args.events_prefix))
+                       FailureEventStore(args.bucket, args.events_prefix), progress=_print_progress)
     except DataImportError as error:
         print(f"modelforge-import: {error}", file=sys.stderr)
         return 2
@@ -178,6 +190,12 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({**imported.summary(), "bucket": args.bucket, "prefix": args.prefix.strip("/"),
                       "events_prefix": args.events_prefix.strip("/")}))
     return 0
+
+
+def _print_progress(done: int, total: int) -> None:
+    """On stderr: stdout's one line is the summary, for scripts."""
+    if total > IMPORT_BATCH_MACHINES:
+        print(f"modelforge-import: {done}/{total} machines written", file=sys.stderr, flush=True)
 
 
 def _convert(args: argparse.Namespace) -> ImportedData:

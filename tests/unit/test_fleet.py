@@ -234,3 +234,14 @@ def test_sensors_that_never_change_are_dropped_and_recorded(
     assert trained.data["sensors_constant_dropped"] == ["setting3", "empty"]
     assert not [name for name in trained.feature_names if name.startswith(("setting3", "empty"))]
     assert "temperature__slope_200min" in trained.feature_names
+
+
+def test_a_fleet_report_says_which_machine_its_timelines_show(
+        fleet: tuple[dict[str, pd.DataFrame], dict[str, np.ndarray]]) -> None:
+    from modelforge.domain.report import render_report
+
+    frames, events = fleet
+    trained = train_model(frames, machine_name="FLEET", indicator="status", config=fleet_config(), events=events)
+    shown = trained.evaluation.timeline_view().machine_names[0]
+    held_out = len(np.unique(trained.evaluation.machine))
+    assert f"(machine {shown}, the held-out machine with the most rows: one of {held_out};" in render_report(trained)

@@ -39,6 +39,7 @@ Edges
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -176,3 +177,98 @@ def label_failures(frame: pd.DataFrame, config: LabelingConfig, events_ns: np.nd
     ttf[in_failure | (~has_next & (remaining < config.health_horizon_minutes))] = np.nan
     return Labels(label=label, time_to_failure=ttf, in_failure=in_failure, censored_end=censored_end,
                   episodes=episodes)
+
+
+# ---------------------------------------------------------------- a fleet in one pass
+
+
+def label_fleet(frames: Sequence[pd.DataFrame], config: LabelingConfig,
+                events_ns: Sequence[np.ndarray] | None = None) -> list[Labels]:
+    """:func:`label_failures` of each frame, computed over the pooled rows of all of them at once: every
+    search that the one-machine version makes with ``searchsorted`` is made within a machine, by merging
+    the machine-and-time keys of rows and onsets (:func:`_count_before`), so no failure of one machine
+    labels another's rows. The same arrays, machine by machine."""
+    t = np.concatenate([timestamps_ns(f) for f in frames]) if frames else np.zeros(0, dtype=np.int64)
+    sizes = np.array([len(f) for f in frames], dtype=np.int64)
+    group = np.repeat(np.arange(len(frames)), sizes)
+    if events_ns is None:
+        variation = np.concatenate([f[RPM_VARIATION].to_numpy(dtype="float64") for f in frames])
+        onsets, ends, onset_group = _fleet_drops(t, variation, group, config)
+    else:
+        onsets, onset_group = _fleet_records(events_ns, sizes)
+        ends = onsets.copy()
+    row_bounds = np.r_[0, np.cumsum(sizes)]
+    onset_bounds = np.r_[0, np.cumsum(np.bincount(onset_group, minlength=len(frames)))]
+    first_t = t[np.minimum(row_bounds[:-1], max(len(t) - 1, 0))] if len(t) else np.zeros(len(frames), np.int64)
+    window_start = _count_before(group, t, onset_group, onsets - config.window_minutes * MINUTE_NS, side="left")
+    onset_row = _count_before(group, t, onset_group, onsets, side="left")
+    left_censored = onsets <= first_t[onset_group]
+    lead_observed = onset_row > window_start
+
+    next_idx = _count_before(onset_group, onsets, group, t, side="right")  # global index of the next onset
+    has_next = next_idx < onset_bounds[1:][group]
+    minutes_to_next = np.full(len(t), np.inf)
+    minutes_to_next[has_next] = (onsets[next_idx[has_next]] - t[has_next]) / MINUTE_NS
+    pre_failure = minutes_to_next <= config.window_minutes
+    prev_idx = next_idx - 1
+    has_prev = prev_idx >= onset_bounds[:-1][group]
+    in_failure = np.zeros(len(t), dtype=bool)
+    recovery_ns = config.post_failure_exclusion_minutes * MINUTE_NS
+    in_failure[has_prev] = t[has_prev] <= ends[prev_idx[has_prev]] + recovery_ns
+    in_failure &= ~pre_failure
+    last_t = t[np.maximum(row_bounds[1:] - 1, 0)] if len(t) else np.zeros(len(frames), np.int64)
+    remaining = (last_t[group] - t) / MINUTE_NS
+    censored_end = ~in_failure & ~has_next & (remaining < config.window_minutes)
+    label = pre_failure.astype("float64")
+    label[in_failure | censored_end] = np.nan
+    ttf = np.minimum(minutes_to_next, float(config.health_horizon_minutes))
+    ttf[in_failure | (~has_next & (remaining < config.health_horizon_minutes))] = np.nan
+    labels = []
+    for i in range(len(frames)):
+        rows, eps = slice(row_bounds[i], row_bounds[i + 1]), slice(onset_bounds[i], onset_bounds[i + 1])
+        episodes = FailureEpisodes(onsets_ns=onsets[eps], ends_ns=ends[eps], left_censored=left_censored[eps],
+                                   lead_observed=lead_observed[eps])
+        labels.append(Labels(label=label[rows], time_to_failure=ttf[rows], in_failure=in_failure[rows],
+                             censored_end=censored_end[rows], episodes=episodes))
+    return labels
+
+
+def _count_before(keys_group: np.ndarray, keys: np.ndarray, query_group: np.ndarray, queries: np.ndarray, *,
+                  side: str) -> np.ndarray:
+    """For each query, the global position ``np.searchsorted(keys_of_its_group, query, side)`` would give
+    (plus the group's offset): ``keys`` sorted by group then value, the groups in order."""
+    n_keys = len(keys)
+    group = np.concatenate([keys_group, query_group])
+    value = np.concatenate([keys, queries])
+    # Among equal values, "left" puts a query before the keys (counts keys < q), "right" after (keys <= q).
+    is_query = np.r_[np.zeros(n_keys, dtype=bool), np.ones(len(queries), dtype=bool)]
+    tie = is_query if side == "right" else ~is_query
+    order = np.lexsort((tie, value, group))
+    keys_before = np.cumsum(~is_query[order]) - ~is_query[order]
+    counts = np.empty(len(order), dtype=np.int64)
+    counts[order] = keys_before
+    return counts[n_keys:]
+
+
+def _fleet_drops(t: np.ndarray, variation: np.ndarray, group: np.ndarray,
+                 config: LabelingConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each machine's RPM-drop episodes (:func:`find_failure_episodes`), onsets and ends, with their machine."""
+    low = variation <= -config.drop_threshold_pct
+    low_times, low_group = t[low], group[low]
+    if len(low_times) == 0:
+        empty = np.array([], dtype=np.int64)
+        return empty, empty, empty
+    same_machine = np.r_[False, low_group[1:] == low_group[:-1]]
+    starts_new = ~same_machine | np.r_[True, np.diff(low_times) >= config.episode_gap_minutes * MINUTE_NS]
+    ends_here = np.r_[starts_new[1:], True]
+    return low_times[starts_new], low_times[ends_here], low_group[starts_new]
+
+
+def _fleet_records(events_ns: Sequence[np.ndarray], sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each machine's distinct recorded failures, sorted, with their machine (none for a machine without
+    rows, as :func:`recorded_episodes` has it)."""
+    per_machine = [np.unique(np.asarray(e, dtype=np.int64)) if size else np.array([], dtype=np.int64)
+                   for e, size in zip(events_ns, sizes, strict=True)]
+    onsets = np.concatenate(per_machine) if per_machine else np.array([], dtype=np.int64)
+    onset_group = np.repeat(np.arange(len(per_machine)), [len(p) for p in per_machine])
+    return onsets, onset_group

@@ -5,7 +5,8 @@ profile, and serialize in XGBoost's own format with the model's lineage inside i
 :func:`train_model` runs it as six stages, each a function of small dataclasses (see "what the stages hand
 each other" below), so a stage can be read, and changed, on its own:
 
-1. prepare each machine (:func:`_prepare_machines`): clean, label and featurize it on its own;
+1. prepare each machine (:func:`_prepare_machines`): clean, label and featurize it on its own (a fleet's
+   cleaning and labeling as one pooled pass each, grouped by machine: domain/cleaning.py, label_fleet);
 2. pool (:func:`_pool`): every machine's usable rows as one set;
 3. split and sample (:func:`_split`, :func:`_sample`): the holdout, then the training rows within the memory
    budget;
@@ -38,10 +39,11 @@ import pandas as pd
 
 from modelforge import __version__
 from modelforge.domain import xgb as xgb_tools
+from modelforge.domain.cleaning import clean_fleet
 from modelforge.domain.evaluation import fleet_event_metrics
 from modelforge.domain.features import FeatureConfig
 from modelforge.domain.indicators import INDICATORS, EventWording, IndicatorSpec, indicator_spec
-from modelforge.domain.labeling import LabelingConfig, Labels, label_failures, timestamps_ns
+from modelforge.domain.labeling import LabelingConfig, Labels, label_failures, label_fleet, timestamps_ns
 from modelforge.domain.profile import training_profile
 from modelforge.domain.recipe import FeatureRecipe
 from modelforge.domain.regimes import RegimeConfig, fit_regimes
@@ -289,15 +291,18 @@ class _Description:
 
 
 class _Stopwatch:
-    """Seconds per stage, for the job's record (TrainedModel.timings)."""
+    """Seconds per stage, for the job's record (TrainedModel.timings): read, clean, label, features, pool,
+    split, search, evaluate, profile, serialize (the use case adds read, report and write around them), so the
+    next bottleneck of a fleet shows by name (benchmarks/fleet.py)."""
 
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
         self._clock = time.perf_counter()
 
     def lap(self, name: str) -> None:
+        """The time since the last lap, added to ``name`` (a stage run in several pieces sums them)."""
         now = time.perf_counter()
-        self.timings[name] = round(now - self._clock, 4)
+        self.timings[name] = round(self.timings.get(name, 0.0) + now - self._clock, 4)
         self._clock = now
 
 
@@ -316,9 +321,9 @@ def train_model(frame: pd.DataFrame | Mapping[str, pd.DataFrame], *, machine_nam
     plan, frames = _resolve_plan(frame, machine_name=machine_name, indicator=indicator, config=config,
                                  events=events, lineage=lineage)
     watch = _Stopwatch()
-    prepared = _prepare_machines(frames, plan, events)
-    watch.lap("validate_label_features")
+    prepared = _prepare_machines(frames, plan, events, watch)
     pool, features = _pool(prepared, plan)
+    watch.lap("pool")
     held = _split(pool, features, plan)
     del features  # the pooled matrix: only the train and test rows' copies are needed from here on
     fit = _sample(held.train, pool, plan, len(prepared.feature_names))
@@ -363,18 +368,20 @@ def _resolve_plan(frame: pd.DataFrame | Mapping[str, pd.DataFrame], *, machine_n
 # ---------------------------------------------------------------- stage 1: prepare each machine
 
 
-def _prepare_machines(frames: Mapping[str, pd.DataFrame], plan: _Plan,
-                      events: Mapping[str, np.ndarray] | None) -> _Prepared:
+def _prepare_machines(frames: Mapping[str, pd.DataFrame], plan: _Plan, events: Mapping[str, np.ndarray] | None,
+                      watch: _Stopwatch | None = None) -> _Prepared:
     """Cleans, labels and featurizes each machine on its own; raises when no machine shows a failure."""
+    watch = watch or _Stopwatch()
     cleaned = _clean_machines(frames, plan, require_rpm_variation=events is None)
     _check_same_sensors(cleaned)
     # A sensor that never changes carries no information, only columns: C-MAPSS has seven of them.
     sensors, constant = _informative_sensors(cleaned)
     recipe = _recipe(cleaned, sensors, plan.config)
-    machines = []
-    for name, clean in cleaned.items():
-        recorded = None if events is None else np.asarray(events.get(name, np.array([], dtype=np.int64)))
-        machines.append(_prepare_machine(name, clean, recipe, recorded, plan))
+    watch.lap("clean")
+    labeled = _label_machines(cleaned, plan, events)
+    watch.lap("label")
+    machines = [_featurize_machine(name, cleaned[name], labels, recipe, plan) for name, labels in labeled.items()]
+    watch.lap("features")
     if sum(len(m.labels.episodes) for m in machines) == 0:
         raise NoFailureEventsError(_no_failure_message(machines, plan))
     return _Prepared(machines=machines, sensors=recipe.sensors, constant=constant,
@@ -404,9 +411,13 @@ def _recipe(cleaned: Mapping[str, CleanTelemetry], sensors: tuple[str, ...], con
 def _clean_machines(frames: Mapping[str, pd.DataFrame], plan: _Plan, *,
                     require_rpm_variation: bool) -> dict[str, CleanTelemetry]:
     per_machine = plan.machine_validation()
-    cleaned = {name: clean_telemetry(machine_frame, machine_name=name, config=per_machine,
-                                     require_rpm_variation=require_rpm_variation)
-               for name, machine_frame in frames.items()}
+    # A fleet in one pooled pass where its frames are uniform (domain/cleaning.py), else machine by machine:
+    # the same CleanTelemetry either way.
+    pooled = clean_fleet(frames, config=per_machine, require_rpm_variation=require_rpm_variation)
+    cleaned = pooled if pooled is not None else {
+        name: clean_telemetry(machine_frame, machine_name=name, config=per_machine,
+                              require_rpm_variation=require_rpm_variation)
+        for name, machine_frame in frames.items()}
     min_rows = plan.config.validation.min_rows
     if plan.fleet and (rows := sum(len(c.frame) for c in cleaned.values())) < min_rows:
         raise InsufficientDataError(f"fleet '{plan.model_name}' has {rows} valid rows in the range, at least "
@@ -414,9 +425,23 @@ def _clean_machines(frames: Mapping[str, pd.DataFrame], plan: _Plan, *,
     return cleaned
 
 
-def _prepare_machine(name: str, clean: CleanTelemetry, recipe: FeatureRecipe, recorded: np.ndarray | None,
-                     plan: _Plan) -> _Machine:
-    labels = label_failures(clean.frame, plan.config.labeling, recorded)
+def _label_machines(cleaned: Mapping[str, CleanTelemetry], plan: _Plan,
+                    events: Mapping[str, np.ndarray] | None) -> dict[str, Labels]:
+    """Each machine's labels, from its own rows and its own recorded failures only: a fleet's in one pooled
+    pass (``label_fleet``, searches within each machine), one machine's by ``label_failures``."""
+    names = list(cleaned)
+    recorded = None if events is None else [np.asarray(events.get(name, np.array([], dtype=np.int64)))
+                                            for name in names]
+    if plan.fleet:
+        labels = label_fleet([cleaned[name].frame for name in names], plan.config.labeling, recorded)
+        return dict(zip(names, labels, strict=True))
+    return {names[0]: label_failures(cleaned[names[0]].frame, plan.config.labeling,
+                                     None if recorded is None else recorded[0])}
+
+
+def _featurize_machine(name: str, clean: CleanTelemetry, labels: Labels, recipe: FeatureRecipe,
+                       plan: _Plan) -> _Machine:
+    """One machine's features (its windows never reach another machine's rows) and target."""
     x, _ = recipe.build(clean.frame)
     target = plan.spec.target(labels)
     return _Machine(name=name, clean=clean, labels=labels, t=timestamps_ns(clean.frame), x=x,
@@ -606,13 +631,10 @@ def _check_same_sensors(cleaned: Mapping[str, CleanTelemetry]) -> None:
 def _informative_sensors(cleaned: Mapping[str, CleanTelemetry]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The sensors that vary somewhere in the data, and those that never do (same value, or always missing)."""
     sensors = next(iter(cleaned.values())).sensor_columns
-    low = {s: np.inf for s in sensors}
-    high = {s: -np.inf for s in sensors}
-    for clean in cleaned.values():
-        for sensor in sensors:
-            values = clean.frame[sensor]
-            low[sensor] = min(low[sensor], float(values.min(skipna=True)) if values.notna().any() else np.inf)
-            high[sensor] = max(high[sensor], float(values.max(skipna=True)) if values.notna().any() else -np.inf)
+    # Over every machine's rows at once: one pass, not one per machine (a sensor always missing has NaN
+    # for both, and NaN > NaN is False: constant).
+    values = pd.concat([c.frame[list(sensors)] for c in cleaned.values()], ignore_index=True)
+    low, high = values.min(skipna=True), values.max(skipna=True)
     constant = tuple(s for s in sensors if not high[s] > low[s])
     kept = tuple(s for s in sensors if s not in constant)
     if not kept:
@@ -708,8 +730,18 @@ def fingerprint(frame: pd.DataFrame) -> str:
 def fingerprint_all(frames: list[pd.DataFrame]) -> str:
     """:func:`fingerprint` over several machines' rows, in order (one frame gives the same digest as before)."""
     digest = hashlib.sha256()
-    for frame in frames:
-        digest.update(repr([(str(c), str(d)) for c, d in frame.dtypes.items()]).encode())
+    headers = [repr([(str(c), str(d)) for c, d in frame.dtypes.items()]).encode() for frame in frames]
+    if len(frames) > 1 and len(set(headers)) == 1:
+        # A fleet's rows hashed in one call (a row's hash depends on its values only), then fed machine by
+        # machine: the same digest as one call per machine.
+        hashes = pd.util.hash_pandas_object(pd.concat(frames, ignore_index=True), index=False).to_numpy()
+        bounds = np.r_[0, np.cumsum([len(frame) for frame in frames])]
+        for i, header in enumerate(headers):
+            digest.update(header)
+            digest.update(hashes[bounds[i]:bounds[i + 1]].tobytes())
+        return digest.hexdigest()
+    for header, frame in zip(headers, frames, strict=True):
+        digest.update(header)
         digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return digest.hexdigest()
 

@@ -51,7 +51,8 @@ def render_report(trained: TrainedModel, *, title: str | None = None) -> str:
         f"{_e(trained.params['search']['strategy'])} search, {trained.params['search']['fits']} fits</p>",
         _headline(trained, status),
         "<h2>Held-out period</h2>",
-        _figure(plots["timeline"], "Predicted risk against real failures over the held-out period"),
+        _figure(plots["timeline"], "Predicted risk against real failures over the held-out period"
+                + _timeline_scope(trained)),
         _figure(plots["zoom"], "Close-up of the first failures in the held-out period") if "zoom" in plots else "",
         "<div class='row'>",
         _figure(plots["pr_curve"] if status else plots["predicted_vs_true"],
@@ -86,6 +87,17 @@ def render_plots(trained: TrainedModel) -> dict[str, bytes]:
     else:
         plots["predicted_vs_true"] = _predicted_vs_true(trained)
     return plots
+
+
+def _timeline_scope(trained: TrainedModel) -> str:
+    """For a fleet, which machine the timelines show: one, so that the plots cost the same for any fleet."""
+    ev = trained.evaluation
+    if ev.machine is None or len(ev.machine) == 0:
+        return ""
+    shown = ev.timeline_view().machine_names[0]
+    held_out = len(np.unique(ev.machine))
+    return (f" (machine {shown}, the held-out machine with the most rows: one of {held_out}; the curves below "
+            "are over every held-out row)")
 
 
 # ---------------------------------------------------------------- plots

@@ -158,12 +158,22 @@ def _impossible_values(frame: pd.DataFrame, sensors: list[str], key_missing: np.
     not counted again, so that every dropped row has one reason."""
     impossible = np.zeros(len(frame), dtype=bool)
     by_column: dict[str, int] = {}
+    for column, bad in impossible_masks(frame, sensors, key_missing, config).items():
+        by_column[column] = int(bad.sum())
+        impossible |= bad
+    return impossible, by_column
+
+
+def impossible_masks(frame: pd.DataFrame, sensors: list[str], key_missing: np.ndarray,
+                     config: ValidationConfig) -> dict[str, np.ndarray]:
+    """Per column with any, the rows whose reading in it is impossible (rows with a missing key left out), the
+    variation first, then the sensors in order: the one rule, for one machine or a pooled fleet."""
+    masks: dict[str, np.ndarray] = {}
 
     def flag(column: str, bad: np.ndarray) -> None:
         bad = bad & ~key_missing
         if bad.any():
-            by_column[column] = int(bad.sum())
-            impossible[bad] = True
+            masks[column] = bad
 
     low, high = RPM_VARIATION_BOUNDS
     values = frame[RPM_VARIATION].to_numpy(dtype="float64", na_value=np.nan)
@@ -178,7 +188,7 @@ def _impossible_values(frame: pd.DataFrame, sensors: list[str], key_missing: np.
             with np.errstate(invalid="ignore"):
                 bad |= (values < lo) | (values > hi)
         flag(column, bad)
-    return impossible, by_column
+    return masks
 
 
 def _valid_rows(frame: pd.DataFrame, timestamps: pd.Series, keep: np.ndarray,
