@@ -58,7 +58,31 @@ def _parser() -> argparse.ArgumentParser:
         help="also fire the template's rate(...) schedules on their own period (default: only by hand, "
         "with fire-schedule)",
     )
+    parser.add_argument(
+        "--function-env",
+        action="append",
+        default=[],
+        type=_function_env,
+        metavar="FUNCTION:NAME=VALUE",
+        help="set an environment variable of one function over the template's (repeatable), e.g. "
+        "TrainingFunction:SEARCH_BUDGET=1 for a cheaper search where a script does not need the default one",
+    )
     return parser
+
+
+def _function_env(value: str) -> tuple[str, str, str]:
+    function, _, assignment = value.partition(":")
+    name, equals, setting = assignment.partition("=")
+    if not function or not name or not equals:
+        raise argparse.ArgumentTypeError(f"{value!r} is not FUNCTION:NAME=VALUE")
+    return function, name, setting
+
+
+def _environment_overrides(assignments: list[tuple[str, str, str]]) -> dict[str, dict[str, str]]:
+    overrides: dict[str, dict[str, str]] = {}
+    for function, name, value in assignments:
+        overrides.setdefault(function, {})[name] = value
+    return overrides
 
 
 def _default_api_url() -> str:
@@ -156,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         state_dir=args.state_dir.resolve(),
         echo_logs=args.verbose,
         run_schedules=args.run_schedules,
+        environment_overrides=_environment_overrides(args.function_env),
     )
     cloud.start(ready=False)  # GET /health answers 503 "starting" until the demo data is in place
     try:

@@ -17,6 +17,11 @@ import requests
 
 TERMINAL = ("completed", "failed")
 
+# The search the tests' trainings run (the integration tier's clouds and the e2e tier's): what each job does end
+# to end is the same as with the template's defaults (search, refit, gate, registry), at a fraction of the cost
+# (one candidate, fewer rounds). No test asserts a model's quality beyond what these settings give.
+TEST_TRAINING_SETTINGS = {"SEARCH_BUDGET": "1", "MAX_BOOST_ROUNDS": "100"}
+
 # XGBoost's OpenMP threads spin while they wait by default: on a machine whose cores are busy (CI, a shared
 # box) that made in-process training several times slower; the local cloud's workers wait passively too
 # (localcloud/cloud.py). Set before anything loads libgomp.
