@@ -1,6 +1,7 @@
 """``make run``: the whole stack on this machine. Ports and sizes come from flags or environment variables:
 MODELFORGE_HOST, MODELFORGE_AWS_PORT (default 5000), MODELFORGE_API_PORT (default 3000),
 MODELFORGE_DEMO_MACHINES (10), MODELFORGE_DEMO_DAYS (60), MODELFORGE_RUN_SCHEDULES (off).
+--function-env FUNCTION:NAME=VALUE (repeatable) sets a function's environment variable over the template's.
 
 Against a running local cloud (its API at --api-url, default http://$MODELFORGE_HOST:$MODELFORGE_API_PORT):
   modelforge-local wait-ready [--timeout S]     wait until GET /health says ok (503 "starting" until then)
