@@ -1,6 +1,7 @@
 """``make run``: the whole stack on this machine. Ports and sizes come from flags or environment variables:
 MODELFORGE_HOST, MODELFORGE_AWS_PORT (default 5000), MODELFORGE_API_PORT (default 3000),
 MODELFORGE_DEMO_MACHINES (10), MODELFORGE_DEMO_DAYS (60), MODELFORGE_RUN_SCHEDULES (off).
+--function-env FUNCTION:NAME=VALUE (repeatable) sets a function's environment variable over the template's.
 
 Against a running local cloud (its API at --api-url, default http://$MODELFORGE_HOST:$MODELFORGE_API_PORT):
   modelforge-local wait-ready [--timeout S]     wait until GET /health says ok (503 "starting" until then)
@@ -58,7 +59,31 @@ def _parser() -> argparse.ArgumentParser:
         help="also fire the template's rate(...) schedules on their own period (default: only by hand, "
         "with fire-schedule)",
     )
+    parser.add_argument(
+        "--function-env",
+        action="append",
+        default=[],
+        type=_function_env,
+        metavar="FUNCTION:NAME=VALUE",
+        help="set an environment variable of one function over the template's (repeatable), e.g. "
+        "TrainingFunction:SEARCH_BUDGET=1 for a cheaper search where a script does not need the default one",
+    )
     return parser
+
+
+def _function_env(value: str) -> tuple[str, str, str]:
+    function, _, assignment = value.partition(":")
+    name, equals, setting = assignment.partition("=")
+    if not function or not name or not equals:
+        raise argparse.ArgumentTypeError(f"{value!r} is not FUNCTION:NAME=VALUE")
+    return function, name, setting
+
+
+def _environment_overrides(assignments: list[tuple[str, str, str]]) -> dict[str, dict[str, str]]:
+    overrides: dict[str, dict[str, str]] = {}
+    for function, name, value in assignments:
+        overrides.setdefault(function, {})[name] = value
+    return overrides
 
 
 def _default_api_url() -> str:
@@ -156,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         state_dir=args.state_dir.resolve(),
         echo_logs=args.verbose,
         run_schedules=args.run_schedules,
+        environment_overrides=_environment_overrides(args.function_env),
     )
     cloud.start(ready=False)  # GET /health answers 503 "starting" until the demo data is in place
     try:

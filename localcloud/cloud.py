@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 import uuid
 import zipfile
 from collections.abc import Callable, Mapping
@@ -82,6 +83,9 @@ class LocalCloud:
         # /health says "starting" until this is ready: at the end of start(), or, with start(ready=False),
         # when the caller has loaded its data and calls mark_ready().
         self.readiness = Readiness()
+        self._session: Any = None
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
 
     # ------------------------------------------------------------------ addresses
 
@@ -104,12 +108,20 @@ class LocalCloud:
         }
 
     def client(self, service: str) -> Any:
-        return boto3.session.Session(
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            aws_session_token="testing",
-            region_name=self.region,
-        ).client(service, endpoint_url=self.aws_endpoint)
+        """One session, and one client per service, for this cloud's life: a new Session loads botocore's
+        endpoint and service data again (0.09-0.14 s of CPU a client here, 0.005 s from a warm session), which
+        the tests paid on every call. Clients are thread-safe; a Session's client() is not, hence the lock."""
+        with self._clients_lock:
+            if self._session is None:
+                self._session = boto3.session.Session(
+                    aws_access_key_id="testing",
+                    aws_secret_access_key="testing",
+                    aws_session_token="testing",
+                    region_name=self.region,
+                )
+            if service not in self._clients:
+                self._clients[service] = self._session.client(service, endpoint_url=self.aws_endpoint)
+            return self._clients[service]
 
     @property
     def outputs(self) -> dict[str, str]:
@@ -231,6 +243,8 @@ class LocalCloud:
             requests.post(f"{self.aws_endpoint}/moto-api/reset", timeout=10)
             self._server.stop()
             self._server = None
+        with self._clients_lock:
+            self._clients.clear()
         while self._undo_moto_patches:  # the process's moto as it was before start(): in-process mocks use it
             self._undo_moto_patches.pop()()
         if self._saved_environment is not None:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import free_port
+from tests.conftest import TEST_TRAINING_SETTINGS, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -84,7 +84,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     log = (state_dir / "server.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "localcloud", "--aws-port", str(aws_port), "--api-port", str(api_port),
-         "--machines", "2", "--days", "30", "--state-dir", str(state_dir)],
+         "--machines", "2", "--days", "30", "--state-dir", str(state_dir),
+         *(f"--function-env=TrainingFunction:{name}={value}" for name, value in TEST_TRAINING_SETTINGS.items())],
         cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, text=True,
     )
     api_url = f"http://127.0.0.1:{api_port}"

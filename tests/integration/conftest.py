@@ -22,7 +22,7 @@ from localcloud.cloud import LocalCloud
 from localcloud.demo import data_location
 from localcloud.demo_data import generate_machine_telemetry
 from modelforge.adapters.telemetry import TelemetryStore
-from tests.conftest import free_port, one_boto3_session, wait_for_job
+from tests.conftest import TEST_TRAINING_SETTINGS, free_port, one_boto3_session, wait_for_job
 
 pytestmark = pytest.mark.integration
 
@@ -31,9 +31,6 @@ QUIET_MACHINE = "QUIET-001"  # runs fine for the whole range: no failure event t
 DEMO_START = "2025-01-01"
 TRAINABLE_DAYS = 30  # 2025-01-01 .. 2025-01-30, six failures: enough for a model that meets the gate's floors
 
-# The search the tests' trainings run: what each job does end to end is the same as with the template's
-# defaults (search, refit, gate, registry), at a fraction of the cost (one candidate, fewer rounds).
-TEST_TRAINING_SETTINGS = {"SEARCH_BUDGET": "1", "MAX_BOOST_ROUNDS": "100"}
 # Each /predict request's capture written at once (the deployed default buffers them in the warm container,
 # domain.live.CaptureConfig): the tests read a request's capture object right after it.
 TEST_PREDICT_SETTINGS = {"CAPTURE_FLUSH_ROWS": "1"}

@@ -28,7 +28,7 @@ from modelforge.adapters.telemetry import TelemetryStore
 from modelforge.domain.importing import ImportedData, cmapss_mapping, read_cmapss, to_contract
 from modelforge.importer import import_dataset
 from modelforge.jobs import Indicator
-from tests.conftest import one_boto3_session, wait_for_job
+from tests.conftest import one_boto3_session, poll_pauses, wait_for_job
 from tests.integration.conftest import TRAINABLE_MACHINE, load_machines, start_cloud
 
 # Engines 1-10 of NASA C-MAPSS train_FD001 (public domain, rows copied verbatim), each run to failure at its
@@ -203,9 +203,10 @@ def wait_for_summary(cloud: LocalCloud, run_id: str, timeout: float = 300) -> di
     """The run once every item decided (its summary written). Its status stays running until the retrains it
     started end, which a held training never does inside trainings_held."""
     deadline = time.monotonic() + timeout
+    pauses = poll_pauses()
     while not (run := requests.get(f"{cloud.api_url}/retrains/{run_id}", timeout=30).json()).get("summary"):
         assert time.monotonic() < deadline, run
-        time.sleep(0.5)
+        time.sleep(next(pauses))
     return dict(run)
 
 

@@ -20,7 +20,7 @@ from localcloud.demo import data_location
 from modelforge.adapters.failure_events import FailureEventStore
 from modelforge.adapters.telemetry import TelemetryStore
 from modelforge.adapters.trigger_store import TriggerStore
-from tests.conftest import one_boto3_session
+from tests.conftest import one_boto3_session, poll_pauses
 from tests.integration.conftest import (
     DEMO_START,
     QUIET_MACHINE,
@@ -87,13 +87,14 @@ def start(cloud: LocalCloud, body: dict[str, Any]) -> str:
 
 def wait_for_run(cloud: LocalCloud, run_id: str, timeout: float = 400) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
+    pauses = poll_pauses()
     while True:
         run = requests.get(f"{cloud.api_url}/retrains/{run_id}", timeout=30).json()
         if run["status"] != "running":
             return dict(run)
         if time.monotonic() > deadline:
             raise AssertionError(f"run {run_id} still running after {timeout} s: {run}")
-        time.sleep(0.5)
+        time.sleep(next(pauses))
 
 
 def execution_status(cloud: LocalCloud, run_id: str) -> str:

@@ -18,6 +18,7 @@ import requests
 from localcloud.cloud import LocalCloud
 from localcloud.schedules import LocalSchedules
 from localcloud.template import REPO_ROOT
+from tests.conftest import poll_pauses
 from tests.integration.conftest import TRAINABLE_MACHINE, load_machines, start_cloud, train_champion
 from tests.integration.test_retrain_flow import ITEM_SETTINGS
 
@@ -60,13 +61,14 @@ def wait_for_run(cloud: LocalCloud, run_id: str, timeout: float = 400) -> dict[s
     """A scheduled run's record is written by its Plan state (no API call wrote it first), so it is 404 until
     the execution gets there."""
     deadline = time.monotonic() + timeout
+    pauses = poll_pauses()
     while True:
         answer = requests.get(f"{cloud.api_url}/retrains/{run_id}", timeout=30)
         assert answer.status_code in (200, 404), answer.text
         if answer.status_code == 200 and answer.json()["status"] != "running":
             return dict(answer.json())
         assert time.monotonic() < deadline, f"run {run_id} not finished after {timeout} s: {answer.text}"
-        time.sleep(0.5)
+        time.sleep(next(pauses))
 
 
 def test_the_retrain_schedule_is_a_scheduler_schedule_aimed_at_the_retrain_state_machine(cloud: LocalCloud) -> None:
