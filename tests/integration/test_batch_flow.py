@@ -129,9 +129,13 @@ def test_a_job_stuck_runnable_is_cancelled_with_the_queues_reason(cloud: LocalCl
     assert "without running" in job["error_message"] and "RUNNABLE" in job["error_message"], job["error_message"]
 
 
-def test_describe_jobs_shows_the_jobs_as_batch_would(cloud: LocalCloud) -> None:
+def test_describe_jobs_shows_the_jobs_as_batch_would(cloud: LocalCloud, definition: Any) -> None:
+    # A job of its own (one that fails fast): pytest-randomly may run this test before any other here.
+    _run_as(cloud, definition, command=CRASH)
+    ran = _train(cloud, "batch")
     jobs = _batch_jobs(cloud)
-    assert jobs and {j["status"] for j in jobs} <= {"SUCCEEDED", "FAILED"}
+    assert ran["process_id"] in {j["jobName"] for j in jobs}
+    assert {j["status"] for j in jobs} <= {"SUCCEEDED", "FAILED"}
     logs = cloud.client("logs")
     for job in jobs:
         if "logStreamName" in job.get("container", {}):
@@ -167,10 +171,10 @@ def _batch_jobs_waiting(cloud: LocalCloud, process_id: str) -> list[dict[str, An
     return []
 
 
-# Last in the module: it restarts the API worker twice (its settings changed, then restored), which no later
-# test then pays for. The command says where it ran and fails fast: the large class's routing and limits
-# without a second training here (the real command is the Fargate one's, which
-# test_batch_and_lambda_train_the_same_model runs; the template tests check both run the same image and command).
+# It restarts the API worker twice (its settings changed, then restored: later tests see the template's).
+# The command says where it ran and fails fast: the large class's routing and limits without a second training
+# here (the real command is the Fargate one's, which test_batch_and_lambda_train_the_same_model runs; the
+# template tests check both run the same image and command).
 WHERE = (sys.executable, "-c", "import os, sys; print('ValueError: ran on', os.environ['AWS_BATCH_JQ_NAME'], "
          "file=sys.stderr); sys.exit(3)")
 
