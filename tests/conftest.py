@@ -34,6 +34,19 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def isolate_from_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, region: str = "us-east-1") -> None:
+    """moto in-process only: no endpoint, profile or config another tier left in the environment, and fake
+    credentials, so no call can reach a real account or a running local cloud."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_DEFAULT_PROFILE")):
+            monkeypatch.delenv(name)
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": region, "AWS_REGION": region,
+                        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+                        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials")}.items():
+        monkeypatch.setenv(name, value)
+
+
 @contextlib.contextmanager
 def one_boto3_session() -> Iterator[None]:
     """awswrangler makes every client from boto3.DEFAULT_SESSION, or else from a new Session, which loads

@@ -9,7 +9,6 @@ NASA Prognostics Data Repository, NASA Ames Research Center, 2008).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -26,6 +25,7 @@ from modelforge.adapters.telemetry import TelemetryStore
 from modelforge.domain.importing import EVENT_COLUMNS
 from modelforge.errors import DataImportError
 from modelforge.importer import main
+from tests.conftest import isolate_from_aws
 
 pytestmark = pytest.mark.integration
 
@@ -44,14 +44,7 @@ def _clear_client_caches() -> None:
 def s3(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
     """moto's S3 with one bucket. Another tier may have left cached clients pointing at a local endpoint, and
     environment variables that would send these ones there: drop both."""
-    for name in list(os.environ):
-        if name.startswith(("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_DEFAULT_PROFILE")):
-            monkeypatch.delenv(name)
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
-                        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
-                        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials")}.items():
-        monkeypatch.setenv(name, value)
+    isolate_from_aws(monkeypatch, tmp_path, REGION)
     monkeypatch.delenv("DATA_BUCKET_NAME", raising=False)
     monkeypatch.delenv("PROCESSED_DATA_PREFIX", raising=False)
     _clear_client_caches()

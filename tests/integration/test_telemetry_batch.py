@@ -4,7 +4,6 @@ leaves (the same paths, files, manifests), and ``read_many`` returns what ``read
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -20,6 +19,7 @@ from modelforge.adapters import aws as aws_clients
 from modelforge.adapters import telemetry as telemetry_module
 from modelforge.adapters.failure_events import FailureEventStore
 from modelforge.adapters.telemetry import TelemetryCatalog, TelemetryStore
+from tests.conftest import isolate_from_aws
 
 pytestmark = pytest.mark.integration
 
@@ -29,14 +29,7 @@ REGION = "us-east-1"
 
 @pytest.fixture
 def s3(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
-    for name in list(os.environ):
-        if name.startswith(("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_DEFAULT_PROFILE")):
-            monkeypatch.delenv(name)
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
-                        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
-                        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials")}.items():
-        monkeypatch.setenv(name, value)
+    isolate_from_aws(monkeypatch, tmp_path, REGION)
     aws_clients.client.cache_clear()
     with mock_aws():
         client = boto3.client("s3", region_name=REGION)

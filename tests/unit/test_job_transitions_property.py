@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,6 +33,7 @@ from modelforge.adapters.job_store import JobStore
 from modelforge.errors import JobTransitionError
 from modelforge.jobs import ALLOWED_TRANSITIONS, TERMINAL_STATUSES, Indicator, Job, JobStatus
 from modelforge.logic.reconcile import ExecutionStatusChange, reconcile_execution
+from tests.conftest import isolate_from_aws
 
 STATE_MACHINE = "TrainingStateMachine"
 WRITER_STATES = ("MarkJobRunning", "MarkJobCompleted", "MarkJobFailed")
@@ -330,14 +330,7 @@ class JobTransitions(RuleBasedStateMachine):
 @pytest.fixture
 def no_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[None]:
     """moto in-process only: no endpoint another tier left in the environment, no real credentials."""
-    for name in list(os.environ):
-        if name.startswith(("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_DEFAULT_PROFILE")):
-            monkeypatch.delenv(name)
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-                        "AWS_CONFIG_FILE": str(tmp_path / "none"),
-                        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}.items():
-        monkeypatch.setenv(name, value)
+    isolate_from_aws(monkeypatch, tmp_path)
     yield
 
 
