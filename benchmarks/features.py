@@ -18,14 +18,14 @@ import argparse
 import json
 import os
 import platform
-import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from benchmarks.timing import alternated_ms
 
 RESULTS = Path(__file__).parent / "results" / "features.json"
 SENSORS = [f"sensor_{i:02d}" for i in range(14)]
@@ -44,13 +44,7 @@ def _series(rows: int, seed: int, missing: float) -> pd.DataFrame:
 
 
 def _alternated(calls: list[Callable[[], Any]], repeats: int) -> list[float]:
-    times: list[list[float]] = [[] for _ in calls]
-    for _ in range(repeats):
-        for call, samples in zip(calls, times, strict=True):
-            started = time.perf_counter()
-            call()
-            samples.append((time.perf_counter() - started) * 1000)
-    return [statistics.median(samples) for samples in times]
+    return [median for median, _ in alternated_ms(calls, repeats)]
 
 
 def main() -> None:

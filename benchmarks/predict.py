@@ -16,14 +16,14 @@ import io
 import json
 import os
 import platform
-import statistics
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+
+from benchmarks.timing import alternated_ms
 
 RESULTS = Path(__file__).parent / "results" / "predict.json"
 BATCH_SIZES = (1, 10, 100, 1000)
@@ -36,18 +36,6 @@ def _event(body: dict[str, Any]) -> dict[str, Any]:
             "headers": {"content-type": "application/json"}, "isBase64Encoded": False, "body": json.dumps(body),
             "requestContext": {"http": {"method": "POST", "path": "/predict", "sourceIp": "127.0.0.1"},
                                "requestId": "bench", "stage": "$default", "routeKey": "POST /predict"}}
-
-
-def _alternated_ms(calls: list[Any], repeats: int = REPEATS) -> list[tuple[float, float]]:
-    """Runs the calls in turn, ``repeats`` times, so all of them see the same machine state; the median and
-    the mean of each (the mean carries the capture flushes' cost, spread over the requests)."""
-    times: list[list[float]] = [[] for _ in calls]
-    for _ in range(repeats):
-        for call, samples in zip(calls, times, strict=True):
-            started = time.perf_counter()
-            call()
-            samples.append((time.perf_counter() - started) * 1000)
-    return [(statistics.median(samples), statistics.fmean(samples)) for samples in times]
 
 
 def main() -> None:
@@ -107,10 +95,10 @@ def main() -> None:
                                                          sensors_of(names))[0], dtype=np.float32)
             booster.inplace_predict(bare_x)
             objects_before = _capture_objects(environment)
-            (records_ms, records_mean), (split_ms, split_mean), (bare_ms, bare_mean) = _alternated_ms([
+            (records_ms, records_mean), (split_ms, split_mean), (bare_ms, bare_mean) = alternated_ms([
                 lambda e=events["records"]: lambda_handler(e, _fresh(context)),
                 lambda e=events["dataframe_split"]: lambda_handler(e, _fresh(context)),
-                lambda m=bare_x: booster.inplace_predict(m)])
+                lambda m=bare_x: booster.inplace_predict(m)], REPEATS)
             rows.append({"batch_size": batch, "handler_ms": round(records_ms, 3),
                          "handler_split_ms": round(split_ms, 3), "bare_inplace_predict_ms": round(bare_ms, 3),
                          "overhead_ratio": round(records_ms / bare_ms, 1),
