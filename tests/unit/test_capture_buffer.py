@@ -14,9 +14,19 @@ from moto import mock_aws
 
 from modelforge.adapters.prediction_capture import _LINE, PredictionCaptureStore, encode_rows
 from modelforge.domain.live import CaptureConfig, CapturedRows
-from modelforge.logic.predict import CaptureBuffer, _lines
+from modelforge.logic.predict import CaptureBuffer
 
 START = datetime(2026, 3, 1, 23, 59, 30, tzinfo=UTC)
+
+
+def _lines(rows: CapturedRows) -> list[dict[str, Any]]:
+    """The oracle: each record as the dict a per-request capture wrote, keys in the same order."""
+    alarms = rows.alarms if rows.alarms is not None else [None] * len(rows.predictions)
+    return [{"timestamp": stamp, "machine_name": machine, "model_name": rows.model_name,
+             "model_version": rows.model_version, "score": score, "prediction": prediction, "alarm": alarm,
+             "captured_at": rows.captured_at, "request_id": rows.request_id}
+            for stamp, machine, score, prediction, alarm in zip(rows.timestamps, rows.machines, rows.scores,
+                                                                rows.predictions, alarms, strict=True)]
 
 
 def _rows(request_id: str, count: int, model: str = "P-1#status") -> CapturedRows:

@@ -147,17 +147,29 @@ def test_a_check_after_failure_events_reports_live_recall_and_concept_drift(capt
 
 
 class _FailingStore:
-    def put(self, model_key: str, at: datetime, request_id: str, lines: Any) -> str:
+    def put_rows(self, model_key: str, at: datetime, object_id: str, rows: Any) -> str:
         raise ConnectionError("S3 is unreachable")
 
 
 class _KeepingStore:
+    """Keeps each object's lines as the store would write them (``encode_rows``), decoded."""
+
     def __init__(self) -> None:
         self.objects: list[tuple[str, str, list[Any]]] = []
 
-    def put(self, model_key: str, at: datetime, request_id: str, lines: Any) -> str:
-        self.objects.append((model_key, request_id, list(lines)))
-        return f"{model_key}/{request_id}"
+    def put_rows(self, model_key: str, at: datetime, object_id: str, rows: Any) -> str:
+        from modelforge.adapters.prediction_capture import encode_rows
+
+        lines = [json.loads(line) for line in "".join(map(encode_rows, rows)).splitlines()]
+        self.objects.append((model_key, object_id, lines))
+        return f"{model_key}/{object_id}"
+
+
+def _written_at_once(store: Any) -> Any:
+    """A buffer that writes each request's records at once (as a flush_rows of 1 does)."""
+    from modelforge.logic.predict import CaptureBuffer
+
+    return CaptureBuffer(store, flush_rows=1, flush_seconds=60.0)
 
 
 def test_a_failed_capture_is_logged_and_the_prediction_still_served() -> None:
@@ -167,11 +179,13 @@ def test_a_failed_capture_is_logged_and_the_prediction_still_served() -> None:
 
     request = PredictRequest.model_validate(_body([_record(0), _record(1), _record(2, machine_name="X#1")]))
     cache = ChampionCache(_Registry(), _Artifacts(), 60)
-    answer = predict_for(request, cache, capture=Capture(_FailingStore(), request_id="r-1", sample_rate=1.0))
+    answer = predict_for(request, cache, capture=Capture(_written_at_once(_FailingStore()), request_id="r-1",
+                                                          sample_rate=1.0))
     assert len(answer.predictions) == 3
 
     kept = _KeepingStore()
-    predict_for(request, cache, capture=Capture(kept, request_id="r-2", sample_rate=1.0, now=lambda: START))
+    predict_for(request, cache, capture=Capture(_written_at_once(kept), request_id="r-2", sample_rate=1.0,
+                                                now=lambda: START))
     [(model_key, request_id, lines)] = kept.objects
     assert (model_key, request_id, len(lines)) == ("MOTOBOMBA-007#status", "r-2", 3)
     # A record's machine_name counts only when it is a machine's name; "X#1" is not one.

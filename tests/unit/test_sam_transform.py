@@ -744,7 +744,7 @@ ROLE_GRANTS: dict[str, dict[tuple[str, str], dict[str, Any] | None]] = {
         ("dynamodb:GetItem", "ModelsTable"): None,  # ChampionCache: champion_pointer, get_version
         ("s3:GetObject", f"ModelsBucket/{MODELS}/*"): None,  # ChampionCache: get_verified (the champion's model)
         ("s3:GetObjectVersion", f"ModelsBucket/{MODELS}/*"): None,  # ... of the recorded VersionId
-        ("s3:PutObject", f"DataBucket/{CAPTURE}/*"): None,  # PredictionCaptureStore.put (one object per request)
+        ("s3:PutObject", f"DataBucket/{CAPTURE}/*"): None,  # PredictionCaptureStore.put_rows (one object a flush)
     },
     "ReconcileFunction": {
         ("dynamodb:GetItem", "JobsTable"): None,  # JobStore.get (reconcile_execution)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from json.encoder import encode_basestring_ascii
@@ -42,15 +42,8 @@ class PredictionCaptureStore:
     def key(self, model_key: str, at: datetime, request_id: str) -> str:
         return f"{self.day_prefix(model_key, at.date())}{request_id}.jsonl"
 
-    def put(self, model_key: str, at: datetime, request_id: str, lines: Sequence[Mapping[str, Any]]) -> str:
-        """Writes one request's captured records as one object; returns its key."""
-        key = self.key(model_key, at, request_id)
-        body = "".join(_LINE.encode(line) + "\n" for line in lines)
-        self._s3.put_object(Bucket=self._bucket, Key=key, Body=body.encode(), ContentType="application/jsonl")
-        return key
-
     def put_rows(self, model_key: str, at: datetime, object_id: str, rows: Sequence[CapturedRows]) -> str:
-        """Writes buffered requests' records as one object (the lines :meth:`put` would write for each)."""
+        """Writes buffered requests' records as one object, a JSON line per record; returns its key."""
         key = self.key(model_key, at, object_id)
         body = "".join(map(encode_rows, rows))
         self._s3.put_object(Bucket=self._bucket, Key=key, Body=body.encode(), ContentType="application/jsonl")

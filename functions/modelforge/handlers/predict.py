@@ -52,8 +52,7 @@ def capture_for(settings: PredictSettings, context: LambdaContext) -> Capture | 
     buffer = capture_buffer(settings)
     if buffer is None:
         return None
-    return Capture(None, request_id=context.aws_request_id, sample_rate=capture_config(settings).sample_rate,
-                   buffer=buffer)
+    return Capture(buffer, request_id=context.aws_request_id, sample_rate=capture_config(settings).sample_rate)
 
 
 @app.post("/predict", summary="Failure predictions from the champion model", tags=["inference"],

@@ -116,10 +116,6 @@ class ChampionCache:
                            threshold=champion.decision_threshold, trained_at=champion.trained_at, recipe=recipe)
 
 
-class CaptureStore(Protocol):
-    def put(self, model_key: str, at: datetime, request_id: str, lines: Sequence[Mapping[str, Any]]) -> str: ...
-
-
 class BufferedCaptureStore(Protocol):
     def put_rows(self, model_key: str, at: datetime, object_id: str, rows: Sequence[Any]) -> str: ...
 
@@ -177,14 +173,12 @@ class CaptureBuffer:
 
 @dataclass(frozen=True)
 class Capture:
-    """Where and how one request's predictions are captured: into ``buffer`` when there is one (the warm
-    container's), else written to ``store`` at once, one object for the request."""
+    """Where and how one request's predictions are captured: into the warm container's ``buffer``."""
 
-    store: CaptureStore | None
+    buffer: CaptureBuffer
     request_id: str
     sample_rate: float  # domain.live.CaptureConfig.sample_rate, or the deployment's override
     now: Callable[[], datetime] = utc_now
-    buffer: CaptureBuffer | None = None
 
 
 def predict_for(request: PredictRequest, cache: ChampionCache, capture: Capture | None = None) -> PredictResponse:
@@ -262,25 +256,8 @@ def capture_predictions(request: PredictRequest, response: PredictResponse, capt
         machines=[_record_machine(v, request) for v in named] if named else [request.machine_name] * count,
         scores=list(probabilities) if status else list(predictions), predictions=list(predictions),
         alarms=[p >= 1 for p in predictions] if status else None)
-    if capture.buffer is not None:
-        written = capture.buffer.add(at, capture.request_id, rows)
-        return written[-1] if written else None
-    assert capture.store is not None  # a Capture has a buffer or a store
-    try:
-        return capture.store.put(model_key, at, capture.request_id, _lines(rows))
-    except Exception:  # best effort, as SageMaker's capture: the prediction is served all the same
-        logger.exception("prediction capture failed", extra={"model_name": model_key,
-                                                             "request_id": capture.request_id})
-        return None
-
-
-def _lines(rows: Any) -> list[dict[str, Any]]:
-    alarms = rows.alarms if rows.alarms is not None else [None] * len(rows.predictions)
-    return [{"timestamp": stamp, "machine_name": machine, "model_name": rows.model_name,
-             "model_version": rows.model_version, "score": score, "prediction": prediction, "alarm": alarm,
-             "captured_at": rows.captured_at, "request_id": rows.request_id}
-            for stamp, machine, score, prediction, alarm in zip(rows.timestamps, rows.machines, rows.scores,
-                                                                rows.predictions, alarms, strict=True)]
+    written = capture.buffer.add(at, capture.request_id, rows)
+    return written[-1] if written else None
 
 
 def _record_machine(named: Any, request: PredictRequest) -> str:
