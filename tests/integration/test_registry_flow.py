@@ -226,7 +226,10 @@ def test_predictions_are_captured_in_the_data_bucket_and_a_check_scores_them_aga
 
     from modelforge.adapters.failure_events import FailureEventStore
 
-    champion = _gate_champion(two_jobs)
+    # The champion now: the gate's, or the version test_manual_rollback promoted if random order ran it first.
+    champion = requests.get(f"{cloud.api_url}{MODELS_ROUTE}", timeout=30).json()["champion"]["version"]
+    assert champion in {job["model_id"] for job in two_jobs}
+    _wait_until_served(cloud, champion)
     answer = _predict(cloud)
     assert answer.status_code == 200, answer.text
     alarms = [p["prediction"] == 1.0 for p in answer.json()["predictions"]]
